@@ -1,0 +1,93 @@
+"""Multi-head self-attention layers: L2 attention (discriminator) and dot-product (generator)."""
+
+import math
+
+import keras
+from keras import ops
+
+from vitgan_tf.layers.spectral_norm import ImprovedSpectralNorm
+
+
+def _maybe_isn(layer, use_spectral_norm, name):
+    if use_spectral_norm:
+        return ImprovedSpectralNorm(layer, dtype=layer.dtype_policy, name=name)
+    return layer
+
+
+@keras.saving.register_keras_serializable(package="vitgan_tf")
+class L2Attention(keras.layers.Layer):
+    """Multi-head self-attention with L2-distance logits and tied W_q = W_k.
+
+    Per head: q = k = x W_qk, v = x W_v, logits_ij = -||q_i - q_j||^2 / sqrt(d_h), computed as
+    -(||q_i||^2 - 2 q_i.q_j + ||q_j||^2) / sqrt(d_h), softmax over j, then the heads are
+    concatenated and projected by W_o. Dot-product self-attention is not Lipschitz; with tied
+    projections the L2 form is (Kim et al. 2021, "The Lipschitz constant of self-attention"),
+    which ViTGAN's discriminator needs (Lee et al. 2022, sec. 4.1). Logits and softmax run in
+    float32 whatever the compute dtype.
+
+    Args:
+        num_heads: number of heads.
+        key_dim: size d_h of each head.
+        use_spectral_norm: wrap W_qk, W_v and W_o in `ImprovedSpectralNorm`.
+
+    Call arguments:
+        inputs: (batch, tokens, features).
+        training: advances the spectral-norm power iteration.
+    """
+
+    def __init__(self, num_heads, key_dim, use_spectral_norm=True, **kwargs):
+        super().__init__(**kwargs)
+        if num_heads < 1 or key_dim < 1:
+            raise ValueError(
+                f"`num_heads` and `key_dim` must be positive, got {num_heads} and {key_dim}.")
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.use_spectral_norm = use_spectral_norm
+
+    def build(self, input_shape):
+        features = input_shape[-1]
+        inner = self.num_heads * self.key_dim
+
+        def dense(units, name):
+            return _maybe_isn(keras.layers.Dense(units, dtype=self.dtype_policy, name=name),
+                              self.use_spectral_norm, f"{name}_isn")
+
+        # Tie W_q = W_k: the Lipschitz bound needs it.
+        self.qk_dense = dense(inner, "qk")
+        self.v_dense = dense(inner, "v")
+        self.output_dense = dense(features, "output")
+        self.qk_dense.build(input_shape)
+        self.v_dense.build(input_shape)
+        self.output_dense.build(tuple(input_shape[:-1]) + (inner,))
+
+    def _split_heads(self, x):
+        shape = ops.shape(x)
+        x = ops.reshape(x, (shape[0], shape[1], self.num_heads, self.key_dim))
+        return ops.transpose(x, (0, 2, 1, 3))
+
+    def _logits(self, inputs, training):
+        q = ops.cast(self._split_heads(self.qk_dense(inputs, training=training)), "float32")
+        sq = ops.sum(ops.square(q), axis=-1)
+        dots = ops.einsum("bhid,bhjd->bhij", q, q)
+        dist = ops.expand_dims(sq, -1) - 2.0 * dots + ops.expand_dims(sq, -2)
+        return -dist / math.sqrt(self.key_dim)
+
+    def attention_logits(self, inputs):
+        """The (batch, heads, tokens, tokens) float32 logits, in inference mode."""
+        return self._logits(inputs, training=False)
+
+    def call(self, inputs, training=False):
+        weights = ops.softmax(self._logits(inputs, training), axis=-1)
+        v = self._split_heads(self.v_dense(inputs, training=training))
+        out = ops.einsum("bhij,bhjd->bhid", ops.cast(weights, v.dtype), v)
+        shape = ops.shape(out)
+        out = ops.reshape(ops.transpose(out, (0, 2, 1, 3)),
+                          (shape[0], shape[2], self.num_heads * self.key_dim))
+        return self.output_dense(out, training=training)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,
+                "use_spectral_norm": self.use_spectral_norm}

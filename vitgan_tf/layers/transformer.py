@@ -1,0 +1,132 @@
+"""Transformer encoder blocks of the ViTGAN generator and discriminator."""
+
+import keras
+from keras import ops
+
+from vitgan_tf.layers.attention import L2Attention
+from vitgan_tf.layers.sln import SelfModulatedLayerNorm
+from vitgan_tf.layers.spectral_norm import ImprovedSpectralNorm
+
+
+@keras.saving.register_keras_serializable(package="vitgan_tf")
+class GeneratorBlock(keras.layers.Layer):
+    """Generator block: h' = MSA(SLN(h, w)) + h ; h = MLP(SLN(h', w)) + h'.
+
+    Each of the two norms is its own `SelfModulatedLayerNorm`, and the residuals add the
+    un-normalized input (Lee et al. 2022, ViTGAN, eq. 3). Attention is standard scaled
+    dot-product multi-head attention; the MLP is Dense-GELU-Dense.
+
+    Args:
+        num_heads: attention heads.
+        key_dim: size of each head.
+        mlp_dim: hidden size of the MLP.
+
+    Call arguments:
+        inputs: tokens (batch, L, D).
+        style: w (batch, style_dim).
+    """
+
+    def __init__(self, num_heads, key_dim, mlp_dim, **kwargs):
+        super().__init__(**kwargs)
+        if num_heads < 1 or key_dim < 1 or mlp_dim < 1:
+            raise ValueError(
+                "`num_heads`, `key_dim` and `mlp_dim` must be positive, got "
+                f"{num_heads}, {key_dim}, {mlp_dim}.")
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.mlp_dim = mlp_dim
+
+    def build(self, inputs_shape, style_shape):
+        d = inputs_shape[-1]
+        policy = self.dtype_policy
+        self.norm1 = SelfModulatedLayerNorm(dtype=policy, name="sln_1")
+        self.norm2 = SelfModulatedLayerNorm(dtype=policy, name="sln_2")
+        self.attention = keras.layers.MultiHeadAttention(self.num_heads, self.key_dim,
+                                                         dtype=policy, name="attention")
+        self.mlp_in = keras.layers.Dense(self.mlp_dim, activation="gelu", dtype=policy,
+                                         name="mlp_in")
+        self.mlp_out = keras.layers.Dense(d, dtype=policy, name="mlp_out")
+        self.norm1.build(inputs_shape, style_shape)
+        self.norm2.build(inputs_shape, style_shape)
+        self.attention.build(inputs_shape, inputs_shape)
+        self.mlp_in.build(inputs_shape)
+        self.mlp_out.build(tuple(inputs_shape[:-1]) + (self.mlp_dim,))
+
+    def call(self, inputs, style, training=False):
+        x = self.norm1(inputs, style)
+        h = self.attention(x, x, training=training) + inputs
+        x = self.norm2(h, style)
+        return self.mlp_out(self.mlp_in(x)) + h
+
+    def compute_output_shape(self, inputs_shape, style_shape):
+        return tuple(inputs_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,
+                "mlp_dim": self.mlp_dim}
+
+
+@keras.saving.register_keras_serializable(package="vitgan_tf")
+class DiscriminatorBlock(keras.layers.Layer):
+    """Discriminator block: h' = MSA(LN(h)) + h ; h = MLP(LN(h')) + h'.
+
+    Pre-norm, `L2Attention` with tied W_q = W_k, and `ImprovedSpectralNorm` on every linear map
+    (Lee et al. 2022, ViTGAN, sec. 4.1). No dropout.
+
+    Args:
+        num_heads: attention heads.
+        key_dim: size of each head.
+        mlp_dim: hidden size of the MLP.
+        use_spectral_norm: apply ISN (turn off only for ablations).
+
+    Call arguments:
+        inputs: tokens (batch, tokens, D).
+        training: advances the spectral-norm power iterations.
+    """
+
+    def __init__(self, num_heads, key_dim, mlp_dim, use_spectral_norm=True, **kwargs):
+        super().__init__(**kwargs)
+        if num_heads < 1 or key_dim < 1 or mlp_dim < 1:
+            raise ValueError(
+                "`num_heads`, `key_dim` and `mlp_dim` must be positive, got "
+                f"{num_heads}, {key_dim}, {mlp_dim}.")
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.mlp_dim = mlp_dim
+        self.use_spectral_norm = use_spectral_norm
+
+    def build(self, input_shape):
+        d = input_shape[-1]
+        policy = self.dtype_policy
+
+        def dense(units, activation, name):
+            layer = keras.layers.Dense(units, activation=activation, dtype=policy, name=name)
+            if self.use_spectral_norm:
+                return ImprovedSpectralNorm(layer, dtype=policy, name=f"{name}_isn")
+            return layer
+
+        # LayerNorm statistics in float32 whatever the policy.
+        self.norm1 = keras.layers.LayerNormalization(epsilon=1e-5, dtype=policy, name="ln_1")
+        self.norm2 = keras.layers.LayerNormalization(epsilon=1e-5, dtype=policy, name="ln_2")
+        self.attention = L2Attention(self.num_heads, self.key_dim,
+                                     use_spectral_norm=self.use_spectral_norm, dtype=policy,
+                                     name="attention")
+        self.mlp_in = dense(self.mlp_dim, "gelu", "mlp_in")
+        self.mlp_out = dense(d, None, "mlp_out")
+        self.norm1.build(input_shape)
+        self.norm2.build(input_shape)
+        self.attention.build(input_shape)
+        self.mlp_in.build(input_shape)
+        self.mlp_out.build(tuple(input_shape[:-1]) + (self.mlp_dim,))
+
+    def call(self, inputs, training=False):
+        h = self.attention(self.norm1(inputs), training=training) + inputs
+        x = self.mlp_in(self.norm2(h), training=training)
+        return self.mlp_out(x, training=training) + h
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,
+                "mlp_dim": self.mlp_dim, "use_spectral_norm": self.use_spectral_norm}

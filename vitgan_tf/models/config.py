@@ -1,0 +1,108 @@
+"""Model configuration and the size presets of the ViTGAN paper."""
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class ViTGANConfig:
+    """Sizes of a ViTGAN generator and discriminator.
+
+    Defaults are the paper's 32x32 (CIFAR-10) model. Fields marked *choice* in SPEC.md are
+    fields here, with SPEC.md's defaults.
+    """
+
+    image_size: int = 32
+    channels: int = 3
+    # Generator.
+    latent_dim: int = 384
+    mapping_layers: int = 8
+    mapping_lr_multiplier: float = 0.01
+    g_patch_size: int = 4
+    g_depth: int = 4
+    g_hidden_dim: int = 384
+    g_mlp_dim: int = 1536
+    g_num_heads: int = 6
+    decoder_dim: int = 128
+    decoder_layers: int = 2
+    decoder_demodulate: bool = True
+    omega_0: float = 30.0
+    w_avg_beta: float = 0.995
+    # Discriminator.
+    d_patch_size: int = 4
+    d_depth: int = 4
+    d_hidden_dim: int = 384
+    d_mlp_dim: int = 1536
+    d_num_heads: int = 6
+    d_spectral_norm: bool = True
+
+    def __post_init__(self):
+        for name in ("image_size", "channels", "latent_dim", "mapping_layers", "g_patch_size",
+                     "g_depth", "g_hidden_dim", "g_mlp_dim", "g_num_heads", "decoder_dim",
+                     "decoder_layers", "d_patch_size", "d_depth", "d_hidden_dim", "d_mlp_dim",
+                     "d_num_heads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ViTGANConfig.{name} must be positive, got {getattr(self, name)}.")
+        for name in ("g", "d"):
+            patch = getattr(self, f"{name}_patch_size")
+            if self.image_size % patch:
+                raise ValueError(
+                    f"ViTGANConfig.image_size={self.image_size} must be divisible by "
+                    f"{name}_patch_size={patch}.")
+            dim, heads = getattr(self, f"{name}_hidden_dim"), getattr(self, f"{name}_num_heads")
+            if dim % heads:
+                raise ValueError(
+                    f"ViTGANConfig.{name}_hidden_dim={dim} must be divisible by "
+                    f"{name}_num_heads={heads}.")
+        if not 0.0 <= self.w_avg_beta < 1.0:
+            raise ValueError(f"ViTGANConfig.w_avg_beta must be in [0, 1), got {self.w_avg_beta}.")
+
+    @property
+    def g_grid_size(self):
+        return self.image_size // self.g_patch_size
+
+    @property
+    def d_grid_size(self):
+        return self.image_size // self.d_patch_size
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, values):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"Unknown ViTGANConfig fields: {sorted(unknown)}.")
+        return cls(**values)
+
+
+# SPEC.md's size table. The 128 row's patch size and depth are the spec's *choice*.
+PRESETS = {
+    "32": ViTGANConfig(),
+    "64": ViTGANConfig(image_size=64, g_patch_size=8, g_depth=6, d_patch_size=8, d_depth=6),
+    "128": ViTGANConfig(image_size=128, g_patch_size=16, g_depth=6, d_patch_size=16, d_depth=6),
+    # CPU demo on upscaled 8x8 digits.
+    "digits": ViTGANConfig(image_size=16, latent_dim=64, mapping_layers=2, g_patch_size=4,
+                           g_depth=2, g_hidden_dim=64, g_mlp_dim=128, g_num_heads=2,
+                           decoder_dim=32, d_patch_size=4, d_depth=2, d_hidden_dim=64,
+                           d_mlp_dim=128, d_num_heads=2),
+    # Tests.
+    "tiny": ViTGANConfig(image_size=16, latent_dim=32, mapping_layers=2, g_patch_size=4,
+                         g_depth=1, g_hidden_dim=32, g_mlp_dim=64, g_num_heads=2, decoder_dim=16,
+                         d_patch_size=4, d_depth=1, d_hidden_dim=32, d_mlp_dim=64, d_num_heads=2),
+}
+
+
+def get_config(preset_or_config):
+    """A `ViTGANConfig` from a preset name, a dict of fields or a config."""
+    if isinstance(preset_or_config, ViTGANConfig):
+        return preset_or_config
+    if isinstance(preset_or_config, dict):
+        return ViTGANConfig.from_dict(preset_or_config)
+    key = str(preset_or_config)
+    if key not in PRESETS:
+        raise ValueError(f"Unknown preset {preset_or_config!r}; expected one of {sorted(PRESETS)}.")
+    return PRESETS[key]

@@ -1,0 +1,70 @@
+"""The ViTGAN discriminator."""
+
+import keras
+from keras import ops
+
+from vitgan_tf.layers import DiscriminatorBlock, ImprovedSpectralNorm, OverlappingPatchEmbedding
+from vitgan_tf.models.config import get_config
+
+
+@keras.saving.register_keras_serializable(package="vitgan_tf")
+class Discriminator(keras.Model):
+    """ViTGAN discriminator: image -> one logit (Lee et al. 2022, sec. 4.1).
+
+    Overlapping patch tokens plus a CLS token, pre-norm blocks with L2 attention (tied
+    W_q = W_k), improved spectral normalization on every linear map, and a linear ISN head on
+    LN(h_N[CLS]). The logit has no activation: the losses apply softplus themselves.
+
+    Args:
+        config: a `ViTGANConfig`, a preset name or a dict.
+
+    Call arguments:
+        images: (batch, image_size, image_size, channels) in [-1, 1].
+        training: advances every ISN power iteration.
+
+    Returns: (batch, 1) float32 logits.
+    """
+
+    def __init__(self, config="32", **kwargs):
+        super().__init__(**kwargs)
+        self.vitgan_config = cfg = get_config(config)
+        policy = self.dtype_policy
+        sn = cfg.d_spectral_norm
+        self.patch_embedding = OverlappingPatchEmbedding(
+            cfg.d_patch_size, cfg.d_hidden_dim, use_spectral_norm=sn, omega_0=cfg.omega_0,
+            dtype=policy, name="patch_embedding")
+        self.blocks = [
+            DiscriminatorBlock(cfg.d_num_heads, cfg.d_hidden_dim // cfg.d_num_heads,
+                               cfg.d_mlp_dim, use_spectral_norm=sn, dtype=policy,
+                               name=f"block_{i}")
+            for i in range(cfg.d_depth)]
+        self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5, dtype=policy,
+                                                          name="final_ln")
+        head = keras.layers.Dense(1, dtype=policy, name="head")
+        self.head = ImprovedSpectralNorm(head, dtype=policy, name="head_isn") if sn else head
+        self.build((None, cfg.image_size, cfg.image_size, cfg.channels))
+
+    def build(self, input_shape):
+        cfg = self.vitgan_config
+        self.patch_embedding.build(input_shape)
+        tokens_shape = (None, cfg.d_grid_size**2 + 1, cfg.d_hidden_dim)
+        for block in self.blocks:
+            block.build(tokens_shape)
+        self.final_norm.build((None, cfg.d_hidden_dim))
+        self.head.build((None, cfg.d_hidden_dim))
+        self.built = True
+
+    def call(self, images, training=False):
+        h = self.patch_embedding(ops.cast(images, self.compute_dtype), training=training)
+        for block in self.blocks:
+            h = block(h, training=training)
+        logits = self.head(self.final_norm(h[:, 0]), training=training)
+        return ops.cast(logits, "float32")
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 1)
+
+    def get_config(self):
+        base = super().get_config()
+        base.pop("trainable", None)
+        return {**base, "config": self.vitgan_config.to_dict()}

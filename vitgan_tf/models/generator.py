@@ -1,0 +1,101 @@
+"""The ViTGAN generator."""
+
+import keras
+from keras import ops
+
+from vitgan_tf.layers import (GeneratorBlock, ImplicitPatchDecoder, MappingNetwork,
+                              SelfModulatedLayerNorm, SinePositionEmbedding, stitch_patches)
+from vitgan_tf.models.config import get_config
+
+
+@keras.saving.register_keras_serializable(package="vitgan_tf")
+class Generator(keras.Model):
+    """ViTGAN generator: z -> image in [-1, 1] (Lee et al. 2022, sec. 4.2).
+
+    w = Mapping(z); h_0 = E_pos (the transformer's only input); N blocks of
+    h' = MSA(SLN(h, w)) + h, h = MLP(SLN(h', w)) + h'; y = SLN(h_N, w); each token y^i becomes a
+    P x P patch through the implicit SIREN decoder; patches are stitched row-major. A running
+    mean of w (`w_avg`, updated by the training step) enables the truncation trick.
+
+    Args:
+        config: a `ViTGANConfig`, a preset name ("32", "64", "128", "digits", "tiny") or a dict.
+
+    Call arguments:
+        z: (batch, latent_dim) latents.
+        truncation_psi: w' = w_avg + psi (w - w_avg); 1 disables it. Python float or tensor.
+        training: training mode for the sub-layers.
+
+    Returns: (batch, image_size, image_size, channels) float32 images.
+    """
+
+    def __init__(self, config="32", **kwargs):
+        super().__init__(**kwargs)
+        self.vitgan_config = cfg = get_config(config)
+        policy = self.dtype_policy
+        self.mapping = MappingNetwork(cfg.latent_dim, cfg.mapping_layers,
+                                      cfg.mapping_lr_multiplier, dtype=policy, name="mapping")
+        # sin of tens of radians needs float32.
+        self.position = SinePositionEmbedding(cfg.g_grid_size, cfg.g_hidden_dim,
+                                              omega_0=cfg.omega_0, dtype="float32",
+                                              name="position")
+        self.blocks = [
+            GeneratorBlock(cfg.g_num_heads, cfg.g_hidden_dim // cfg.g_num_heads, cfg.g_mlp_dim,
+                           dtype=policy, name=f"block_{i}")
+            for i in range(cfg.g_depth)]
+        self.final_norm = SelfModulatedLayerNorm(dtype=policy, name="final_sln")
+        self.decoder = ImplicitPatchDecoder(cfg.g_patch_size, cfg.channels, cfg.decoder_dim,
+                                            cfg.decoder_layers, cfg.decoder_demodulate,
+                                            omega_0=cfg.omega_0, dtype=policy, name="decoder")
+        self.build((None, cfg.latent_dim))
+
+    def build(self, input_shape):
+        cfg = self.vitgan_config
+        style_shape = (None, cfg.latent_dim)
+        tokens_shape = (None, cfg.g_grid_size**2, cfg.g_hidden_dim)
+        self.mapping.build(style_shape)
+        self.position.build()
+        for block in self.blocks:
+            block.build(tokens_shape, style_shape)
+        self.final_norm.build(tokens_shape, style_shape)
+        self.decoder.build(tokens_shape)
+        self.w_avg = self.add_weight(name="w_avg", shape=(cfg.latent_dim,), initializer="zeros",
+                                     trainable=False, dtype="float32",
+                                     aggregation="only_first_replica")
+        self.built = True
+
+    def truncate(self, w, truncation_psi):
+        if isinstance(truncation_psi, (int, float)) and truncation_psi == 1:
+            return w
+        w_avg = ops.cast(self.w_avg, w.dtype)
+        return w_avg + ops.cast(truncation_psi, w.dtype) * (w - w_avg)
+
+    def update_w_avg(self, w):
+        """w_avg <- beta w_avg + (1 - beta) mean(w); called by the training step."""
+        beta = self.vitgan_config.w_avg_beta
+        batch_mean = ops.mean(ops.cast(w, "float32"), axis=0)
+        self.w_avg.assign(beta * self.w_avg + (1.0 - beta) * batch_mean)
+
+    def synthesize(self, w, training=False):
+        """Images from styles w (batch, latent_dim)."""
+        cfg = self.vitgan_config
+        batch = ops.shape(w)[0]
+        h = ops.cast(self.position(), self.compute_dtype)
+        h = ops.broadcast_to(h, (batch, cfg.g_grid_size**2, cfg.g_hidden_dim))
+        for block in self.blocks:
+            h = block(h, w, training=training)
+        patches = self.decoder(self.final_norm(h, w))
+        return ops.cast(stitch_patches(patches, cfg.g_grid_size), "float32")
+
+    def call(self, z, truncation_psi=1.0, training=False):
+        w = self.mapping(z)
+        return self.synthesize(self.truncate(w, truncation_psi), training=training)
+
+    def compute_output_shape(self, input_shape):
+        cfg = self.vitgan_config
+        return (input_shape[0], cfg.image_size, cfg.image_size, cfg.channels)
+
+    def get_config(self):
+        base = super().get_config()
+        for key in ("trainable",):
+            base.pop(key, None)
+        return {**base, "config": self.vitgan_config.to_dict()}
