@@ -74,6 +74,8 @@ class L2Attention(keras.layers.Layer):
 
     def attention_logits(self, inputs):
         """The (batch, heads, tokens, tokens) float32 logits, in inference mode."""
+        if not self.built:
+            self.build(tuple(inputs.shape))
         return self._logits(inputs, training=False)
 
     def call(self, inputs, training=False):

@@ -105,9 +105,9 @@ class DiscriminatorBlock(keras.layers.Layer):
                 return ImprovedSpectralNorm(layer, dtype=policy, name=f"{name}_isn")
             return layer
 
-        # LayerNorm statistics in float32 whatever the policy.
-        self.norm1 = keras.layers.LayerNormalization(epsilon=1e-5, dtype=policy, name="ln_1")
-        self.norm2 = keras.layers.LayerNormalization(epsilon=1e-5, dtype=policy, name="ln_2")
+        # LayerNorm in float32 whatever the policy: float16 variances underflow.
+        self.norm1 = keras.layers.LayerNormalization(epsilon=1e-5, dtype="float32", name="ln_1")
+        self.norm2 = keras.layers.LayerNormalization(epsilon=1e-5, dtype="float32", name="ln_2")
         self.attention = L2Attention(self.num_heads, self.key_dim,
                                      use_spectral_norm=self.use_spectral_norm, dtype=policy,
                                      name="attention")

@@ -38,7 +38,8 @@ class Discriminator(keras.Model):
                                cfg.d_mlp_dim, use_spectral_norm=sn, dtype=policy,
                                name=f"block_{i}")
             for i in range(cfg.d_depth)]
-        self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5, dtype=policy,
+        # float32: float16 variances underflow.
+        self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5, dtype="float32",
                                                           name="final_ln")
         head = keras.layers.Dense(1, dtype=policy, name="head")
         self.head = ImprovedSpectralNorm(head, dtype=policy, name="head_isn") if sn else head

@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests import reference as ref
+from tests.helpers import assert_mixed_precision, assert_roundtrip, randn
+from vitgan_tf.layers import EqualizedDense, MappingNetwork
+
+
+def test_equalized_dense_matches_numpy():
+    layer = EqualizedDense(6, lr_multiplier=0.01, bias_init=0.3, activation="leaky_relu")
+    x = randn(4, 5)
+    out = np.asarray(layer(x))
+    expected = ref.equalized_dense(x, ref.w(layer.kernel), ref.w(layer.bias), 0.01, "leaky_relu")
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_equalized_storage_and_runtime_scale():
+    # Stored weights ~N(0, 1/lr^2); the effective weights ~N(0, 1/fan_in) whatever lr is.
+    layer = EqualizedDense(256, lr_multiplier=0.01, bias_init=0.5)
+    layer.build((None, 128))
+    assert np.std(layer.kernel.numpy()) == pytest.approx(100.0, rel=0.05)
+    effective = layer.kernel.numpy() * layer.weight_gain
+    assert np.std(effective) == pytest.approx(1 / np.sqrt(128), rel=0.05)
+    # The effective bias starts at bias_init.
+    out = np.asarray(layer(np.zeros((1, 128), "float32")))
+    np.testing.assert_allclose(out, 0.5, rtol=1e-6)
+
+
+def test_equalized_lr_multiplier_scales_gradient_steps():
+    # Same effective weights, same SGD step on the stored ones: the effective weights of a layer
+    # with multiplier m move m^2 times as far, which is what the multiplier is for.
+    x = randn(8, 4)
+    effective = randn(4, 3, seed=1) / 2
+    moves = []
+    for lr_mul in (1.0, 0.1):
+        layer = EqualizedDense(3, lr_multiplier=lr_mul, use_bias=False)
+        layer.build((None, 4))
+        layer.kernel.assign(effective / layer.weight_gain)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(x) ** 2)
+        grad = tape.gradient(loss, layer.kernel).numpy()
+        moves.append(1e-3 * grad * layer.weight_gain)
+    np.testing.assert_allclose(moves[1], moves[0] * 0.01, rtol=1e-4, atol=1e-9)
+
+
+def test_mapping_network_matches_numpy():
+    layer = MappingNetwork(units=8, num_layers=3, lr_multiplier=0.01)
+    z = randn(5, 8)
+    out = np.asarray(layer(z))
+    x = ref.pixel_norm(z.astype(np.float64))
+    for dense in layer.dense_layers:
+        x = ref.equalized_dense(x, ref.w(dense.kernel), ref.w(dense.bias), 0.01, "leaky_relu")
+    np.testing.assert_allclose(out, x, rtol=1e-4, atol=1e-5)
+
+
+def test_mapping_network_ignores_latent_scale():
+    # Pixel norm: z and 7z map to the same w.
+    layer = MappingNetwork(units=8, num_layers=2)
+    z = randn(3, 8)
+    np.testing.assert_allclose(np.asarray(layer(z)), np.asarray(layer(7 * z)), rtol=1e-4,
+                               atol=1e-6)
+
+
+def test_serialization_and_mixed_precision():
+    x = randn(3, 8)
+    assert_roundtrip(EqualizedDense(4, lr_multiplier=0.1, activation="leaky_relu"), x)
+    assert_roundtrip(MappingNetwork(8, 2), x)
+    assert_mixed_precision(lambda dtype: MappingNetwork(8, 2, dtype=dtype), x)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="lr_multiplier"):
+        EqualizedDense(3, lr_multiplier=0)
+    with pytest.raises(ValueError, match="activation"):
+        EqualizedDense(3, activation="relu")
+    with pytest.raises(ValueError, match="num_layers"):
+        MappingNetwork(8, 0)

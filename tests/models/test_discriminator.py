@@ -1,0 +1,75 @@
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tests.helpers import randn
+from vitgan_tf.models import Discriminator
+
+
+def test_one_logit_per_image_independent_of_the_batch():
+    d = Discriminator("tiny")
+    images = randn(4, 16, 16, 3)
+    logits = np.asarray(d(images))
+    assert logits.shape == (4, 1) and logits.dtype == np.float32
+    np.testing.assert_allclose(np.asarray(d(images[2:3])), logits[2:3], rtol=1e-5, atol=1e-6)
+
+
+def test_logit_has_no_output_activation():
+    d = Discriminator("tiny")
+    d.head.layer.bias.assign([5.0])
+    assert np.all(np.asarray(d(randn(3, 16, 16, 3))) > 2.0)
+    d.head.layer.bias.assign([-5.0])
+    assert np.all(np.asarray(d(randn(3, 16, 16, 3))) < -2.0)
+
+
+def test_gradients_reach_every_trainable_weight():
+    d = Discriminator("tiny")
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(d(randn(2, 16, 16, 3), training=True))
+    grads = tape.gradient(loss, d.trainable_weights)
+    missing = [v.path for v, g in zip(d.trainable_weights, grads)
+               if g is None or not np.any(np.asarray(g))]
+    assert not missing
+
+
+def test_every_kernel_is_spectrally_normalized():
+    d = Discriminator("tiny")
+    # The position embedding's kernel maps constant coordinates, not the data: no ISN needed.
+    kernels = [v for v in d.trainable_weights
+               if v.name == "kernel" and "position" not in v.path]
+    sigmas = [v for v in d.non_trainable_weights if v.name == "sigma_init"]
+    # Patch projection, 5 per block, head.
+    assert len(kernels) == len(sigmas) == 1 + 5 * d.vitgan_config.d_depth + 1
+
+
+def test_paper_preset_64():
+    d = Discriminator("64")
+    assert d.patch_embedding.projection.layer.kernel.shape == (16, 16, 3, 384)
+    assert d.patch_embedding.projection.layer.strides == (8, 8)
+    assert np.asarray(d(randn(2, 64, 64, 3))).shape == (2, 1)
+
+
+def test_keras_save_load_round_trip_keeps_power_iteration_state(tmp_path):
+    d = Discriminator("tiny")
+    images = randn(2, 16, 16, 3)
+    for v in d.trainable_weights:
+        v.assign(v.numpy() * 1.3)
+    d(images, training=True)
+    path = str(tmp_path / "d.keras")
+    d.save(path)
+    loaded = keras.saving.load_model(path)
+    for a, b in zip(d.weights, loaded.weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    np.testing.assert_array_equal(np.asarray(loaded(images)), np.asarray(d(images)))
+
+
+def test_mixed_precision():
+    keras.config.set_dtype_policy("mixed_float16")
+    mixed = Discriminator("tiny")
+    keras.config.set_dtype_policy("float32")
+    ref = Discriminator("tiny")
+    mixed.set_weights(ref.get_weights())
+    images = randn(2, 16, 16, 3)
+    out = np.asarray(mixed(images))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, np.asarray(ref(images)), atol=5e-2)

@@ -1,0 +1,97 @@
+import keras
+import numpy as np
+import pytest
+
+from tests.helpers import randn
+from vitgan_tf.layers import patchify
+from vitgan_tf.models import Generator, ViTGANConfig, get_config
+
+
+def test_tiny_output_shape_dtype_and_scale():
+    g = Generator("tiny")
+    images = np.asarray(g(randn(3, 32)))
+    assert images.shape == (3, 16, 16, 3) and images.dtype == np.float32
+    assert np.all(np.isfinite(images)) and np.abs(images).max() < 10
+
+
+@pytest.mark.parametrize("preset,size", [("32", 32), ("64", 64)])
+def test_paper_presets(preset, size):
+    g = Generator(preset)
+    cfg = g.vitgan_config
+    assert (cfg.g_hidden_dim, cfg.g_mlp_dim, cfg.g_num_heads) == (384, 1536, 6)
+    assert cfg.g_grid_size == 8 and len(g.blocks) == {"32": 4, "64": 6}[preset]
+    images = np.asarray(g(randn(2, 384)))
+    assert images.shape == (2, size, size, 3)
+    assert np.all(np.isfinite(images)) and np.abs(images).max() < 10
+
+
+def test_patch_i_of_the_image_is_the_decoder_output_for_token_i():
+    g = Generator("tiny")
+    z = randn(2, 32)
+    w = g.mapping(z)
+    h = np.broadcast_to(np.asarray(g.position()), (2, 16, 32))
+    for block in g.blocks:
+        h = block(h, w)
+    patches = np.asarray(g.decoder(g.final_norm(h, w)))
+    np.testing.assert_allclose(np.asarray(patchify(g(z), 4)), patches, rtol=1e-5, atol=1e-6)
+
+
+def test_z_enters_only_through_the_self_modulated_norms():
+    g = Generator("tiny")
+    z1, z2 = randn(1, 32, seed=1), randn(1, 32, seed=2)
+    assert np.abs(np.asarray(g(z1)) - np.asarray(g(z2))).max() > 1e-3
+    # Make every SLN's gamma and beta constant in w: the image no longer depends on z.
+    for v in g.weights:
+        if "sln" in v.path and v.path.endswith("kernel"):
+            v.assign(np.zeros(v.shape, "float32"))
+    np.testing.assert_allclose(np.asarray(g(z1)), np.asarray(g(z2)), rtol=1e-5, atol=1e-5)
+
+
+def test_truncation_trick_and_w_avg():
+    g = Generator("tiny")
+    z = randn(4, 32)
+    w = g.mapping(z)
+    g.update_w_avg(w)
+    beta = g.vitgan_config.w_avg_beta
+    np.testing.assert_allclose(g.w_avg.numpy(), (1 - beta) * np.asarray(w).mean(0), rtol=1e-5)
+    # psi = 0 maps every z to w_avg; psi = 1 is the plain generator.
+    same = np.asarray(g(z, truncation_psi=0.0))
+    np.testing.assert_allclose(same, np.broadcast_to(same[:1], same.shape), atol=1e-5)
+    expected = np.asarray(g.synthesize(np.broadcast_to(g.w_avg.numpy(), (4, 32))))
+    np.testing.assert_allclose(same, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(g(z, truncation_psi=1.0)), np.asarray(g(z)))
+    half = np.asarray(g.synthesize(g.w_avg.numpy() + 0.5 * (np.asarray(w) - g.w_avg.numpy())))
+    np.testing.assert_allclose(np.asarray(g(z, truncation_psi=0.5)), half, rtol=1e-5, atol=1e-5)
+
+
+def test_keras_save_load_round_trip(tmp_path):
+    g = Generator("tiny")
+    g.w_avg.assign(randn(32))
+    z = randn(2, 32)
+    path = str(tmp_path / "g.keras")
+    g.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.vitgan_config == g.vitgan_config
+    np.testing.assert_array_equal(np.asarray(loaded(z, truncation_psi=0.7)),
+                                  np.asarray(g(z, truncation_psi=0.7)))
+
+
+def test_mixed_precision():
+    keras.config.set_dtype_policy("mixed_float16")
+    mixed = Generator("tiny")
+    keras.config.set_dtype_policy("float32")
+    ref = Generator("tiny")
+    mixed.set_weights(ref.get_weights())
+    z = randn(2, 32)
+    out = np.asarray(mixed(z))
+    assert out.dtype == np.float32 and mixed.blocks[0].compute_dtype == "float16"
+    np.testing.assert_allclose(out, np.asarray(ref(z)), atol=5e-2)
+
+
+def test_config_validation_names_the_field():
+    with pytest.raises(ValueError, match="g_patch_size"):
+        ViTGANConfig(image_size=30)
+    with pytest.raises(ValueError, match="Unknown preset"):
+        get_config("256")
+    with pytest.raises(ValueError, match="Unknown ViTGANConfig fields"):
+        get_config({"image_sise": 32})

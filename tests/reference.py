@@ -1,0 +1,109 @@
+"""Plain NumPy references of every formula, written from the papers, for the tests."""
+
+import numpy as np
+from scipy.special import erf
+
+
+def w(variable):
+    return np.asarray(variable.numpy(), dtype=np.float64)
+
+
+def gelu(x):
+    return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
+
+
+def leaky_relu(x, slope=0.2):
+    return np.where(x >= 0, x, slope * x)
+
+
+def softmax(x, axis=-1):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def layer_norm(x, eps=1e-5):
+    mu = x.mean(-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + eps)
+
+
+def equalized_dense(x, kernel, bias, lr_mul, activation=None):
+    y = x @ (kernel * lr_mul / np.sqrt(kernel.shape[0])) + bias * lr_mul
+    return leaky_relu(y) if activation == "leaky_relu" else y
+
+
+def pixel_norm(z, eps=1e-8):
+    return z / np.sqrt((z**2).mean(-1, keepdims=True) + eps)
+
+
+def sln(h, style, gk, gb, bk, bb, eps=1e-5):
+    gamma = style @ gk + gb
+    beta = style @ bk + bb
+    return gamma[:, None, :] * layer_norm(h, eps) + beta[:, None, :]
+
+
+def power_iteration_sigma(matrix, u):
+    """One step from u (1, units): returns sigma and the new u."""
+    v = u @ matrix.T
+    v = v / np.linalg.norm(v)
+    u_new = v @ matrix
+    u_new = u_new / np.linalg.norm(u_new)
+    return float((v @ matrix @ u_new.T).squeeze()), u_new
+
+
+def isn_kernel(kernel, u, sigma_init):
+    matrix = kernel.reshape(-1, kernel.shape[-1])
+    sigma, _ = power_iteration_sigma(matrix, u)
+    return kernel * sigma_init / sigma
+
+
+def l2_attention(x, wqk, bqk, wv, bv, wo, bo, heads):
+    """x (B, N, D); weights already spectrally normalized. Distances computed directly."""
+    b, n, _ = x.shape
+    dh = wqk.shape[1] // heads
+    q = (x @ wqk + bqk).reshape(b, n, heads, dh).transpose(0, 2, 1, 3)
+    v = (x @ wv + bv).reshape(b, n, heads, dh).transpose(0, 2, 1, 3)
+    diff = q[:, :, :, None, :] - q[:, :, None, :, :]
+    logits = -(diff**2).sum(-1) / np.sqrt(dh)
+    out = softmax(logits) @ v
+    return out.transpose(0, 2, 1, 3).reshape(b, n, heads * dh) @ wo + bo, logits
+
+
+def dot_attention(x, wq, bq, wk, bk, wv, bv, wo, bo):
+    """Keras MultiHeadAttention's weight layout: wq (D, H, dh), wo (H, dh, D)."""
+    q = np.einsum("bnd,dhk->bhnk", x, wq) + bq[None, :, None, :]
+    k = np.einsum("bnd,dhk->bhnk", x, wk) + bk[None, :, None, :]
+    v = np.einsum("bnd,dhk->bhnk", x, wv) + bv[None, :, None, :]
+    att = softmax(np.einsum("bhik,bhjk->bhij", q, k) / np.sqrt(wq.shape[-1]))
+    return np.einsum("bhnk,hkd->bnd", att @ v, wo) + bo
+
+
+def sine_embedding(coords, kernel, bias, omega):
+    return np.sin(omega * (coords @ kernel + bias))
+
+
+def modulated_dense_per_sample(x, style, kernel, bias, ak, ab, demodulate, eps=1e-8):
+    """The definition: build a modulated kernel per sample and token, then apply it.
+
+    x (P2, in) shared by all tokens or (B, L, P2, in), style (B, L, S) -> (B, L, P2, units).
+    """
+    s = style @ ak + ab
+    b, l, _ = s.shape
+    x = np.broadcast_to(x, (b, l) + x.shape[-2:])
+    out = np.empty((b, l, x.shape[2], kernel.shape[1]))
+    for i in range(b):
+        for j in range(l):
+            wmod = s[i, j][:, None] * kernel
+            if demodulate:
+                wmod = wmod / np.sqrt((wmod**2).sum(0, keepdims=True) + eps)
+            out[i, j] = x[i, j] @ wmod + bias
+    return out
+
+
+def patchify(images, p):
+    b, h, w_, c = images.shape
+    out = []
+    for i in range(h // p):
+        for j in range(w_ // p):
+            out.append(images[:, i * p:(i + 1) * p, j * p:(j + 1) * p, :].reshape(b, p * p, c))
+    return np.stack(out, axis=1)
