@@ -1,0 +1,213 @@
+"""ViTGAN as one keras.Model: generator, discriminator, EMA generator and the training step."""
+
+import keras
+import tensorflow as tf
+
+from vitgan_tf import losses, rng
+from vitgan_tf.augment import diff_augment, parse_policy
+from vitgan_tf.models.config import get_config
+from vitgan_tf.models.discriminator import Discriminator
+from vitgan_tf.models.generator import Generator
+
+METRICS = ("d_loss", "g_loss", "bcr_real", "bcr_fake", "r1", "d_real", "d_fake",
+           "d_grad_norm", "g_grad_norm")
+
+
+def _replica():
+    """(replica id, number of replicas) of the current replica context."""
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None:
+        return 0, 1
+    return ctx.replica_id_in_sync_group, ctx.num_replicas_in_sync
+
+
+def _grad_norm(grads, optimizer):
+    norm = tf.linalg.global_norm([tf.cast(g, tf.float32) for g in grads])
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        norm = norm / tf.cast(optimizer.dynamic_scale, tf.float32)
+    return norm
+
+
+@keras.saving.register_keras_serializable(package="vitgan_tf")
+class ViTGAN(keras.Model):
+    """ViTGAN training model (Lee et al. 2022).
+
+    One `train_step` per batch of real images: `d_steps` discriminator steps (non-saturating
+    loss on DiffAugment of real and generated images, bCR, optional R1), one generator step
+    (non-saturating loss through DiffAugment), then the w running mean and the EMA generator.
+    Metrics: losses, bCR and R1 terms, mean D(real) and D(fake) logits, and gradient norms (of
+    each replica's share of the loss: on one device, the gradient norm; steps that a loss
+    scaler skips for overflow are left out). All randomness is drawn statelessly from (seed, step), so a resumed run continues the same
+    stream and a data-parallel step sees the numbers a single-device step would.
+
+    Args:
+        config: model config (preset name, dict or `ViTGANConfig`).
+        augment_policy: DiffAugment policy ("color,scale,translation,cutout"; "" disables it).
+        augment_probability: per-sample probability of each augmentation.
+        bcr_real, bcr_fake: bCR weights lambda_real, lambda_fake (0 disables a term).
+        r1_gamma: R1 weight gamma (penalty gamma/2 ||grad D(x)||^2); 0 disables it.
+        ema_half_life_kimg: half-life of the generator EMA in thousands of images.
+        d_steps: discriminator steps per generator step (each reuses the real batch).
+        seed: run seed.
+    """
+
+    def __init__(self, config="32", augment_policy="color,scale,translation,cutout",
+                 augment_probability=0.8, bcr_real=10.0, bcr_fake=10.0, r1_gamma=0.0,
+                 ema_half_life_kimg=10.0, d_steps=1, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        if d_steps < 1:
+            raise ValueError(f"`d_steps` must be at least 1, got {d_steps}.")
+        if ema_half_life_kimg <= 0:
+            raise ValueError(f"`ema_half_life_kimg` must be positive, got {ema_half_life_kimg}.")
+        if min(bcr_real, bcr_fake, r1_gamma) < 0:
+            raise ValueError("bCR weights and r1_gamma must be >= 0, got "
+                             f"{bcr_real}, {bcr_fake}, {r1_gamma}.")
+        self.vitgan_config = cfg = get_config(config)
+        self.augment_policy = parse_policy(augment_policy)
+        if not 0.0 <= augment_probability <= 1.0:
+            raise ValueError(
+                f"`augment_probability` must be in [0, 1], got {augment_probability}.")
+        self.augment_probability = augment_probability
+        self.bcr_real, self.bcr_fake, self.r1_gamma = bcr_real, bcr_fake, r1_gamma
+        self.ema_half_life_kimg = ema_half_life_kimg
+        self.d_steps = d_steps
+        self.seed = seed
+        self.generator = Generator(cfg, name="generator")
+        self.discriminator = Discriminator(cfg, name="discriminator")
+        self.ema_generator = Generator(cfg, name="ema_generator")
+        self.ema_generator.set_weights(self.generator.get_weights())
+        self.ema_generator.trainable = False
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in METRICS}
+        self.built = True
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def compile(self, g_optimizer, d_optimizer, **kwargs):
+        super().compile(**kwargs)
+        self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
+        # Built here, inside the caller's strategy scope, so slots are mirrored like the weights.
+        g_optimizer.build(self.generator.trainable_variables)
+        d_optimizer.build(self.discriminator.trainable_variables)
+
+    def call(self, z, training=False):
+        return self.ema_generator(z, training=training)
+
+    # -- randomness ---------------------------------------------------------------------------
+
+    def _step_seed(self):
+        step = tf.cast(self.g_optimizer.iterations, tf.int64)
+        return tf.stack([tf.constant(self.seed, tf.int64), step])
+
+    def _slice(self, batch):
+        replica, replicas = _replica()
+        return replica * batch, batch * replicas
+
+    def _latents(self, seed, batch):
+        offset, global_batch = self._slice(batch)
+        z = rng.normal(seed, [global_batch, self.vitgan_config.latent_dim])
+        return z[offset:offset + batch]
+
+    def _augment(self, images, seed):
+        if not self.augment_policy:
+            return images
+        offset, global_batch = self._slice(tf.shape(images)[0])
+        return diff_augment(images, seed, self.augment_policy, self.augment_probability,
+                            batch_offset=offset, global_batch=global_batch)
+
+    # -- the training step --------------------------------------------------------------------
+
+    def train_step(self, data):
+        real = tf.cast(data[0] if isinstance(data, tuple) else data, tf.float32)
+        batch = tf.shape(real)[0]
+        _, global_batch = self._slice(batch)
+        seed = self._step_seed()
+        for i in range(self.d_steps):
+            d_logs = self._discriminator_step(real, batch, global_batch, rng.fold(seed, 10 + i))
+        g_logs, w = self._generator_step(batch, global_batch, rng.fold(seed, 1))
+        self.generator.update_w_avg(w)
+        self._update_ema(global_batch)
+        for name, value in {**d_logs, **g_logs}.items():
+            # A loss-scaled step that overflowed is skipped by the optimizer: leave it out.
+            weight = tf.cast(tf.math.is_finite(value), tf.float32) if "norm" in name else 1.0
+            self.trackers[name].update_state(tf.where(weight > 0, value, 0.0), weight)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def _discriminator_step(self, real, batch, global_batch, seed):
+        d = self.discriminator
+        # Generated outside the tape: the discriminator loss sends no gradient to G.
+        fake = self.generator(self._latents(rng.fold(seed, 0), batch), training=True)
+        with tf.GradientTape() as tape:
+            real_aug = self._augment(real, rng.fold(seed, 1))
+            fake_aug = self._augment(fake, rng.fold(seed, 2))
+            real_logits = d(real_aug, training=True)
+            fake_logits = d(fake_aug, training=True)
+            per_example = losses.discriminator_loss(real_logits, fake_logits)
+            zeros = tf.zeros_like(per_example)
+            bcr_real = bcr_fake = r1 = zeros
+            # bCR: D(x) against D(T(x)), T(x) being the augmented batch of the GAN loss.
+            if self.bcr_real:
+                bcr_real = losses.consistency_loss(d(real, training=True), real_logits)
+            if self.bcr_fake:
+                bcr_fake = losses.consistency_loss(d(fake, training=True), fake_logits)
+            if self.r1_gamma:
+                r1 = losses.r1_penalty(lambda x: d(x, training=True), real_aug)
+            per_example += (self.bcr_real * bcr_real + self.bcr_fake * bcr_fake
+                            + 0.5 * self.r1_gamma * r1)
+            loss = tf.reduce_sum(per_example) / tf.cast(global_batch, tf.float32)
+            scaled = self.d_optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, d.trainable_variables)
+        self.d_optimizer.apply(grads, d.trainable_variables)
+        mean = tf.reduce_mean
+        return {"d_loss": mean(losses.discriminator_loss(real_logits, fake_logits)),
+                "bcr_real": mean(bcr_real), "bcr_fake": mean(bcr_fake), "r1": mean(r1),
+                "d_real": mean(real_logits), "d_fake": mean(fake_logits),
+                "d_grad_norm": _grad_norm(grads, self.d_optimizer)}
+
+    def _generator_step(self, batch, global_batch, seed):
+        g = self.generator
+        with tf.GradientTape() as tape:
+            w = g.mapping(self._latents(rng.fold(seed, 0), batch), training=True)
+            fake = g.synthesize(w, training=True)
+            logits = self.discriminator(self._augment(fake, rng.fold(seed, 1)), training=True)
+            per_example = losses.generator_loss(logits)
+            loss = tf.reduce_sum(per_example) / tf.cast(global_batch, tf.float32)
+            scaled = self.g_optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, g.trainable_variables)
+        self.g_optimizer.apply(grads, g.trainable_variables)
+        return {"g_loss": tf.reduce_mean(per_example),
+                "g_grad_norm": _grad_norm(grads, self.g_optimizer)}, w
+
+    def ema_beta(self, global_batch):
+        """Per-step EMA decay for a half-life of `ema_half_life_kimg` thousand images."""
+        return tf.pow(0.5, tf.cast(global_batch, tf.float32) / (self.ema_half_life_kimg * 1000))
+
+    def _update_ema(self, global_batch):
+        beta = self.ema_beta(global_batch)
+        pairs = list(zip(self.ema_generator.weights, self.generator.weights))
+
+        def update(strategy):
+            # Cross-replica: the EMA weights are plain mirrored variables.
+            for ema, var in pairs:
+                new = var if not var.trainable else None
+                strategy.extended.update(
+                    ema.value, lambda e, v, copy=new is not None: e.assign(
+                        v if copy else beta * e + (1.0 - beta) * v),
+                    args=(var.value,))
+
+        ctx = tf.distribute.get_replica_context()
+        if ctx is None:
+            update(tf.distribute.get_strategy())
+        else:
+            ctx.merge_call(update)
+
+    def get_config(self):
+        base = super().get_config()
+        base.pop("trainable", None)
+        return {**base, "config": self.vitgan_config.to_dict(),
+                "augment_policy": ",".join(self.augment_policy),
+                "augment_probability": self.augment_probability, "bcr_real": self.bcr_real,
+                "bcr_fake": self.bcr_fake, "r1_gamma": self.r1_gamma,
+                "ema_half_life_kimg": self.ema_half_life_kimg, "d_steps": self.d_steps,
+                "seed": self.seed}

@@ -1,0 +1,313 @@
+"""The training loop: strategy, model, optimizers, checkpoints, summaries and samples."""
+
+import dataclasses
+import json
+import math
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from vitgan_tf import data as data_lib
+from vitgan_tf import rng
+from vitgan_tf.models import ViTGAN, get_config
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a training run needs; `train.py` fills it from flags."""
+
+    workdir: str
+    dataset: str = "digits"
+    data_dir: str | None = None
+    preset: str = "digits"
+    batch_size: int = 32  # global batch
+    total_steps: int = 1000
+    lr: float = 0.002
+    beta1: float = 0.0
+    beta2: float = 0.99
+    warmup_steps: int = 0
+    d_steps: int = 1
+    bcr_real: float = 10.0
+    bcr_fake: float = 10.0
+    augment_policy: str = "color,scale,translation,cutout"
+    augment_probability: float = 0.8
+    ema_half_life_kimg: float = 10.0
+    r1_gamma: float = 0.0
+    mixed_precision: str = "float32"  # or mixed_float16 / mixed_bfloat16
+    jit_compile: bool = False
+    strategy: str = "auto"  # auto | default | mirrored | multi_worker
+    log_every: int = 50
+    checkpoint_every: int = 500
+    sample_every: int = 500
+    keep_checkpoints: int = 3
+    num_samples: int = 64
+    seed: int = 0
+
+
+def validate(cfg):
+    """Raise ValueError naming the flag for any bad value, before any work is done."""
+    def need(ok, flag, expected):
+        if not ok:
+            raise ValueError(f"--{flag}={getattr(cfg, flag)!r}: expected {expected}.")
+
+    need(cfg.dataset in data_lib.SOURCES, "dataset", f"one of {data_lib.SOURCES}")
+    need(cfg.dataset != "folder" or bool(cfg.data_dir), "data_dir", "a folder of images")
+    need(cfg.batch_size >= 1, "batch_size", "a positive integer")
+    need(cfg.total_steps >= 1, "total_steps", "a positive integer")
+    need(cfg.lr > 0, "lr", "a positive number")
+    need(0 <= cfg.beta1 < 1, "beta1", "a number in [0, 1)")
+    need(0 <= cfg.beta2 < 1, "beta2", "a number in [0, 1)")
+    need(cfg.warmup_steps >= 0, "warmup_steps", "an integer >= 0")
+    need(cfg.d_steps >= 1, "d_steps", "a positive integer")
+    need(cfg.bcr_real >= 0, "bcr_real", "a number >= 0")
+    need(cfg.bcr_fake >= 0, "bcr_fake", "a number >= 0")
+    need(cfg.r1_gamma >= 0, "r1_gamma", "a number >= 0")
+    need(0 <= cfg.augment_probability <= 1, "augment_probability", "a number in [0, 1]")
+    need(cfg.ema_half_life_kimg > 0, "ema_half_life_kimg", "a positive number")
+    need(cfg.mixed_precision in ("float32", "mixed_float16", "mixed_bfloat16"),
+         "mixed_precision", "float32, mixed_float16 or mixed_bfloat16")
+    need(cfg.strategy in ("auto", "default", "mirrored", "multi_worker"), "strategy",
+         "auto, default, mirrored or multi_worker")
+    need(cfg.log_every >= 1, "log_every", "a positive integer")
+    for flag in ("checkpoint_every", "sample_every"):
+        need(getattr(cfg, flag) >= 1 and getattr(cfg, flag) % cfg.log_every == 0, flag,
+             f"a positive multiple of --log_every={cfg.log_every}")
+    need(cfg.keep_checkpoints >= 1, "keep_checkpoints", "a positive integer")
+    need(cfg.num_samples >= 1, "num_samples", "a positive integer")
+    try:
+        get_config(cfg.preset)
+    except ValueError as e:
+        raise ValueError(f"--preset={cfg.preset!r}: {e}") from None
+    from vitgan_tf.augment import parse_policy
+    try:
+        parse_policy(cfg.augment_policy)
+    except ValueError as e:
+        raise ValueError(f"--augment_policy={cfg.augment_policy!r}: {e}") from None
+
+
+def make_strategy(name):
+    gpus = tf.config.list_logical_devices("GPU")
+    if name == "multi_worker" or (name == "auto" and os.environ.get("TF_CONFIG")):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "mirrored" or (name == "auto" and len(gpus) > 1):
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+@keras.saving.register_keras_serializable(package="vitgan_tf")
+class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
+    """lr * min(1, (step + 1) / warmup_steps); constant lr when warmup_steps is 0."""
+
+    def __init__(self, lr, warmup_steps):
+        self.lr, self.warmup_steps = lr, warmup_steps
+
+    def __call__(self, step):
+        if not self.warmup_steps:
+            return tf.constant(self.lr, tf.float32)
+        ramp = (tf.cast(step, tf.float32) + 1.0) / self.warmup_steps
+        return self.lr * tf.minimum(1.0, ramp)
+
+    def get_config(self):
+        return {"lr": self.lr, "warmup_steps": self.warmup_steps}
+
+
+def make_optimizer(cfg):
+    opt = keras.optimizers.Adam(LinearWarmup(cfg.lr, cfg.warmup_steps), beta_1=cfg.beta1,
+                                beta_2=cfg.beta2)
+    if cfg.mixed_precision == "mixed_float16":
+        opt = keras.optimizers.LossScaleOptimizer(opt)
+    return opt
+
+
+def build_gan(cfg):
+    """ViTGAN compiled with both optimizers; call inside the strategy's scope."""
+    gan = ViTGAN(get_config(cfg.preset), augment_policy=cfg.augment_policy,
+                 augment_probability=cfg.augment_probability, bcr_real=cfg.bcr_real,
+                 bcr_fake=cfg.bcr_fake, r1_gamma=cfg.r1_gamma,
+                 ema_half_life_kimg=cfg.ema_half_life_kimg, d_steps=cfg.d_steps, seed=cfg.seed)
+    gan.compile(g_optimizer=make_optimizer(cfg), d_optimizer=make_optimizer(cfg),
+                jit_compile=cfg.jit_compile)
+    return gan
+
+
+def make_checkpoint(gan):
+    return tf.train.Checkpoint(generator=gan.generator, discriminator=gan.discriminator,
+                               ema_generator=gan.ema_generator, g_optimizer=gan.g_optimizer,
+                               d_optimizer=gan.d_optimizer)
+
+
+def restore_latest(gan, checkpoint_dir):
+    """Restore the latest checkpoint in `checkpoint_dir` into `gan`; returns its path or None."""
+    latest = tf.train.latest_checkpoint(checkpoint_dir)
+    if latest:
+        make_checkpoint(gan).read(latest).assert_existing_objects_matched()
+    return latest
+
+
+def image_grid(images, columns=None):
+    """(N, H, W, C) in [-1, 1] -> one uint8 (rows*H, columns*W, C) grid."""
+    images = np.asarray(images)
+    n, h, w, c = images.shape
+    columns = columns or int(math.ceil(math.sqrt(n)))
+    rows = int(math.ceil(n / columns))
+    grid = np.full((rows * h, columns * w, c), -1.0, np.float32)
+    for i, image in enumerate(images):
+        r, col = divmod(i, columns)
+        grid[r * h:(r + 1) * h, col * w:(col + 1) * w] = image
+    return np.round((np.clip(grid, -1, 1) + 1) * 127.5).astype(np.uint8)
+
+
+def save_png(array, path):
+    from PIL import Image
+
+    Image.fromarray(array.squeeze(-1) if array.shape[-1] == 1 else array).save(path)
+
+
+def sample_latents(config, num, seed):
+    """The fixed latents of the sample grids."""
+    return rng.normal(tf.constant([seed, -1], tf.int64), [num, config.latent_dim]).numpy()
+
+
+class TrainingCallback(keras.callbacks.Callback):
+    """Logs, summaries, sample grids, checkpoints and the NaN guard, once per chunk of steps.
+
+    Each Keras "epoch" is `log_every` steps, so everything here runs every `log_every` steps
+    and no host sync happens inside a chunk.
+    """
+
+    def __init__(self, cfg, manager, writer, is_chief):
+        super().__init__()
+        self.cfg, self.manager, self.writer, self.is_chief = cfg, manager, writer, is_chief
+        self.z = None
+        self.chunk_start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.chunk_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        cfg, logs = self.cfg, dict(logs or {})
+        step = int(self.model.g_optimizer.iterations.numpy())
+        elapsed = time.perf_counter() - self.chunk_start
+        images_per_s = cfg.log_every * cfg.batch_size / max(elapsed, 1e-9)
+        bad = {k: v for k, v in logs.items() if "loss" in k and not math.isfinite(v)}
+        if bad:
+            self.model.stop_training = True
+            raise FloatingPointError(
+                f"Non-finite loss at step {step}: {bad}. Stopped; the last good checkpoint "
+                f"({self.manager.latest_checkpoint}) is left as it was.")
+        lr = float(self.model.g_optimizer.learning_rate.numpy())
+        logging.info("step %d  kimg %.1f  %.1f img/s  %s", step, step * cfg.batch_size / 1000,
+                     images_per_s, "  ".join(f"{k} {v:.4f}" for k, v in sorted(logs.items())))
+        with self.writer.as_default(step=step):
+            for name, value in logs.items():
+                tf.summary.scalar(f"train/{name}", value)
+            tf.summary.scalar("train/images_per_second", images_per_s)
+            tf.summary.scalar("train/learning_rate", lr)
+            tf.summary.scalar("train/kimg", step * cfg.batch_size / 1000)
+        last = step >= cfg.total_steps
+        if step % cfg.sample_every == 0 or last:
+            self.write_samples(step)
+        if step % cfg.checkpoint_every == 0 or last:
+            self.manager.save(checkpoint_number=step)
+            logging.info("Saved checkpoint %s", self.manager.latest_checkpoint)
+        self.writer.flush()
+
+    def write_samples(self, step):
+        gan = self.model
+        if self.z is None:
+            self.z = sample_latents(gan.vitgan_config, self.cfg.num_samples, self.cfg.seed)
+        images = gan.ema_generator(self.z, training=False)
+        grid = image_grid(images)
+        with self.writer.as_default(step=step):
+            tf.summary.image("samples/ema_generator", grid[None], step=step)
+        if self.is_chief:
+            sample_dir = os.path.join(self.cfg.workdir, "samples")
+            os.makedirs(sample_dir, exist_ok=True)
+            save_png(grid, os.path.join(sample_dir, f"step_{step:08d}.png"))
+            save_png(grid, os.path.join(sample_dir, "latest.png"))
+
+
+def _is_chief(strategy):
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    return resolver.task_type in ("chief", None) or (
+        resolver.task_type == "worker" and resolver.task_id == 0
+        and "chief" not in resolver.cluster_spec().as_dict())
+
+
+def _write_dir(workdir, strategy, is_chief):
+    # Non-chief workers write their (identical) checkpoints to a private temp dir.
+    if is_chief:
+        return workdir
+    return os.path.join(workdir, "tmp_workers", f"worker_{strategy.cluster_resolver.task_id}")
+
+
+def save_run_config(cfg, workdir):
+    """Write config.json; on resume, refuse a run whose model differs from the saved one."""
+    path = os.path.join(workdir, "config.json")
+    model = get_config(cfg.preset).to_dict()
+    if os.path.exists(path):
+        with open(path) as f:
+            saved = json.load(f)
+        if saved.get("model") != model:
+            raise ValueError(
+                f"--preset={cfg.preset!r} does not match the model of the run in {workdir} "
+                f"(saved preset {saved.get('train', {}).get('preset')!r}); use a new --workdir.")
+    with open(path + ".tmp", "w") as f:
+        json.dump({"train": dataclasses.asdict(cfg), "model": model}, f, indent=2)
+    os.replace(path + ".tmp", path)
+
+
+def train(cfg, dataset=None):
+    """Train (or resume) a ViTGAN run in `cfg.workdir`. Returns the trained ViTGAN.
+
+    dataset: optional replacement for the configured data (a tf.data.Dataset of image batches
+    of the global batch size), for tests and custom data.
+    """
+    validate(cfg)
+    keras.config.set_dtype_policy(cfg.mixed_precision)
+    strategy = make_strategy(cfg.strategy)
+    is_chief = _is_chief(strategy)
+    os.makedirs(cfg.workdir, exist_ok=True)
+    if is_chief:
+        save_run_config(cfg, cfg.workdir)
+    model_cfg = get_config(cfg.preset)
+    if dataset is None:
+        dataset = data_lib.make_dataset(cfg.dataset, model_cfg.image_size, cfg.batch_size,
+                                        cfg.data_dir, seed=cfg.seed)
+    logging.info("Strategy %s with %d replica(s); global batch %d", type(strategy).__name__,
+                 strategy.num_replicas_in_sync, cfg.batch_size)
+    if cfg.batch_size % strategy.num_replicas_in_sync:
+        raise ValueError(f"--batch_size={cfg.batch_size}: expected a multiple of the "
+                         f"{strategy.num_replicas_in_sync} replicas.")
+    with strategy.scope():
+        gan = build_gan(cfg)
+    write_dir = _write_dir(cfg.workdir, strategy, is_chief)
+    manager = tf.train.CheckpointManager(make_checkpoint(gan),
+                                         os.path.join(write_dir, "checkpoints"),
+                                         max_to_keep=cfg.keep_checkpoints)
+    restored = restore_latest(gan, os.path.join(cfg.workdir, "checkpoints"))
+    step = int(gan.g_optimizer.iterations.numpy())
+    if restored:
+        logging.info("Resumed from %s at step %d", restored, step)
+    if step >= cfg.total_steps:
+        logging.info("Already at step %d >= --total_steps=%d; nothing to do.", step,
+                     cfg.total_steps)
+        return gan
+    if step % cfg.log_every:
+        raise ValueError(f"Checkpoint step {step} is not a multiple of --log_every="
+                         f"{cfg.log_every}; resume with the --log_every it was trained with.")
+    writer = tf.summary.create_file_writer(os.path.join(write_dir, "logs"))
+    callback = TrainingCallback(cfg, manager, writer, is_chief)
+    epochs = math.ceil(cfg.total_steps / cfg.log_every)
+    gan.fit(dataset, steps_per_epoch=cfg.log_every, epochs=epochs,
+            initial_epoch=step // cfg.log_every, callbacks=[callback], verbose=0)
+    logging.info("Done: step %d. Samples in %s, checkpoints in %s, TensorBoard logs in %s",
+                 int(gan.g_optimizer.iterations.numpy()), os.path.join(cfg.workdir, "samples"),
+                 os.path.join(cfg.workdir, "checkpoints"), os.path.join(cfg.workdir, "logs"))
+    return gan
