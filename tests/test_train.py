@@ -1,0 +1,157 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from tests.helpers import randn
+from vitgan_tf import data, train_lib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _cfg(workdir, **kw):
+    base = dict(workdir=str(workdir), preset="tiny", batch_size=4, total_steps=4, log_every=2,
+                checkpoint_every=2, sample_every=2, num_samples=4)
+    return train_lib.TrainConfig(**{**base, **kw})
+
+
+def _data():
+    return tf.data.Dataset.from_tensors(np.clip(randn(4, 16, 16, 3), -1, 1)).repeat()
+
+
+def test_train_writes_checkpoints_samples_logs_and_resumes(tmp_path):
+    gan = train_lib.train(_cfg(tmp_path), dataset=_data())
+    assert gan.g_optimizer.iterations.numpy() == 4
+    assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-4")
+    assert (tmp_path / "samples" / "latest.png").exists()
+    assert (tmp_path / "samples" / "step_00000002.png").exists()
+    assert any(name.startswith("events") for name in os.listdir(tmp_path / "logs"))
+    weights = [v.numpy() for v in gan.ema_generator.weights]
+    # Resume: the same workdir continues from step 4 with the saved weights.
+    resumed = train_lib.train(_cfg(tmp_path, total_steps=8), dataset=_data())
+    assert resumed.g_optimizer.iterations.numpy() == 8
+    assert resumed.d_optimizer.iterations.numpy() == 8
+    restored = train_lib.build_gan(_cfg(tmp_path))
+    train_lib.restore_latest(restored, str(tmp_path / "checkpoints-none"))  # nothing: no error
+    ckpt = tf.train.Checkpoint(ema_generator=restored.ema_generator)
+    ckpt.read(str(tmp_path / "checkpoints" / "ckpt-4")).expect_partial()
+    for a, b in zip(weights, restored.ema_generator.weights):
+        np.testing.assert_array_equal(a, b.numpy())
+
+
+def test_resume_refuses_a_different_model(tmp_path):
+    train_lib.train(_cfg(tmp_path, total_steps=2), dataset=_data())
+    with pytest.raises(ValueError, match="--preset"):
+        train_lib.train(_cfg(tmp_path, preset="digits", total_steps=4), dataset=_data())
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    train_lib.train(_cfg(tmp_path, total_steps=2), dataset=_data())
+    bad = tf.data.Dataset.from_tensors(np.full((4, 16, 16, 3), np.nan, np.float32)).repeat()
+    with pytest.raises(FloatingPointError, match="Non-finite loss"):
+        train_lib.train(_cfg(tmp_path, total_steps=6), dataset=bad)
+    assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-2")
+
+
+@pytest.mark.parametrize("flag,value,message", [
+    ("batch_size", 0, "--batch_size=0"), ("checkpoint_every", 3, "--checkpoint_every=3"),
+    ("dataset", "mnist", "--dataset='mnist'"), ("preset", "512", "--preset='512'"),
+    ("augment_policy", "flip", "--augment_policy='flip'"),
+    ("mixed_precision", "fp8", "--mixed_precision='fp8'")])
+def test_validate_names_the_flag(tmp_path, flag, value, message):
+    with pytest.raises(ValueError) as err:
+        train_lib.validate(_cfg(tmp_path, **{flag: value}))
+    assert message in str(err.value)
+
+
+def _cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "vitgan_tf.train", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, **kw)
+
+
+def test_cli_bad_flag_value_fails_cleanly(tmp_path):
+    result = _cli(f"--workdir={tmp_path}", "--batch_size=-1")
+    assert result.returncode != 0
+    assert "--batch_size=-1" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_flagfile_and_sigkill_resume(tmp_path):
+    flagfile = tmp_path / "run.flags"
+    flagfile.write_text("--preset=tiny\n--dataset=digits\n--batch_size=8\n--log_every=5\n"
+                        "--checkpoint_every=5\n--sample_every=5\n--num_samples=4\n")
+    workdir = tmp_path / "run"
+    args = (f"--flagfile={flagfile}", f"--workdir={workdir}")
+    proc = subprocess.Popen([sys.executable, "-m", "vitgan_tf.train", *args,
+                             "--total_steps=100000"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            latest = tf.train.latest_checkpoint(str(workdir / "checkpoints"))
+            if latest and int(latest.rsplit("-", 1)[1]) >= 10:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("no checkpoint appeared")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    killed_at = int(tf.train.latest_checkpoint(str(workdir / "checkpoints")).rsplit("-", 1)[1])
+    result = _cli(*args, f"--total_steps={killed_at + 5}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"at step {killed_at}" in result.stderr
+    assert tf.train.latest_checkpoint(str(workdir / "checkpoints")).endswith(
+        f"ckpt-{killed_at + 5}")
+
+
+def test_mirrored_strategy_step_matches_single_device(tmp_path):
+    outs = {}
+    for mode in ("single", "mirrored"):
+        out = tmp_path / f"{mode}.npz"
+        subprocess.run([sys.executable, os.path.join(ROOT, "tests", "mirrored_step.py"), mode,
+                        str(out)], cwd=ROOT, check=True, timeout=300)
+        outs[mode] = np.load(out)
+    np.testing.assert_allclose(outs["mirrored"]["weights"], outs["single"]["weights"],
+                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(outs["mirrored"]["d_loss"], outs["single"]["d_loss"], rtol=1e-4)
+
+
+def test_image_folder_skips_corrupt_files_and_handles_grayscale_and_odd_sizes(tmp_path):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (37, 53, 3), np.uint8)).save(tmp_path / "a.png")
+    Image.fromarray(rng.integers(0, 255, (64, 20), np.uint8)).save(tmp_path / "gray.jpg")
+    os.makedirs(tmp_path / "sub")
+    Image.fromarray(rng.integers(0, 255, (30, 30, 3), np.uint8)).save(tmp_path / "sub" / "c.webp")
+    (tmp_path / "broken.jpg").write_bytes(b"not an image at all")
+    (tmp_path / "notes.txt").write_text("ignored")
+    files = data.list_image_files(str(tmp_path))
+    assert sorted(os.path.basename(f) for f in files) == ["a.png", "c.webp", "gray.jpg"]
+    images = np.stack(list(data.folder_source(str(tmp_path), 16).as_numpy_iterator()))
+    assert images.shape == (3, 16, 16, 3)
+    assert images.min() >= -1 and images.max() <= 1
+
+
+def test_empty_or_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(data.DataError, match="No readable images"):
+        data.list_image_files(str(tmp_path))
+    with pytest.raises(data.DataError, match="is not a folder"):
+        data.list_image_files(str(tmp_path / "missing"))
+
+
+def test_unprepared_tfds_dataset_is_a_clear_error(tmp_path):
+    with pytest.raises(data.DataError, match="tfds build celeb_a"):
+        data.tfds_source("celeb_a", str(tmp_path), 64)
+
+
+def test_digits_source():
+    images, labels = data.digits_images(16)
+    assert images.shape == (1797, 16, 16, 3) and set(labels) == set(range(10))
+    assert images.min() == -1.0 and images.max() == 1.0
+    batch = next(iter(data.make_dataset("digits", 16, 32)))
+    assert batch.shape == (32, 16, 16, 3)
