@@ -126,7 +126,12 @@ class ViTGAN(keras.Model):
         for i in range(self.d_steps):
             d_logs = self._discriminator_step(real, batch, global_batch, rng.fold(seed, 10 + i))
         g_logs, w = self._generator_step(batch, global_batch, rng.fold(seed, 1))
-        self.generator.update_w_avg(w)
+        # The running mean of w must see every replica's batch, not only the first one's.
+        w_mean = tf.reduce_mean(tf.cast(w, tf.float32), axis=0, keepdims=True)
+        ctx = tf.distribute.get_replica_context()
+        if ctx is not None and ctx.num_replicas_in_sync > 1:
+            w_mean = ctx.all_reduce(tf.distribute.ReduceOp.MEAN, w_mean)
+        self.generator.update_w_avg(w_mean)
         self._update_ema(global_batch)
         for name, value in {**d_logs, **g_logs}.items():
             # A loss-scaled step that overflowed is skipped by the optimizer: leave it out.
