@@ -33,3 +33,13 @@ def assert_mixed_precision(factory, *args, rtol=2e-2, atol=2e-2, **kwargs):
 
 def randn(*shape, seed=0, scale=1.0):
     return (np.random.default_rng(seed).standard_normal(shape) * scale).astype("float32")
+
+
+def mixed_and_float32(model_cls, *args):
+    """A mixed_float16 instance of model_cls carrying a float32 instance's weights, and that one."""
+    keras.config.set_dtype_policy("mixed_float16")
+    mixed = model_cls(*args)
+    keras.config.set_dtype_policy("float32")
+    ref = model_cls(*args)
+    mixed.set_weights(ref.get_weights())
+    return mixed, ref

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tests.helpers import randn
+from tests.helpers import mixed_and_float32, randn
 from vitgan_tf.models import Discriminator
 
 
@@ -64,11 +64,7 @@ def test_keras_save_load_round_trip_keeps_power_iteration_state(tmp_path):
 
 
 def test_mixed_precision():
-    keras.config.set_dtype_policy("mixed_float16")
-    mixed = Discriminator("tiny")
-    keras.config.set_dtype_policy("float32")
-    ref = Discriminator("tiny")
-    mixed.set_weights(ref.get_weights())
+    mixed, ref = mixed_and_float32(Discriminator, "tiny")
     images = randn(2, 16, 16, 3)
     out = np.asarray(mixed(images))
     assert out.dtype == np.float32

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from tests.helpers import randn
+from tests.helpers import mixed_and_float32, randn
 from vitgan_tf.layers import patchify
 from vitgan_tf.models import Generator, ViTGANConfig, get_config
 
@@ -77,11 +77,7 @@ def test_keras_save_load_round_trip(tmp_path):
 
 
 def test_mixed_precision():
-    keras.config.set_dtype_policy("mixed_float16")
-    mixed = Generator("tiny")
-    keras.config.set_dtype_policy("float32")
-    ref = Generator("tiny")
-    mixed.set_weights(ref.get_weights())
+    mixed, ref = mixed_and_float32(Generator, "tiny")
     z = randn(2, 32)
     out = np.asarray(mixed(z))
     assert out.dtype == np.float32 and mixed.blocks[0].compute_dtype == "float16"

@@ -194,10 +194,10 @@ class ViTGAN(keras.Model):
 
         def update(strategy):
             # Cross-replica: the EMA weights are plain mirrored variables.
+            # Trainable weights are averaged; state such as w_avg is copied.
             for ema, var in pairs:
-                new = var if not var.trainable else None
                 strategy.extended.update(
-                    ema.value, lambda e, v, copy=new is not None: e.assign(
+                    ema.value, lambda e, v, copy=not var.trainable: e.assign(
                         v if copy else beta * e + (1.0 - beta) * v),
                     args=(var.value,))
 
