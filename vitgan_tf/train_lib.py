@@ -134,17 +134,42 @@ def build_gan(cfg):
     return gan
 
 
+def _variables_by_path(model):
+    """A checkpoint node holding every weight of `model` under its Keras path.
+
+    Keras 3 layers kept in Python lists (transformer blocks, SIREN layers, mapping layers) are not
+    reachable through TF's object graph, so `tf.train.Checkpoint(generator=model)` silently leaves
+    them out. Naming each variable by its unique Keras path saves all of them.
+    """
+    variables = {}
+    for variable in model.weights:
+        key = variable.path.split("/", 1)[-1].replace("/", ".")
+        if key in variables:
+            raise ValueError(f"{model.name}: two weights share the path {variable.path!r}; "
+                             "give the layers distinct names.")
+        variables[key] = variable
+    return tf.train.Checkpoint(**variables)
+
+
 def make_checkpoint(gan):
-    return tf.train.Checkpoint(generator=gan.generator, discriminator=gan.discriminator,
-                               ema_generator=gan.ema_generator, g_optimizer=gan.g_optimizer,
-                               d_optimizer=gan.d_optimizer)
+    """Checkpoint of G, D, EMA G (all weights, ISN state included) and both optimizers.
+
+    The optimizers' iteration counters are the training step and, with the run seed, the whole
+    random state: every random draw in the train step is a stateless function of them.
+    """
+    return tf.train.Checkpoint(generator=_variables_by_path(gan.generator),
+                               discriminator=_variables_by_path(gan.discriminator),
+                               ema_generator=_variables_by_path(gan.ema_generator),
+                               g_optimizer=gan.g_optimizer, d_optimizer=gan.d_optimizer)
 
 
 def restore_latest(gan, checkpoint_dir):
     """Restore the latest checkpoint in `checkpoint_dir` into `gan`; returns its path or None."""
     latest = tf.train.latest_checkpoint(checkpoint_dir)
     if latest:
-        make_checkpoint(gan).read(latest).assert_existing_objects_matched()
+        checkpoint = make_checkpoint(gan)
+        checkpoint.save_counter  # created lazily; made here so that every saved value has a home
+        checkpoint.read(latest).assert_consumed()
     return latest
 
 
