@@ -167,10 +167,14 @@ def restore_latest(gan, checkpoint_dir):
     """Restore the latest checkpoint in `checkpoint_dir` into `gan`; returns its path or None."""
     latest = tf.train.latest_checkpoint(checkpoint_dir)
     if latest:
-        checkpoint = make_checkpoint(gan)
-        checkpoint.save_counter  # created lazily; made here so that every saved value has a home
-        checkpoint.read(latest).assert_consumed()
+        _read_checkpoint(gan, latest)
     return latest
+
+
+def _read_checkpoint(gan, path):
+    checkpoint = make_checkpoint(gan)
+    checkpoint.save_counter  # created lazily; made here so that every saved value has a home
+    checkpoint.read(path).assert_consumed()
 
 
 def image_grid(images, columns=None):
@@ -336,3 +340,32 @@ def train(cfg, dataset=None):
                  int(gan.g_optimizer.iterations.numpy()), os.path.join(cfg.workdir, "samples"),
                  os.path.join(cfg.workdir, "checkpoints"), os.path.join(cfg.workdir, "logs"))
     return gan
+
+
+def load_run(workdir, checkpoint=None):
+    """The config and trained ViTGAN of the run in `workdir` (for evaluate, sample, export).
+
+    checkpoint: a checkpoint path (e.g. WORKDIR/checkpoints/ckpt-8); default the latest one.
+    Returns (TrainConfig, ViTGAN, checkpoint path, step).
+    """
+    path = os.path.join(workdir or "", "config.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--workdir={workdir!r} has no config.json; is it a training run "
+                                "directory (python -m vitgan_tf.train --workdir=...)?")
+    with open(path) as f:
+        saved = json.load(f)
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    cfg = TrainConfig(**{k: v for k, v in saved["train"].items() if k in fields})
+    if saved.get("model") != get_config(cfg.preset).to_dict():
+        raise ValueError(f"{path}: the saved model differs from preset {cfg.preset!r} of this "
+                         "version of vitgan_tf.")
+    checkpoint = checkpoint or tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+    if not checkpoint:
+        raise FileNotFoundError(f"--workdir={workdir!r} has no checkpoint yet in "
+                                f"{os.path.join(workdir, 'checkpoints')}.")
+    if not tf.io.gfile.exists(checkpoint + ".index"):
+        raise FileNotFoundError(f"--checkpoint={checkpoint!r} does not exist.")
+    keras.config.set_dtype_policy("float32")
+    gan = build_gan(dataclasses.replace(cfg, jit_compile=False))
+    _read_checkpoint(gan, checkpoint)
+    return cfg, gan, checkpoint, int(gan.g_optimizer.iterations.numpy())

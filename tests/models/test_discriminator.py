@@ -69,3 +69,35 @@ def test_mixed_precision():
     out = np.asarray(mixed(images))
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, np.asarray(ref(images)), atol=5e-2)
+
+
+def _attention_at_init(preset, images):
+    d = Discriminator(preset)
+    h = d.patch_embedding(images)
+    weights = []
+    for block in d.blocks:
+        weights.append(tf.nn.softmax(block.attention.attention_logits(block.norm1(h)), -1).numpy())
+        h = block(h)
+    return d, weights
+
+
+def test_attention_at_init_spreads_so_the_cls_token_sees_the_image():
+    # ISN freezes each kernel's spectral norm at its initial value for the whole run, so the
+    # initial W_qk sets the attention temperature for good. With a Glorot W_qk, tied-weight L2
+    # attention puts ~99.7% of every token's weight on itself: the CLS token never sees a patch
+    # and D's logit does not depend on the image (the cause of the collapsed demo runs).
+    from vitgan_tf import data
+
+    images = data.digits_images(16)[0][:32]
+    for preset in ("digits", "32"):
+        if preset == "32":
+            images = tf.image.resize(images, (32, 32)).numpy()
+        d, weights = _attention_at_init(preset, images)
+        for w in weights:
+            assert w[:, :, 0, 0].mean() < 0.5, preset  # CLS on itself
+            assert w[:, :, 0, 1:].sum(-1).mean() > 0.5, preset  # CLS on the patches
+        h = d.patch_embedding(images)
+        for block in d.blocks:
+            h = block(h)
+        # The final CLS features vary from image to image (they were ~0.005 with Glorot W_qk).
+        assert np.std(d.final_norm(h[:, 0]).numpy(), axis=0).mean() > 0.03, preset

@@ -91,3 +91,14 @@ def test_config_validation_names_the_field():
         get_config("256")
     with pytest.raises(ValueError, match="Unknown ViTGANConfig fields"):
         get_config({"image_sise": 32})
+
+
+def test_z_changes_the_image_substantially_at_init():
+    # The SLN affine maps of w start at variance 1/fan_in (as StyleGAN's style affines): with the
+    # 0.02 init of ViT linear layers the images of different z were nearly identical and
+    # training collapsed to one image.
+    g = Generator("digits")
+    images = g(randn(64, g.vitgan_config.latent_dim)).numpy()
+    between = images.std(axis=0).mean()
+    within = images.std(axis=(1, 2, 3)).mean()
+    assert between > 0.5 * within, (between, within)

@@ -29,14 +29,22 @@ class L2Attention(keras.layers.Layer):
         num_heads: number of heads.
         key_dim: size d_h of each head.
         use_spectral_norm: wrap W_qk, W_v and W_o in `ImprovedSpectralNorm`.
+        qk_initializer: initializer of W_qk; default truncated normal with stddev 0.02 (ViT's).
+            It must be small: distances between tokens grow with |W_qk|^2, and with Glorot's
+            init every token puts ~99.7% of its attention on itself (its own distance is 0), so
+            the CLS token never sees the image. Under ISN the initial spectral norm of W_qk
+            is kept for the whole run, so this choice sets the attention temperature for good.
 
     Call arguments:
         inputs: (batch, tokens, features).
         training: advances the spectral-norm power iteration.
     """
 
-    def __init__(self, num_heads, key_dim, use_spectral_norm=True, **kwargs):
+    def __init__(self, num_heads, key_dim, use_spectral_norm=True,
+                 qk_initializer=None, **kwargs):
         super().__init__(**kwargs)
+        self.qk_initializer = keras.initializers.get(
+            qk_initializer or keras.initializers.TruncatedNormal(stddev=0.02))
         if num_heads < 1 or key_dim < 1:
             raise ValueError(
                 f"`num_heads` and `key_dim` must be positive, got {num_heads} and {key_dim}.")
@@ -48,12 +56,13 @@ class L2Attention(keras.layers.Layer):
         features = input_shape[-1]
         inner = self.num_heads * self.key_dim
 
-        def dense(units, name):
-            return _maybe_isn(keras.layers.Dense(units, dtype=self.dtype_policy, name=name),
-                              self.use_spectral_norm, f"{name}_isn")
+        def dense(units, name, initializer="glorot_uniform"):
+            layer = keras.layers.Dense(units, kernel_initializer=initializer,
+                                       dtype=self.dtype_policy, name=name)
+            return _maybe_isn(layer, self.use_spectral_norm, f"{name}_isn")
 
         # Tie W_q = W_k: the Lipschitz bound needs it.
-        self.qk_dense = dense(inner, "qk")
+        self.qk_dense = dense(inner, "qk", self.qk_initializer)
         self.v_dense = dense(inner, "v")
         self.output_dense = dense(features, "output")
         self.qk_dense.build(input_shape)
@@ -92,4 +101,5 @@ class L2Attention(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,
-                "use_spectral_norm": self.use_spectral_norm}
+                "use_spectral_norm": self.use_spectral_norm,
+                "qk_initializer": keras.initializers.serialize(self.qk_initializer)}

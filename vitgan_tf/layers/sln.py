@@ -11,19 +11,22 @@ class SelfModulatedLayerNorm(keras.layers.Layer):
     mu and sigma are taken over the feature axis of each token; gamma and beta are this layer's
     own affine maps of the style w (Lee et al. 2022, ViTGAN, eq. 3). The normalization has no
     affine of its own: w is the only source of scale and shift, which is how z reaches the
-    generator. gamma's bias starts at 1 and its kernel near 0, so at initialization the layer is
-    a plain LayerNorm and training starts stable.
+    generator. gamma's bias starts at 1 and both kernels at variance 1/style_dim (as StyleGAN's
+    style affines), so different w give clearly different images from the first step; with
+    the 0.02 init of ViT linear layers z barely mattered and GAN training collapsed to one
+    image.
 
     Args:
         epsilon: added to the variance.
-        gamma_kernel_stddev: standard deviation of gamma's and beta's initial kernels.
+        gamma_kernel_stddev: standard deviation of gamma's and beta's initial kernels
+            (default 1/sqrt(style_dim)).
 
     Call arguments:
         inputs: tokens h, shape (batch, tokens, features).
         style: w, shape (batch, style_dim).
     """
 
-    def __init__(self, epsilon=1e-5, gamma_kernel_stddev=0.02, **kwargs):
+    def __init__(self, epsilon=1e-5, gamma_kernel_stddev=None, **kwargs):
         super().__init__(**kwargs)
         if epsilon <= 0:
             raise ValueError(f"`epsilon` must be positive, got {epsilon}.")
@@ -32,7 +35,10 @@ class SelfModulatedLayerNorm(keras.layers.Layer):
 
     def build(self, inputs_shape, style_shape):
         features = inputs_shape[-1]
-        init = keras.initializers.RandomNormal(stddev=self.gamma_kernel_stddev)
+        stddev = self.gamma_kernel_stddev
+        if stddev is None:
+            stddev = style_shape[-1] ** -0.5
+        init = keras.initializers.RandomNormal(stddev=stddev)
         self.gamma = keras.layers.Dense(features, kernel_initializer=init, bias_initializer="ones",
                                         dtype=self.dtype_policy, name="gamma")
         self.beta = keras.layers.Dense(features, kernel_initializer=init, bias_initializer="zeros",

@@ -1,0 +1,214 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.linalg
+import tensorflow as tf
+
+from vitgan_tf import evaluate, features, metrics, sample, train_lib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _scipy_fid(mu1, s1, mu2, s2):
+    covmean = scipy.linalg.sqrtm(s1 @ s2).real
+    return float(np.sum((mu1 - mu2) ** 2) + np.trace(s1 + s2 - 2 * covmean))
+
+
+def _random_cov(rng, d):
+    a = rng.standard_normal((d, 2 * d))
+    return a @ a.T / (2 * d)
+
+
+# -- Frechet distance ---------------------------------------------------------------------------
+
+
+def test_frechet_distance_of_a_set_with_itself_is_zero():
+    x = np.random.default_rng(0).standard_normal((500, 16))
+    assert abs(metrics.fid_from_activations(x, x)) < 1e-8
+
+
+def test_frechet_distance_equals_the_closed_form_for_diagonal_gaussians():
+    rng = np.random.default_rng(1)
+    mu1, mu2 = rng.standard_normal(8), rng.standard_normal(8)
+    a, b = rng.uniform(0.1, 3, 8), rng.uniform(0.1, 3, 8)
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
+    got = metrics.frechet_distance(mu1, np.diag(a), mu2, np.diag(b))
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+
+
+def test_frechet_distance_is_symmetric_and_matches_scipy():
+    rng = np.random.default_rng(2)
+    mu1, mu2 = rng.standard_normal(32), rng.standard_normal(32)
+    s1, s2 = _random_cov(rng, 32), _random_cov(rng, 32)
+    d12 = metrics.frechet_distance(mu1, s1, mu2, s2)
+    np.testing.assert_allclose(d12, metrics.frechet_distance(mu2, s2, mu1, s1), rtol=1e-9)
+    np.testing.assert_allclose(d12, _scipy_fid(mu1, s1, mu2, s2), rtol=1e-7)
+
+
+def test_frechet_distance_is_finite_for_singular_covariances():
+    # 20 samples in 64 dimensions: rank-19 covariances.
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((20, 64)), rng.standard_normal((20, 64)) + 0.5
+    d = metrics.fid_from_activations(x, y)
+    assert np.isfinite(d) and d > 0
+    # sqrt of round-off-sized eigenvalues bounds the accuracy: relative to tr(S), ~1e-8.
+    assert abs(metrics.fid_from_activations(x, x)) < 1e-7 * 2 * np.trace(np.cov(x.T))
+
+
+# -- KID and IS ---------------------------------------------------------------------------------
+
+
+def _reference_mmd2(x, y):
+    """Unbiased MMD^2 with explicit loops."""
+    d = x.shape[1]
+    k = lambda a, b: (a @ b / d + 1) ** 3
+    m = len(x)
+    xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    xy = sum(k(x[i], y[j]) for i in range(m) for j in range(m)) / (m * m)
+    return xx + yy - 2 * xy
+
+
+def test_kid_matches_the_unbiased_mmd_formula():
+    rng = np.random.default_rng(4)
+    x, y = rng.standard_normal((12, 5)), rng.standard_normal((12, 5)) + 0.3
+    # One subset of all samples: a permutation, which MMD does not see.
+    mean, std = metrics.kernel_inception_distance(x, y, num_subsets=1, subset_size=12)
+    np.testing.assert_allclose(mean, _reference_mmd2(x, y), rtol=1e-10)
+    assert std == 0
+
+
+def test_kid_is_unbiased_near_zero_for_one_distribution_and_positive_for_two():
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((2000, 32)), rng.standard_normal((2000, 32))
+    same, same_std = metrics.kernel_inception_distance(x, y, num_subsets=50, subset_size=200)
+    assert abs(same) < 3 * same_std / np.sqrt(50) + 1e-4
+    shifted, _ = metrics.kernel_inception_distance(x, y + 0.5, num_subsets=50, subset_size=200)
+    assert shifted > 10 * abs(same) and shifted > 0
+
+
+def test_inception_score_extremes():
+    uniform = np.full((100, 10), 0.1)
+    np.testing.assert_allclose(metrics.inception_score(uniform, splits=5)[0], 1.0, rtol=1e-9)
+    one_hot = np.eye(10)[np.arange(100) % 10]
+    np.testing.assert_allclose(metrics.inception_score(one_hot, splits=5)[0], 10.0, rtol=1e-6)
+
+
+def test_parse_metrics():
+    assert evaluate.parse_metrics(["fid50k", "kid", "is"], 10) == (["fid", "kid", "is"], 50000)
+    assert evaluate.parse_metrics(["fid"], 123) == (["fid"], 123)
+    with pytest.raises(ValueError, match="unknown metric 'lpips'"):
+        evaluate.parse_metrics(["lpips"], 10)
+    with pytest.raises(ValueError, match="conflicting"):
+        evaluate.parse_metrics(["fid50k", "kid10k"], 10)
+
+
+# -- feature extractors -------------------------------------------------------------------------
+
+
+def _fake_2015_graph(path, weights):
+    """A graph with the 2015 Inception graph's interface: ExpandDims -> pool_3, softmax MatMul."""
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [1, None, None, 3], name="ExpandDims")
+        projection = tf.constant(np.linspace(-1, 1, 3 * 2048).reshape(3, 2048), tf.float32)
+        pooled = tf.matmul(tf.reduce_mean(x, axis=[1, 2]), projection)
+        pool = tf.reshape(pooled, [-1, 1, 1, 2048], name="pool_3")
+        flat = tf.reshape(pool, [1, 2048], name="pool_3/_reshape")
+        tf.matmul(flat, tf.constant(weights, tf.float32), name="softmax/logits/MatMul")
+    with open(path, "wb") as f:
+        f.write(graph.as_graph_def().SerializeToString())
+    return projection
+
+
+def test_fid_inception_feeds_batches_through_the_2015_graph_interface(tmp_path):
+    weights = np.random.default_rng(6).standard_normal((2048, 7)).astype(np.float32)
+    _fake_2015_graph(tmp_path / "graph.pb", weights)
+    extractor = features.FIDInception(str(tmp_path / "graph.pb"))
+    images = np.random.default_rng(7).uniform(-1, 1, (5, 8, 8, 3)).astype(np.float32)
+    out = extractor(images)
+    pixels = np.round((images + 1) * 127.5)
+    expected = pixels.mean(axis=(1, 2)) @ np.linspace(-1, 1, 3 * 2048).reshape(3, 2048)
+    np.testing.assert_allclose(out["pool"], expected, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(out["logits"], expected @ weights, rtol=1e-3, atol=1e-2)
+
+
+def test_missing_weights_file_gives_a_clear_message(tmp_path):
+    with pytest.raises(features.WeightsError, match="inception-2015-12-05.tgz"):
+        features.FIDInception(str(tmp_path / "missing.pb"))
+    with pytest.raises(features.WeightsError, match="--inception_weights"):
+        features.KerasInception(str(tmp_path / "missing.h5"))
+    result = subprocess.run(
+        [sys.executable, "-m", "vitgan_tf.evaluate", f"--workdir={tmp_path}",
+         f"--inception_path={tmp_path / 'missing.pb'}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert "inception-2015-12-05.tgz" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# -- the whole pipeline -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("run")
+    cfg = train_lib.TrainConfig(workdir=str(workdir), preset="tiny", batch_size=4, total_steps=2,
+                                log_every=2, checkpoint_every=2, sample_every=2, num_samples=4)
+    images = np.clip(np.random.default_rng(8).standard_normal((4, 16, 16, 3)), -1, 1)
+    train_lib.train(cfg, dataset=tf.data.Dataset.from_tensors(images.astype(np.float32)).repeat())
+    return workdir
+
+
+def test_evaluate_pipeline_end_to_end_with_a_random_extractor(trained_run, monkeypatch):
+    # generate -> resize -> features -> metrics -> JSON and TensorBoard, on CPU.
+    monkeypatch.setattr(train_lib.data_lib, "image_source", lambda *a, **k:
+                        tf.data.Dataset.from_tensor_slices(
+                            np.random.default_rng(9).uniform(-1, 1, (12, 16, 16, 3))
+                            .astype(np.float32)))
+    extractor = features.KerasInception(weights=None)
+    report, path = evaluate.run(str(trained_run), num_samples=10, real_samples=50,
+                                extractor=extractor, batch_size=5, kid_subsets=3,
+                                kid_subset_size=5, is_splits=2)
+    with open(path) as f:
+        saved = json.load(f)
+    assert saved == json.loads(json.dumps(report))
+    assert saved["step"] == 2 and saved["real_samples"] == 12
+    assert saved["paper_comparable"] is False
+    for key in ("fid", "kid", "kid_std", "is", "is_std"):
+        assert np.isfinite(saved[key]), key
+    assert saved["fid"] > 0 and saved["is"] >= 1
+    cache = os.path.join(trained_run, "stats", "digits_16px_keras_inception_random_50.npz")
+    assert os.path.exists(cache)
+    assert any(n.startswith("events") for n in os.listdir(os.path.join(trained_run, "logs")))
+
+
+def test_sample_grid_and_interpolation(trained_run):
+    _, gan, _, step = train_lib.load_run(str(trained_run))
+    assert step == 2
+    grid = sample.sample_grid(gan.ema_generator, 6, seed=1)
+    assert grid.shape == (2 * 16, 3 * 16, 3) and grid.dtype == np.uint8
+    np.testing.assert_array_equal(grid, sample.sample_grid(gan.ema_generator, 6, seed=1))
+    rows = sample.interpolation_rows(gan.ema_generator, 2, 5, seed=1)
+    assert rows.shape == (2 * 16, 5 * 16, 3)
+    # The ends of each row are the two latents' own images.
+    z = np.random.default_rng(1).standard_normal((4, 32)).astype(np.float32)
+    ends = train_lib.image_grid(gan.ema_generator(z).numpy()[[0, 1]], columns=1)
+    np.testing.assert_allclose(rows[:, :16], ends, atol=1)
+
+
+def test_sample_cli(trained_run, tmp_path):
+    out = tmp_path / "grid.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "vitgan_tf.sample", f"--workdir={trained_run}", "--num=4",
+         f"--out={out}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert out.exists()
+    bad = subprocess.run(
+        [sys.executable, "-m", "vitgan_tf.sample", f"--workdir={tmp_path}", f"--out={out}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "config.json" in bad.stderr

@@ -1,0 +1,178 @@
+"""Evaluate a run's EMA generator: FID, KID, Inception Score.
+
+    python -m vitgan_tf.evaluate --workdir=runs/cifar10 --metrics=fid50k,kid,is \
+        --extractor=fid_inception --inception_path=/data/classify_image_graph_def.pb
+
+Writes WORKDIR/eval/step_<N>.json and logs eval/* scalars to TensorBoard at the checkpoint's
+step. Real-data statistics are computed once and cached (npz) per dataset, resolution,
+extractor and sample count.
+"""
+
+import json
+import os
+import re
+import sys
+
+import numpy as np
+import tensorflow as tf
+from absl import app, flags, logging
+
+from vitgan_tf import data as data_lib
+from vitgan_tf import features, metrics, train_lib
+
+METRICS = ("fid", "kid", "is")
+KID_CACHE = 10_000  # real activations kept in the cache for KID
+
+
+def define_flags():
+    """Command-line flags (defined only when run as a program)."""
+    flags.DEFINE_string("workdir", None, "Training run directory.")
+    flags.DEFINE_string("checkpoint", "", "Checkpoint path; default the latest in the workdir.")
+    flags.DEFINE_list("metrics", ["fid", "kid", "is"],
+                      "fid, kid, is; a suffix such as fid50k sets the number of generated samples.")
+    flags.DEFINE_integer("num_samples", 50_000, "Generated images.")
+    flags.DEFINE_integer("real_samples", 50_000, "Real images for the statistics (at most the "
+                         "dataset's size).")
+    flags.DEFINE_enum("extractor", "fid_inception", ["fid_inception", "keras_inception"],
+                      "fid_inception: the 2015 Inception graph (paper-comparable); keras_inception: "
+                      "keras.applications.InceptionV3 (monitoring only).")
+    flags.DEFINE_string("inception_path", "", "classify_image_graph_def.pb for fid_inception.")
+    flags.DEFINE_string("inception_weights", "imagenet",
+                        "keras_inception weights: imagenet, a file, or none (random; tests only).")
+    flags.DEFINE_integer("batch_size", 100, "Images per generator / extractor batch.")
+    flags.DEFINE_float("truncation_psi", 1.0, "Truncation psi (1: none, as in the paper).")
+    flags.DEFINE_string("cache_dir", "", "Real-statistics cache; default WORKDIR/stats.")
+    flags.DEFINE_integer("seed", 0, "Latent seed.")
+    flags.DEFINE_integer("kid_subsets", 100, "KID subsets.")
+    flags.DEFINE_integer("kid_subset_size", 1000, "KID subset size.")
+    flags.DEFINE_integer("is_splits", 10, "Inception Score splits.")
+
+
+def parse_metrics(names, num_samples):
+    """(metric names, generated sample count) from e.g. ["fid50k", "kid"]."""
+    parsed, counts = [], set()
+    for name in names:
+        match = re.fullmatch(r"(fid|kid|is)(?:(\d+)k)?", name.strip().lower())
+        if not match:
+            raise ValueError(f"--metrics: unknown metric {name!r}; expected fid, kid or is, "
+                             "optionally with a sample count such as fid50k.")
+        parsed.append(match.group(1))
+        if match.group(2):
+            counts.add(int(match.group(2)) * 1000)
+    if len(counts) > 1:
+        raise ValueError(f"--metrics={','.join(names)}: conflicting sample counts {counts}.")
+    return parsed, counts.pop() if counts else num_samples
+
+
+def generated_batches(generator, num_samples, batch_size, truncation_psi=1.0, seed=0):
+    """EMA-generator images in [-1, 1], batch by batch, from a fixed latent stream."""
+    rng = np.random.default_rng(seed)
+    latent_dim = generator.vitgan_config.latent_dim
+    for start in range(0, num_samples, batch_size):
+        z = rng.standard_normal((min(batch_size, num_samples - start), latent_dim))
+        yield generator(z.astype(np.float32), truncation_psi=truncation_psi).numpy()
+
+
+def real_statistics(source, extractor, num_samples, batch_size, cache_path=None):
+    """{"mu", "sigma", "kid_activations", "num_samples"} of real images, cached in an npz."""
+    if cache_path and os.path.exists(cache_path):
+        with np.load(cache_path) as cached:
+            logging.info("Real statistics from %s", cache_path)
+            return dict(cached)
+    size = int(source.cardinality())
+    if size >= 0 and size < num_samples:
+        logging.warning("The dataset has %d images; using all of them instead of %d.", size,
+                        num_samples)
+        num_samples = size
+    batches = source.batch(batch_size).prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
+    logging.info("Computing real statistics on %d images", num_samples)
+    pool = features.extract(extractor, batches, num_samples)["pool"]
+    mu, sigma = metrics.activation_statistics(pool)
+    keep = np.random.default_rng(0).permutation(len(pool))[:KID_CACHE]
+    stats = {"mu": mu, "sigma": sigma, "kid_activations": pool[keep],
+             "num_samples": np.asarray(num_samples)}
+    if cache_path:
+        os.makedirs(os.path.dirname(cache_path), exist_ok=True)
+        tmp = cache_path + ".tmp.npz"
+        np.savez(tmp, **stats)
+        os.replace(tmp, cache_path)
+    return stats
+
+
+def evaluate(generator, real_stats, extractor, metric_names, num_samples, batch_size=100,
+             truncation_psi=1.0, seed=0, kid_subsets=100, kid_subset_size=1000, is_splits=10):
+    """The requested metrics of `generator` against `real_stats` (see `real_statistics`)."""
+    logging.info("Extracting features of %d generated images", num_samples)
+    fake = features.extract(
+        extractor, generated_batches(generator, num_samples, batch_size, truncation_psi, seed),
+        num_samples)
+    results = {}
+    if "fid" in metric_names:
+        mu, sigma = metrics.activation_statistics(fake["pool"])
+        results["fid"] = metrics.frechet_distance(mu, sigma, real_stats["mu"],
+                                                  real_stats["sigma"])
+    if "kid" in metric_names:
+        results["kid"], results["kid_std"] = metrics.kernel_inception_distance(
+            fake["pool"], real_stats["kid_activations"], kid_subsets, kid_subset_size, seed)
+    if "is" in metric_names:
+        probabilities = tf.nn.softmax(fake["logits"]).numpy()
+        results["is"], results["is_std"] = metrics.inception_score(probabilities, is_splits)
+    return results
+
+
+def run(workdir, checkpoint=None, metric_names=("fid", "kid", "is"), num_samples=50_000,
+        real_samples=50_000, extractor=None, batch_size=100, truncation_psi=1.0, cache_dir=None,
+        seed=0, kid_subsets=100, kid_subset_size=1000, is_splits=10):
+    """Evaluate the EMA generator of a run; writes the JSON and TensorBoard scalars."""
+    cfg, gan, checkpoint, step = train_lib.load_run(workdir, checkpoint)
+    size = gan.vitgan_config.image_size
+    cache_dir = cache_dir or os.path.join(workdir, "stats")
+    cache = os.path.join(cache_dir, f"{cfg.dataset}_{size}px_{extractor.name}_{real_samples}.npz")
+    source = data_lib.image_source(cfg.dataset, size, cfg.data_dir)
+    real = real_statistics(source, extractor, real_samples, batch_size, cache)
+    results = evaluate(gan.ema_generator, real, extractor, metric_names, num_samples,
+                       batch_size, truncation_psi, seed, kid_subsets, kid_subset_size, is_splits)
+    report = {"step": step, "checkpoint": checkpoint, "dataset": cfg.dataset,
+              "extractor": extractor.name,
+              "paper_comparable": extractor.name == features.FIDInception.name,
+              "num_samples": num_samples, "real_samples": int(real["num_samples"]),
+              "truncation_psi": truncation_psi, **results}
+    out_dir = os.path.join(workdir, "eval")
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, f"step_{step:08d}_{extractor.name}.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(report, f, indent=2)
+    os.replace(path + ".tmp", path)
+    with tf.summary.create_file_writer(os.path.join(workdir, "logs")).as_default():
+        for name, value in results.items():
+            tf.summary.scalar(f"eval/{name}_{extractor.name}", value, step=step)
+    logging.info("Wrote %s: %s", path, results)
+    return report, path
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    FLAGS = flags.FLAGS
+    try:
+        names, num_samples = parse_metrics(FLAGS.metrics, FLAGS.num_samples)
+        for flag in ("num_samples", "real_samples", "batch_size"):
+            if FLAGS[flag].value < 2:
+                raise ValueError(f"--{flag}={FLAGS[flag].value}: expected an integer >= 2.")
+        extractor = features.make_extractor(FLAGS.extractor, FLAGS.inception_path,
+                                            FLAGS.inception_weights)
+        report, path = run(FLAGS.workdir, FLAGS.checkpoint or None, names, num_samples,
+                           FLAGS.real_samples, extractor, FLAGS.batch_size,
+                           FLAGS.truncation_psi, FLAGS.cache_dir or None, FLAGS.seed,
+                           FLAGS.kid_subsets, FLAGS.kid_subset_size, FLAGS.is_splits)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    print(json.dumps(report, indent=2))
+    print(f"Wrote {path}")
+
+
+if __name__ == "__main__":
+    define_flags()
+    flags.mark_flag_as_required("workdir")
+    app.run(main)

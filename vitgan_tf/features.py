@@ -1,0 +1,137 @@
+"""Feature extractors for FID, KID and IS, and batched feature extraction with a progress bar.
+
+Two networks:
+  * `FIDInception`: the 2015-12-05 Inception graph that TTUR and TF-GAN use for FID and that
+    the original Inception Score uses (`classify_image_graph_def.pb`, `pool_3`, 299x299). Only
+    numbers from this network are comparable with papers, ViTGAN's included.
+  * `KerasInception`: `keras.applications.InceptionV3` with ImageNet weights. Convenient for
+    monitoring a run; its FID is NOT comparable with published numbers.
+Both map images in [-1, 1] to {"pool": (N, 2048), "logits": (N, classes)}.
+"""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+FID_INCEPTION_URL = "http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz"
+FID_INCEPTION_FILE = "classify_image_graph_def.pb"
+
+
+class WeightsError(FileNotFoundError):
+    """A feature-extractor weights file that is missing, with where to get it."""
+
+
+def _to_uint8_range(images):
+    """[-1, 1] floats -> float32 in [0, 255], quantized as a saved PNG would be; gray -> RGB."""
+    images = tf.convert_to_tensor(images, tf.float32)
+    if images.shape[-1] == 1:
+        images = tf.image.grayscale_to_rgb(images)
+    return tf.round(tf.clip_by_value((images + 1.0) * 127.5, 0.0, 255.0))
+
+
+class FIDInception:
+    """The 2015-12-05 Inception graph (TTUR / TF-GAN FID network) from a local file.
+
+    Args:
+        path: `classify_image_graph_def.pb`, from the archive at `FID_INCEPTION_URL`.
+    """
+
+    name = "fid_inception"
+
+    def __init__(self, path):
+        if not path or not os.path.isfile(path):
+            raise WeightsError(
+                f"--inception_path={path!r}: the FID Inception graph is not there. Download "
+                f"{FID_INCEPTION_URL}, unpack it and pass the path of {FID_INCEPTION_FILE} "
+                "(paper-comparable FID needs exactly this network).")
+        graph_def = tf.compat.v1.GraphDef()
+        with open(path, "rb") as f:
+            graph_def.ParseFromString(f.read())
+
+        def imported(images):
+            # The graph decodes one JPEG, casts it, and adds the batch axis in "ExpandDims";
+            # feeding a batch there keeps its own resize to 299x299 and its normalization.
+            pool, = tf.graph_util.import_graph_def(
+                graph_def, input_map={"ExpandDims:0": images}, return_elements=["pool_3:0"],
+                name="inception")
+            pool = tf.reshape(pool, [-1, 2048])
+            # Inception Score logits as in its original code: pool_3 times the softmax weights,
+            # bypassing the graph's reshape to batch 1.
+            matmul = tf.compat.v1.get_default_graph().get_operation_by_name(
+                "inception/softmax/logits/MatMul")
+            return pool, tf.matmul(pool, matmul.inputs[1])
+
+        self._fn = tf.compat.v1.wrap_function(
+            imported, [tf.TensorSpec([None, None, None, 3], tf.float32)])
+
+    def __call__(self, images):
+        pool, logits = self._fn(_to_uint8_range(images))
+        return {"pool": pool.numpy(), "logits": logits.numpy()}
+
+
+class KerasInception:
+    """`keras.applications.InceptionV3` pool and logits (monitoring only, not paper FID).
+
+    Args:
+        weights: "imagenet" (downloaded by Keras, cached in ~/.keras), a local `.h5`/`.weights.h5`
+            file of InceptionV3 with its top, or None for random weights (tests only).
+    """
+
+    def __init__(self, weights="imagenet"):
+        if weights not in ("imagenet", None) and not os.path.isfile(weights):
+            raise WeightsError(
+                f"--inception_weights={weights!r} is not a file; give a saved InceptionV3 "
+                "weights file with its top, or 'imagenet' to let Keras download them.")
+        try:
+            model = keras.applications.InceptionV3(include_top=True, weights=weights,
+                                                   classifier_activation=None)
+        except Exception as error:  # the download failing offline raises several types
+            if weights != "imagenet":
+                raise
+            raise WeightsError(
+                "Could not get the ImageNet InceptionV3 weights (no internet?). Download "
+                "inception_v3_weights_tf_dim_ordering_tf_kernels.h5 from "
+                "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/ "
+                "and pass it with --inception_weights=PATH.") from error
+        self.name = "keras_inception" if weights else "keras_inception_random"
+        self._model = keras.Model(model.input, [model.get_layer("avg_pool").output, model.output])
+
+    def __call__(self, images):
+        x = _to_uint8_range(images) / 127.5 - 1.0
+        pool, logits = self._model(tf.image.resize(x, (299, 299), method="bilinear"),
+                                   training=False)
+        return {"pool": np.asarray(pool), "logits": np.asarray(logits)}
+
+
+def make_extractor(kind, inception_path=None, inception_weights="imagenet"):
+    """An extractor by flag value: "fid_inception" or "keras_inception"."""
+    if kind == "fid_inception":
+        return FIDInception(inception_path)
+    if kind == "keras_inception":
+        return KerasInception(None if inception_weights == "none" else inception_weights)
+    raise ValueError(f"--extractor={kind!r}: expected 'fid_inception' or 'keras_inception'.")
+
+
+def extract(extractor, batches, num_samples, verbose=True):
+    """Run `extractor` over an iterable of image batches until `num_samples` images.
+
+    Returns {"pool": (num_samples, 2048), "logits": (num_samples, classes)}.
+    """
+    parts = {"pool": [], "logits": []}
+    bar = keras.utils.Progbar(num_samples, unit_name="image") if verbose else None
+    seen = 0
+    for batch in batches:
+        batch = batch[:num_samples - seen]
+        out = extractor(batch)
+        for key in parts:
+            parts[key].append(out[key])
+        seen += len(batch)
+        if bar:
+            bar.update(seen)
+        if seen >= num_samples:
+            break
+    if seen < num_samples:
+        raise ValueError(f"Only {seen} images were available, {num_samples} were asked for.")
+    return {key: np.concatenate(value) for key, value in parts.items()}
