@@ -1,0 +1,182 @@
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from vitgan_tf import export, train_lib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Runs in a fresh interpreter that imports TensorFlow only, as TF Serving would load it.
+TF_ONLY_CLIENT = """
+import sys
+import numpy as np
+import tensorflow as tf
+model_dir, z_path, out_path = sys.argv[1:]
+model = tf.saved_model.load(model_dir)
+z = tf.constant(np.load(z_path))
+seeds = tf.constant([7, 3, 7], tf.int64)
+out = {
+    "default": model.signatures["serving_default"](z=z)["images"].numpy(),
+    "truncated": model.signatures["generate_truncated"](
+        z=z, truncation_psi=tf.constant(1.0))["images"].numpy(),
+    "psi0": model.signatures["generate_truncated"](
+        z=z, truncation_psi=tf.constant(0.0))["images"].numpy(),
+    "raw": model.signatures["generate_raw"](z=z)["images"].numpy(),
+    "seeds": model.signatures["generate_from_seeds"](seeds=seeds)["images"].numpy(),
+    "seeds_again": model.signatures["generate_from_seeds"](seeds=seeds[::-1])["images"].numpy(),
+}
+assert not any(name.startswith("vitgan_tf") for name in sys.modules), "imported vitgan_tf"
+np.savez(out_path, **out)
+"""
+
+
+def _digest(folder):
+    h = hashlib.sha256()
+    for root, _, names in sorted(os.walk(folder)):
+        for name in sorted(names):
+            with open(os.path.join(root, name), "rb") as f:
+                h.update(name.encode() + f.read())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    base = tmp_path_factory.mktemp("export")
+    cfg = train_lib.TrainConfig(workdir=str(base / "run"), preset="tiny", batch_size=4,
+                                total_steps=2, log_every=2, checkpoint_every=2, sample_every=2,
+                                num_samples=4)
+    images = np.clip(np.random.default_rng(0).standard_normal((4, 16, 16, 3)), -1, 1)
+    train_lib.train(cfg, dataset=tf.data.Dataset.from_tensors(images.astype(np.float32)).repeat())
+    written = export.export(str(base / "run"), str(base / "models" / "tiny"))
+    _, gan, _, _ = train_lib.load_run(str(base / "run"))
+    return base, written, gan.ema_generator
+
+
+def test_saved_model_in_a_tf_only_process_matches_the_ema_generator(exported, tmp_path):
+    base, written, generator = exported
+    assert written["saved_model"] == str(base / "models" / "tiny" / "1")
+    z = np.random.default_rng(1).standard_normal((3, 32)).astype(np.float32)
+    np.save(tmp_path / "z.npy", z)
+    result = subprocess.run(
+        [sys.executable, "-c", TF_ONLY_CLIENT, written["saved_model"], str(tmp_path / "z.npy"),
+         str(tmp_path / "out.npz")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = np.load(tmp_path / "out.npz")
+    raw = generator(z).numpy()
+    expected = np.round(np.clip((raw + 1) * 127.5, 0, 255)).astype(np.uint8)
+    assert out["default"].dtype == np.uint8 and out["default"].shape == (3, 16, 16, 3)
+    np.testing.assert_array_equal(out["default"], expected)
+    np.testing.assert_array_equal(out["truncated"], expected)
+    np.testing.assert_allclose(out["raw"], raw, rtol=1e-5, atol=1e-6)
+    # psi = 0 maps every z to w_avg: one image.
+    np.testing.assert_array_equal(out["psi0"][0], out["psi0"][1])
+    # Seeds: deterministic per seed, whatever the batch order.
+    np.testing.assert_array_equal(out["seeds"][0], out["seeds"][2])
+    np.testing.assert_array_equal(out["seeds"], out["seeds_again"][::-1])
+    assert not np.array_equal(out["seeds"][0], out["seeds"][1])
+
+
+def test_saved_model_cli_lists_the_documented_signatures(exported):
+    _, written, _ = exported
+    result = subprocess.run(["saved_model_cli", "show", "--all", "--dir", written["saved_model"]],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    text = result.stdout
+    for name in ("serving_default", "generate_truncated", "generate_from_seeds", "generate_raw"):
+        assert f"signature_def['{name}']" in text
+    block = text.split("signature_def['generate_from_seeds']")[1].split("signature_def[")[0]
+    assert "inputs['seeds'] tensor_info:" in block and "DT_INT64" in block
+    assert "outputs['images'] tensor_info:" in block and "DT_UINT8" in block
+    assert "shape: (-1, 16, 16, 3)" in block
+    default = text.split("signature_def['serving_default']")[1].split("signature_def[")[0]
+    assert "inputs['z']" in default and "shape: (-1, 32)" in default and "DT_FLOAT" in default
+
+
+def test_wrong_latent_size_is_rejected_by_the_signature(exported):
+    _, written, _ = exported
+    model = tf.saved_model.load(written["saved_model"])
+    with pytest.raises((ValueError, TypeError, tf.errors.InvalidArgumentError)):
+        model.signatures["serving_default"](z=tf.zeros([2, 31]))
+
+
+@pytest.mark.parametrize("variant,tolerance", [
+    ("float32", 1e-4), ("float16", 1e-2),
+    # Dynamic-range int8 weights: measured max |error| 0.03 on this model; bound 0.15 of the
+    # [-1, 1] range.
+    ("dynamic_range", 0.15)])
+def test_tflite_variants_run_in_litert_and_match_the_saved_model(exported, variant, tolerance):
+    from ai_edge_litert.interpreter import Interpreter
+
+    _, written, generator = exported
+    interpreter = Interpreter(model_path=written["tflite"][variant])
+    z_input = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(z_input["index"], [3, 32])
+    interpreter.allocate_tensors()
+    z = np.random.default_rng(2).standard_normal((3, 32)).astype(np.float32)
+    interpreter.set_tensor(z_input["index"], z)
+    interpreter.invoke()
+    outputs = {d["name"]: interpreter.get_tensor(d["index"])
+               for d in interpreter.get_output_details()}
+    raw = next(v for k, v in outputs.items() if v.dtype == np.float32)
+    images = next(v for k, v in outputs.items() if v.dtype == np.uint8)
+    model = tf.saved_model.load(written["saved_model"])
+    reference = model.signatures["generate_raw"](z=tf.constant(z))["images"].numpy()
+    assert raw.shape == images.shape == (3, 16, 16, 3)
+    np.testing.assert_allclose(raw, reference, atol=tolerance)
+
+
+def test_tflite_conversion_uses_builtin_ops_only(exported):
+    # The converter is limited to TFLITE_BUILTINS unless --allow_select_tf_ops: a model that
+    # needed TF ops would fail to convert instead of silently needing the Flex delegate.
+    _, written, _ = exported
+    with open(written["tflite"]["float32"], "rb") as f:
+        content = f.read()
+    assert b"Flex" not in content
+
+
+def test_second_export_writes_version_2_and_leaves_version_1(exported):
+    base, written, _ = exported
+    models = base / "models" / "tiny"
+    before = _digest(models / "1")
+    second = export.export(str(base / "run"), str(models), formats=("saved_model",))
+    assert second["saved_model"] == str(models / "2") and second["version"] == 2
+    assert _digest(models / "1") == before
+    with pytest.raises(FileExistsError, match="never overwritten"):
+        export.export(str(base / "run"), str(models), version=1)
+    assert _digest(models / "1") == before
+    with open(models / "2" / "assets.extra" / "vitgan_tf.json") as f:
+        assert json.load(f)["step"] == 2
+
+
+def test_cli_prints_signatures_and_rejects_bad_workdirs(exported, tmp_path):
+    base, _, _ = exported
+    result = subprocess.run(
+        [sys.executable, "-m", "vitgan_tf.export", f"--workdir={base / 'run'}",
+         f"--output={tmp_path / 'm'}", "--tflite_variants=float32"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "generate_from_seeds: seeds int64" in result.stdout
+    assert "TFLite float32" in result.stdout and "MB" in result.stdout
+    # A workdir whose run wrote no checkpoint yet.
+    (tmp_path / "empty").mkdir()
+    with open(base / "run" / "config.json") as f:
+        config = json.load(f)
+    with open(tmp_path / "empty" / "config.json", "w") as f:
+        json.dump(config, f)
+    bad = subprocess.run(
+        [sys.executable, "-m", "vitgan_tf.export", f"--workdir={tmp_path / 'empty'}",
+         f"--output={tmp_path / 'x'}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "no checkpoint" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "x").exists()
+    # A saved model config that this version's preset does not match.
+    config["model"]["g_depth"] = 3
+    with open(tmp_path / "empty" / "config.json", "w") as f:
+        json.dump(config, f)
+    with pytest.raises(ValueError, match="differs from preset 'tiny'"):
+        train_lib.load_run(str(tmp_path / "empty"))

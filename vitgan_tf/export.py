@@ -1,0 +1,234 @@
+"""Export a run's EMA generator as a TF Serving SavedModel and as TFLite models.
+
+    python -m vitgan_tf.export --workdir=runs/digits --output=export/models/digits
+
+writes export/models/digits/<VERSION>/ (SavedModel; the next free version number unless
+--version is given; an existing version is never overwritten) and, next to the versions,
+export/models/digits/tflite/v<VERSION>_{float32,float16,dynamic_range}.tflite.
+
+SavedModel signatures (see export/README.md for serving):
+  serving_default      z float32 [batch, latent_dim]                    -> images uint8 [b,H,W,C]
+  generate_truncated   z float32 [batch, latent_dim], truncation_psi [] -> images uint8
+  generate_from_seeds  seeds int64 [batch]                              -> images uint8
+  generate_raw         z float32 [batch, latent_dim]                    -> images float32 [-1, 1]
+"""
+
+import json
+import os
+import sys
+
+import tensorflow as tf
+from absl import app, flags, logging
+
+from vitgan_tf import rng, train_lib
+
+TFLITE_VARIANTS = ("float32", "float16", "dynamic_range")
+
+
+def to_uint8(images):
+    """[-1, 1] float images -> uint8, rounded as PNG sample grids are."""
+    return tf.cast(tf.round(tf.clip_by_value((images + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
+
+
+def latents_from_seeds(seeds, latent_dim):
+    """One standard-normal latent per int64 seed; the same seed always gives the same z."""
+    def one(seed):
+        return rng.normal(tf.stack([seed, tf.constant(0, tf.int64)]), [latent_dim])
+
+    return tf.map_fn(one, tf.cast(seeds, tf.int64), fn_output_signature=tf.float32)
+
+
+class GeneratorModule(tf.Module):
+    """The EMA generator with serving signatures; its weights become SavedModel variables."""
+
+    def __init__(self, generator, truncation_psi=1.0):
+        super().__init__(name="vitgan_generator")
+        self._generator = generator
+        # Keras 3 keeps sub-layers in lists TF's tracker does not see; track every weight.
+        self.weights = [w.value for w in generator.weights]
+        self.truncation_psi = float(truncation_psi)
+        cfg = generator.vitgan_config
+        self.latent_dim = cfg.latent_dim
+        z_spec = tf.TensorSpec([None, cfg.latent_dim], tf.float32, name="z")
+        self.serving_default = tf.function(self._default, input_signature=[z_spec])
+        self.generate_truncated = tf.function(
+            self._truncated, input_signature=[z_spec, tf.TensorSpec([], tf.float32,
+                                                                    name="truncation_psi")])
+        self.generate_from_seeds = tf.function(
+            self._from_seeds, input_signature=[tf.TensorSpec([None], tf.int64, name="seeds")])
+        self.generate_raw = tf.function(self._raw, input_signature=[z_spec])
+
+    def _images(self, z, truncation_psi):
+        return self._generator(z, truncation_psi=truncation_psi, training=False)
+
+    def _default(self, z):
+        return {"images": to_uint8(self._images(z, self.truncation_psi))}
+
+    def _truncated(self, z, truncation_psi):
+        return {"images": to_uint8(self._images(z, truncation_psi))}
+
+    def _from_seeds(self, seeds):
+        z = latents_from_seeds(seeds, self.latent_dim)
+        return {"images": to_uint8(self._images(z, self.truncation_psi))}
+
+    def _raw(self, z):
+        return {"images": self._images(z, self.truncation_psi)}
+
+    def signatures(self):
+        return {"serving_default": self.serving_default,
+                "generate_truncated": self.generate_truncated,
+                "generate_from_seeds": self.generate_from_seeds,
+                "generate_raw": self.generate_raw}
+
+
+def next_version(base):
+    versions = [int(name) for name in os.listdir(base) if name.isdigit()] if os.path.isdir(
+        base) else []
+    return max(versions, default=0) + 1
+
+
+def _tflite_module(generator, truncation_psi):
+    """z -> {"images": uint8, "raw": float32}; one signature, for the TFLite converter."""
+    module = tf.Module()
+    module.weights = [w.value for w in generator.weights]
+
+    @tf.function(input_signature=[tf.TensorSpec([None, generator.vitgan_config.latent_dim],
+                                                tf.float32, name="z")])
+    def generate(z):
+        raw = generator(z, truncation_psi=truncation_psi, training=False)
+        return {"images": to_uint8(raw), "raw": raw}
+
+    module.generate = generate
+    return module
+
+
+def convert_tflite(generator, variant, truncation_psi=1.0, allow_select_tf_ops=False):
+    """The generator as a TFLite flat buffer; `variant` in TFLITE_VARIANTS.
+
+    Built-in ops only unless `allow_select_tf_ops`: the conversion fails rather than silently
+    needing the Flex delegate. The batch dimension is dynamic: interpreters resize it.
+    """
+    if variant not in TFLITE_VARIANTS:
+        raise ValueError(f"--tflite_variants: unknown variant {variant!r}; expected one of "
+                         f"{TFLITE_VARIANTS}.")
+    module = _tflite_module(generator, truncation_psi)
+    concrete = module.generate.get_concrete_function()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], module)
+    ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if allow_select_tf_ops:
+        ops.append(tf.lite.OpsSet.SELECT_TF_OPS)
+    converter.target_spec.supported_ops = ops
+    if variant == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif variant == "dynamic_range":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    return converter.convert()
+
+
+def export(workdir, output, checkpoint=None, version=0, truncation_psi=1.0,
+           formats=("saved_model", "tflite"), tflite_variants=TFLITE_VARIANTS,
+           allow_select_tf_ops=False):
+    """Export; returns {"saved_model": dir or None, "tflite": {variant: path}, "version": n}."""
+    if not output:
+        raise ValueError("--output is required: a model directory such as export/models/NAME.")
+    for name in formats:
+        if name not in ("saved_model", "tflite"):
+            raise ValueError(f"--formats: unknown format {name!r}; expected saved_model, tflite.")
+    if version < 0:
+        raise ValueError(f"--version={version}: expected 0 (next free) or a positive integer.")
+    version = version or next_version(output)
+    target = os.path.join(output, str(version))
+    if os.path.exists(target):
+        raise FileExistsError(f"{target} exists; versions are never overwritten. Leave "
+                              "--version unset to write the next one.")
+    cfg, gan, checkpoint, step = train_lib.load_run(workdir, checkpoint)
+    generator = gan.ema_generator
+    written = {"version": version, "checkpoint": checkpoint, "step": step,
+               "saved_model": None, "tflite": {}}
+    if "saved_model" in formats:
+        module = GeneratorModule(generator, truncation_psi)
+        tmp = target + ".tmp"
+        tf.saved_model.save(module, tmp, signatures=module.signatures())
+        # assets.extra/ is where TF Serving expects extra files; it does not load them.
+        os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
+        with open(os.path.join(tmp, "assets.extra", "vitgan_tf.json"), "w") as f:
+            json.dump({"checkpoint": checkpoint, "step": step, "preset": cfg.preset,
+                       "dataset": cfg.dataset, "truncation_psi": truncation_psi,
+                       "model": generator.vitgan_config.to_dict()}, f, indent=2)
+        os.replace(tmp, target)  # TF Serving never sees a half-written version
+        written["saved_model"] = target
+    if "tflite" in formats:
+        tflite_dir = os.path.join(output, "tflite")
+        os.makedirs(tflite_dir, exist_ok=True)
+        for variant in tflite_variants:
+            path = os.path.join(tflite_dir, f"v{version}_{variant}.tflite")
+            if os.path.exists(path):
+                raise FileExistsError(f"{path} exists; it is not overwritten.")
+            flat = convert_tflite(generator, variant, truncation_psi, allow_select_tf_ops)
+            with open(path + ".tmp", "wb") as f:
+                f.write(flat)
+            os.replace(path + ".tmp", path)
+            written["tflite"][variant] = path
+    return written
+
+
+def _size(path):
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(root, name))
+               for root, _, names in os.walk(path) for name in names)
+
+
+def describe(written, latent_dim=None):
+    lines = [f"Exported step {written['step']} ({written['checkpoint']}) as version "
+             f"{written['version']}:"]
+    if written["saved_model"]:
+        lines.append(f"  SavedModel {written['saved_model']}  "
+                     f"({_size(written['saved_model']) / 1e6:.1f} MB)")
+        loaded = tf.saved_model.load(written["saved_model"])
+        for key, fn in loaded.signatures.items():
+            inputs = ", ".join(f"{name} {spec.dtype.name}{spec.shape}" for name, spec in
+                               sorted(fn.structured_input_signature[1].items()))
+            outputs = ", ".join(f"{name} {spec.dtype.name}{spec.shape}" for name, spec in
+                                sorted(fn.structured_outputs.items()))
+            lines.append(f"    {key}: {inputs} -> {outputs}")
+    for variant, path in written["tflite"].items():
+        lines.append(f"  TFLite {variant:13s} {path}  ({_size(path) / 1e6:.2f} MB)")
+    return "\n".join(lines)
+
+
+def define_flags():
+    flags.DEFINE_string("workdir", None, "Training run directory.")
+    flags.DEFINE_string("output", None, "Model directory, e.g. export/models/NAME; versions "
+                        "are its numbered subdirectories.")
+    flags.DEFINE_string("checkpoint", "", "Checkpoint path; default the latest in the workdir.")
+    flags.DEFINE_integer("version", 0, "Version number; 0: the next free one.")
+    flags.DEFINE_float("truncation_psi", 1.0, "Default truncation psi baked into the "
+                       "signatures (generate_truncated takes it as an input).")
+    flags.DEFINE_list("formats", ["saved_model", "tflite"], "saved_model, tflite.")
+    flags.DEFINE_list("tflite_variants", list(TFLITE_VARIANTS),
+                      "float32, float16, dynamic_range.")
+    flags.DEFINE_bool("allow_select_tf_ops", False,
+                      "Let TFLite fall back to TF ops (needs the Flex delegate at run time).")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    FLAGS = flags.FLAGS
+    try:
+        written = export(FLAGS.workdir, FLAGS.output, FLAGS.checkpoint or None, FLAGS.version,
+                         FLAGS.truncation_psi, FLAGS.formats, FLAGS.tflite_variants,
+                         FLAGS.allow_select_tf_ops)
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    logging.info("export done")
+    print(describe(written))
+
+
+if __name__ == "__main__":
+    define_flags()
+    flags.mark_flags_as_required(["workdir", "output"])
+    app.run(main)
