@@ -180,3 +180,58 @@ def test_cli_prints_signatures_and_rejects_bad_workdirs(exported, tmp_path):
         json.dump(config, f)
     with pytest.raises(ValueError, match="differs from preset 'tiny'"):
         train_lib.load_run(str(tmp_path / "empty"))
+
+
+def test_rest_client_against_a_stub_serving_the_saved_model(exported, tmp_path):
+    # A stand-in for TF Serving's REST API (columnar "inputs"/"outputs", metadata), answering
+    # with the exported SavedModel; the client itself runs unchanged.
+    import http.server
+    import threading
+
+    sys.path.insert(0, os.path.join(ROOT, "export"))
+    import client
+
+    _, written, _ = exported
+    model = tf.saved_model.load(written["saved_model"])
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _reply(self, payload):
+            body = json.dumps(payload).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            assert self.path == "/v1/models/tiny/metadata"
+            dims = [{"size": "-1"}, {"size": "32"}]
+            self._reply({"metadata": {"signature_def": {"signature_def": {"serving_default": {
+                "inputs": {"z": {"dtype": "DT_FLOAT", "tensor_shape": {"dim": dims}}}}}}}})
+
+        def do_POST(self):
+            assert self.path == "/v1/models/tiny:predict"
+            request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            fn = model.signatures[request["signature_name"]]
+            specs = fn.structured_input_signature[1]
+            inputs = {k: tf.constant(v, specs[k].dtype) for k, v in request["inputs"].items()}
+            self._reply({"outputs": fn(**inputs)["images"].numpy().tolist()})
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        client.main(["--server", url, "--model", "tiny", "--seeds", "5,6",
+                     "--out_dir", str(tmp_path / "seeds")])
+        client.main(["--server", url, "--model", "tiny", "--num", "2", "--truncation_psi", "0.5",
+                     "--out_dir", str(tmp_path / "z")])
+    finally:
+        server.shutdown()
+    from PIL import Image
+
+    png = np.asarray(Image.open(tmp_path / "seeds" / "seed_5.png"))
+    expected = model.signatures["generate_from_seeds"](seeds=tf.constant([5], tf.int64))
+    np.testing.assert_array_equal(png, expected["images"].numpy()[0])
+    assert sorted(os.listdir(tmp_path / "z")) == ["sample_0.png", "sample_1.png"]

@@ -171,3 +171,22 @@ def test_digits_source():
     assert images.min() == -1.0 and images.max() == 1.0
     batch = next(iter(data.make_dataset("digits", 16, 32)))
     assert batch.shape == (32, 16, 16, 3)
+
+
+@pytest.mark.parametrize("name,dataset,preset", [
+    ("digits", "digits", "digits"), ("cifar10", "cifar10", "32"), ("celeba", "celeb_a", "64"),
+    ("lsun_bedroom", "lsun_bedroom", "64")])
+def test_config_flagfiles_parse_and_validate(name, dataset, preset):
+    script = (
+        "import sys\n"
+        "from vitgan_tf import train, train_lib\n"
+        "train.FLAGS(sys.argv)\n"
+        "cfg = train.config_from_flags()\n"
+        "train_lib.validate(cfg)\n"
+        "print(cfg.dataset, cfg.preset, cfg.batch_size)\n")
+    result = subprocess.run(
+        [sys.executable, "-c", script, f"--flagfile=configs/{name}.flags", "--workdir=unused"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    got_dataset, got_preset, _ = result.stdout.split()[-3:]
+    assert (got_dataset, got_preset) == (dataset, preset)

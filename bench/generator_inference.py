@@ -1,0 +1,100 @@
+"""Generator inference speed: SavedModel and each TFLite variant, batch 1 and 64.
+
+    python bench/generator_inference.py                       # 32 preset, random weights
+    python bench/generator_inference.py --workdir=runs/digits # a trained run's EMA generator
+
+Exports through the same code as `python -m vitgan_tf.export` into a temporary folder, then
+times each artifact (median of --repeats calls after a warm-up call) and reports the largest
+absolute difference of each TFLite variant from the SavedModel's float output.
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from vitgan_tf import export, train_lib
+from vitgan_tf.models import Generator
+
+
+def _cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _median_seconds(fn, repeats):
+    fn()  # warm-up: tracing, allocation
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="32")
+    parser.add_argument("--workdir", default="")
+    parser.add_argument("--batches", default="1,64")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    from ai_edge_litert.interpreter import Interpreter
+
+    if args.workdir:
+        _, gan, _, _ = train_lib.load_run(args.workdir)
+        generator, label = gan.ema_generator, f"EMA generator of {args.workdir}"
+    else:
+        generator, label = Generator(args.preset), f"preset {args.preset}, random weights"
+    latent = generator.vitgan_config.latent_dim
+    print(f"Generator: {label}; {generator.count_params():,} weights; "
+          f"{generator.vitgan_config.image_size}px")
+    print(f"Machine: {_cpu_name()}, {os.cpu_count()} cores; TF {tf.__version__}")
+    with tempfile.TemporaryDirectory() as tmp:
+        module = export.GeneratorModule(generator)
+        tf.saved_model.save(module, os.path.join(tmp, "sm"), signatures=module.signatures())
+        saved = tf.saved_model.load(os.path.join(tmp, "sm")).signatures
+        paths = {}
+        for variant in export.TFLITE_VARIANTS:
+            paths[variant] = os.path.join(tmp, f"{variant}.tflite")
+            with open(paths[variant], "wb") as f:
+                f.write(export.convert_tflite(generator, variant))
+        print("\n| artifact | size MB | batch | ms / batch | images / s | max abs err vs SavedModel |")
+        print("|---|---|---|---|---|---|")
+        for batch in [int(b) for b in args.batches.split(",")]:
+            z = tf.constant(np.random.default_rng(0).standard_normal((batch, latent)), tf.float32)
+            reference = saved["generate_raw"](z=z)["images"].numpy()
+            seconds = _median_seconds(lambda: saved["serving_default"](z=z)["images"].numpy(),
+                                      args.repeats)
+            size = sum(os.path.getsize(os.path.join(r, n))
+                       for r, _, ns in os.walk(os.path.join(tmp, "sm")) for n in ns) / 1e6
+            print(f"| SavedModel (uint8) | {size:.1f} | {batch} | {1e3 * seconds:.1f} | "
+                  f"{batch / seconds:.1f} | - |")
+            for variant, path in paths.items():
+                interpreter = Interpreter(model_path=path, num_threads=os.cpu_count())
+                z_in = interpreter.get_input_details()[0]
+                interpreter.resize_tensor_input(z_in["index"], [batch, latent])
+                interpreter.allocate_tensors()
+                interpreter.set_tensor(z_in["index"], z.numpy())
+                seconds = _median_seconds(interpreter.invoke, args.repeats)
+                raw = next(interpreter.get_tensor(d["index"])
+                           for d in interpreter.get_output_details()
+                           if d["dtype"] == np.float32)
+                error = np.abs(raw - reference).max()
+                print(f"| TFLite {variant} | {os.path.getsize(path) / 1e6:.1f} | {batch} | "
+                      f"{1e3 * seconds:.1f} | {batch / seconds:.1f} | {error:.2e} |")
+
+
+if __name__ == "__main__":
+    main()
