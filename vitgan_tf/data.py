@@ -125,9 +125,16 @@ def image_source(dataset, image_size, data_dir=None):
 
 
 def make_dataset(dataset, image_size, global_batch_size, data_dir=None, seed=0,
-                 shuffle_buffer=10_000):
-    """Shuffled, repeated, batched (drop remainder) and prefetched training images."""
+                 shuffle_buffer=10_000, channels=3):
+    """Shuffled, repeated, batched (drop remainder) and prefetched training images.
+
+    channels: 3 (RGB) or 1 (grayscale, for models with `channels=1`).
+    """
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}.")
     ds = image_source(dataset, image_size, data_dir)
+    if channels == 1:
+        ds = ds.map(tf.image.rgb_to_grayscale, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.shuffle(shuffle_buffer, seed=seed).repeat()
     ds = ds.batch(global_batch_size, drop_remainder=True, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -128,7 +128,7 @@ def run(workdir, checkpoint=None, metric_names=("fid", "kid", "is"), num_samples
     size = gan.vitgan_config.image_size
     cache_dir = cache_dir or os.path.join(workdir, "stats")
     cache = os.path.join(cache_dir, f"{cfg.dataset}_{size}px_{extractor.name}_{real_samples}.npz")
-    source = data_lib.image_source(cfg.dataset, size, cfg.data_dir)
+    source = data_lib.image_source(cfg.dataset, size, cfg.data_dir)  # RGB, as the extractors
     real = real_statistics(source, extractor, real_samples, batch_size, cache)
     results = evaluate(gan.ema_generator, real, extractor, metric_names, num_samples,
                        batch_size, truncation_psi, seed, kid_subsets, kid_subset_size, is_splits)

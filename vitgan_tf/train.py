@@ -43,6 +43,8 @@ _HELP = {
 def _define_flags():
     for field in dataclasses.fields(train_lib.TrainConfig):
         default = getattr(_DEFAULTS, field.name)
+        if field.name == "workdir":
+            default = None  # required: no default
         helptext = _HELP[field.name]
         if field.type in (bool, "bool"):
             flags.DEFINE_bool(field.name, default, helptext)

@@ -308,7 +308,8 @@ def train(cfg, dataset=None):
     model_cfg = get_config(cfg.preset)
     if dataset is None:
         dataset = data_lib.make_dataset(cfg.dataset, model_cfg.image_size, cfg.batch_size,
-                                        cfg.data_dir, seed=cfg.seed)
+                                        cfg.data_dir, seed=cfg.seed,
+                                        channels=model_cfg.channels)
     logging.info("Strategy %s with %d replica(s); global batch %d", type(strategy).__name__,
                  strategy.num_replicas_in_sync, cfg.batch_size)
     if cfg.batch_size % strategy.num_replicas_in_sync:
@@ -335,7 +336,8 @@ def train(cfg, dataset=None):
     callback = TrainingCallback(cfg, manager, writer, is_chief)
     epochs = math.ceil(cfg.total_steps / cfg.log_every)
     gan.fit(dataset, steps_per_epoch=cfg.log_every, epochs=epochs,
-            initial_epoch=step // cfg.log_every, callbacks=[callback], verbose=0)
+            initial_epoch=step // cfg.log_every, callbacks=[callback], verbose=0,
+            shuffle=False)  # the tf.data pipeline shuffles
     logging.info("Done: step %d. Samples in %s, checkpoints in %s, TensorBoard logs in %s",
                  int(gan.g_optimizer.iterations.numpy()), os.path.join(cfg.workdir, "samples"),
                  os.path.join(cfg.workdir, "checkpoints"), os.path.join(cfg.workdir, "logs"))

@@ -88,10 +88,10 @@ def test_attention_at_init_spreads_so_the_cls_token_sees_the_image():
     # and D's logit does not depend on the image (the cause of the collapsed demo runs).
     from vitgan_tf import data
 
-    images = data.digits_images(16)[0][:32]
+    rgb = data.digits_images(16)[0][:32]
     for preset in ("digits", "32"):
-        if preset == "32":
-            images = tf.image.resize(images, (32, 32)).numpy()
+        # The digits preset is grayscale; the 32 preset sees the digits as 32x32 RGB.
+        images = rgb[..., :1] if preset == "digits" else tf.image.resize(rgb, (32, 32)).numpy()
         d, weights = _attention_at_init(preset, images)
         for w in weights:
             assert w[:, :, 0, 0].mean() < 0.5, preset  # CLS on itself

@@ -84,8 +84,8 @@ PRESETS = {
     "32": ViTGANConfig(),
     "64": ViTGANConfig(image_size=64, g_patch_size=8, g_depth=6, d_patch_size=8, d_depth=6),
     "128": ViTGANConfig(image_size=128, g_patch_size=16, g_depth=6, d_patch_size=16, d_depth=6),
-    # CPU demo on upscaled 8x8 digits.
-    "digits": ViTGANConfig(image_size=16, latent_dim=64, mapping_layers=2, g_patch_size=4,
+    # CPU demo on upscaled 8x8 digits (grayscale).
+    "digits": ViTGANConfig(image_size=16, channels=1, latent_dim=64, mapping_layers=2, g_patch_size=4,
                            g_depth=2, g_hidden_dim=64, g_mlp_dim=128, g_num_heads=2,
                            decoder_dim=32, d_patch_size=4, d_depth=2, d_hidden_dim=64,
                            d_mlp_dim=128, d_num_heads=2),

@@ -1,0 +1,64 @@
+"""Input-pipeline throughput alone (images/s), to show it is never the training bottleneck.
+
+    python bench/data.py                       # digits and a generated image folder
+    python bench/data.py --tfds=cifar10 --data_dir=~/tensorflow_datasets   # prepared tfds data
+
+Each pipeline is the training one (`vitgan_tf.data.make_dataset`: decode, resize/crop, scale,
+shuffle, batch, prefetch), iterated without a model.
+"""
+
+import argparse
+import os
+import tempfile
+import time
+
+import numpy as np
+from PIL import Image
+
+from vitgan_tf import data
+
+
+def images_per_second(dataset, batch, batches=200):
+    iterator = iter(dataset)
+    for _ in range(5):
+        next(iterator)  # fill the shuffle buffer and warm up
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(iterator)
+    return batch * batches / (time.perf_counter() - start)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--image_size", type=int, default=32)
+    parser.add_argument("--folder_images", type=int, default=500)
+    parser.add_argument("--tfds", default="", help="A prepared tfds dataset: cifar10, celeb_a, "
+                        "lsun_bedroom.")
+    parser.add_argument("--data_dir", default=None)
+    args = parser.parse_args()
+    print(f"{os.cpu_count()} cores; batch {args.batch_size}; {args.image_size}px\n")
+    print("| pipeline | images/s |")
+    print("|---|---|")
+    rate = images_per_second(data.make_dataset("digits", args.image_size, args.batch_size),
+                             args.batch_size)
+    print(f"| digits (in memory) | {rate:,.0f} |", flush=True)
+    with tempfile.TemporaryDirectory() as folder:
+        rng = np.random.default_rng(0)
+        for i in range(args.folder_images):
+            size = (int(rng.integers(48, 160)), int(rng.integers(48, 160)))
+            pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(os.path.join(folder, f"{i}.jpg"), quality=90)
+        rate = images_per_second(
+            data.make_dataset("folder", args.image_size, args.batch_size, folder),
+            args.batch_size)
+        print(f"| folder of JPEGs 48-160px (decode, resize, crop) | {rate:,.0f} |", flush=True)
+    if args.tfds:
+        rate = images_per_second(
+            data.make_dataset(args.tfds, args.image_size, args.batch_size, args.data_dir),
+            args.batch_size)
+        print(f"| tfds {args.tfds} | {rate:,.0f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""Train-step throughput: images/s, FLOP/s against this machine's matmul FLOP/s, peak memory.
+
+    python bench/train_step.py                         # 32 preset, batch 32: float32 and XLA
+    python bench/train_step.py --presets=32,64 --batch_sizes=32,64 \
+        --precisions=float32,mixed_bfloat16 --jit=false,true
+
+The step is the real one (`ViTGAN.train_step` through `Model.fit`'s compiled train function):
+one D step and one G step with DiffAugment and bCR, then EMA and w_avg. FLOPs are counted by
+TF's graph profiler (`tf.compat.v1.profiler`, float_operation) on the traced step, i.e. the
+multiply-adds of every op with registered FLOP statistics (MatMul, BatchMatMul, Conv2D and
+their gradients, element-wise ops); ops without statistics count 0, so the FLOP/s is a lower
+bound. Matmul FLOP/s is measured with square float32 matmuls of the given size on the same
+machine, in the same run.
+"""
+
+import argparse
+import os
+import resource
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from vitgan_tf.models import ViTGAN, get_config
+
+
+def matmul_flops_per_second(n=1024, repeats=20):
+    a = tf.random.normal([n, n])
+    b = tf.random.normal([n, n])
+    step = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+    step().numpy()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        step().numpy()
+    return 2 * n**3 * repeats / (time.perf_counter() - start)
+
+
+def count_flops(concrete_function):
+    from tensorflow.python.profiler import model_analyzer, option_builder
+
+    options = option_builder.ProfileOptionBuilder(
+        option_builder.ProfileOptionBuilder.float_operation()).with_empty_output().build()
+    profile = model_analyzer.profile(concrete_function.graph, options=options)
+    return profile.total_float_ops
+
+
+def bench_one(preset, batch, precision, jit, steps):
+    keras.config.set_dtype_policy(precision)
+    cfg = get_config(preset)
+    gan = ViTGAN(cfg)
+    g_opt = keras.optimizers.Adam(2e-3, beta_1=0.0, beta_2=0.99)
+    d_opt = keras.optimizers.Adam(2e-3, beta_1=0.0, beta_2=0.99)
+    if precision == "mixed_float16":
+        g_opt, d_opt = keras.optimizers.LossScaleOptimizer(g_opt), \
+            keras.optimizers.LossScaleOptimizer(d_opt)
+    gan.compile(g_optimizer=g_opt, d_optimizer=d_opt, jit_compile=jit)
+    images = np.random.default_rng(0).uniform(
+        -1, 1, (batch, cfg.image_size, cfg.image_size, cfg.channels)).astype(np.float32)
+    data = tf.data.Dataset.from_tensors(images).repeat().prefetch(2)
+    # Trace once without XLA to count FLOPs on the plain graph.
+    step = tf.function(gan.train_step)
+    flops = count_flops(step.get_concrete_function(tf.TensorSpec(images.shape, tf.float32)))
+    gan.fit(data, steps_per_epoch=2, epochs=1, verbose=0)  # compile and warm up
+    start = time.perf_counter()
+    gan.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
+    seconds = (time.perf_counter() - start) / steps
+    keras.config.set_dtype_policy("float32")
+    return batch / seconds, flops, flops / seconds
+
+
+def _cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", default="32")
+    parser.add_argument("--batch_sizes", default="32")
+    parser.add_argument("--precisions", default="float32")
+    parser.add_argument("--jit", default="false,true")
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--matmul_size", type=int, default=1024)
+    args = parser.parse_args()
+    gpus = tf.config.list_physical_devices("GPU")
+    device = (", ".join(tf.config.experimental.get_device_details(g).get("device_name", "GPU")
+                        for g in gpus) if gpus else f"{_cpu_name()}, {os.cpu_count()} cores")
+    print(f"Machine: {device}; TF {tf.__version__}")
+    peak = matmul_flops_per_second(args.matmul_size)
+    print(f"Dense matmul ({args.matmul_size}^2, float32): {peak / 1e9:.1f} GFLOP/s\n")
+    print("| preset | batch | precision | XLA | images/s | GFLOP/step | GFLOP/s | % of matmul "
+          "| peak RSS GB |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for preset in args.presets.split(","):
+        for batch in [int(b) for b in args.batch_sizes.split(",")]:
+            for precision in args.precisions.split(","):
+                for jit in [j.strip().lower() == "true" for j in args.jit.split(",")]:
+                    rate, flops, flops_per_s = bench_one(preset, batch, precision, jit,
+                                                         args.steps)
+                    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+                    print(f"| {preset} | {batch} | {precision} | {jit} | {rate:.1f} | "
+                          f"{flops / 1e9:.2f} | {flops_per_s / 1e9:.1f} | "
+                          f"{100 * flops_per_s / peak:.0f}% | {rss:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
