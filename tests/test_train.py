@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import subprocess
@@ -190,3 +191,42 @@ def test_config_flagfiles_parse_and_validate(name, dataset, preset):
     assert result.returncode == 0, result.stderr[-2000:]
     got_dataset, got_preset, _ = result.stdout.split()[-3:]
     assert (got_dataset, got_preset) == (dataset, preset)
+
+
+def _free_ports(n):
+    import socket
+
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_multi_worker_mirrored_two_processes_agree(tmp_path):
+    # Two worker processes on 127.0.0.1 run the real training entry point with
+    # MultiWorkerMirroredStrategy; both end at step 2 with the same weights, and only the
+    # chief writes into the workdir.
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    procs = []
+    for index in range(2):
+        env = {**os.environ, "TF_CONFIG": json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        procs.append(subprocess.Popen(
+            [sys.executable, os.path.join(ROOT, "tests", "multi_worker.py"),
+             str(tmp_path / "run"), str(tmp_path / f"worker{index}.npz")],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    try:
+        logs = [p.communicate(timeout=600)[0] for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    for p, log in zip(procs, logs):
+        assert p.returncode == 0, log[-3000:]
+    a, b = np.load(tmp_path / "worker0.npz"), np.load(tmp_path / "worker1.npz")
+    assert a["step"] == b["step"] == 2
+    np.testing.assert_array_equal(a["weights"], b["weights"])
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-2")

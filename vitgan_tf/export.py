@@ -39,40 +39,45 @@ def latents_from_seeds(seeds, latent_dim):
 
 
 class GeneratorModule(tf.Module):
-    """The EMA generator with serving signatures; its weights become SavedModel variables."""
+    """The EMA generator with serving signatures; its weights become SavedModel variables.
+
+    The Keras model is only captured by the traced functions, not tracked as an attribute:
+    tracking it too would save every weight twice (once as the Keras variable, once as the
+    TF variable underneath).
+    """
 
     def __init__(self, generator, truncation_psi=1.0):
         super().__init__(name="vitgan_generator")
-        self._generator = generator
         # Keras 3 keeps sub-layers in lists TF's tracker does not see; track every weight.
         self.weights = [w.value for w in generator.weights]
-        self.truncation_psi = float(truncation_psi)
-        cfg = generator.vitgan_config
-        self.latent_dim = cfg.latent_dim
-        z_spec = tf.TensorSpec([None, cfg.latent_dim], tf.float32, name="z")
-        self.serving_default = tf.function(self._default, input_signature=[z_spec])
-        self.generate_truncated = tf.function(
-            self._truncated, input_signature=[z_spec, tf.TensorSpec([], tf.float32,
-                                                                    name="truncation_psi")])
-        self.generate_from_seeds = tf.function(
-            self._from_seeds, input_signature=[tf.TensorSpec([None], tf.int64, name="seeds")])
-        self.generate_raw = tf.function(self._raw, input_signature=[z_spec])
+        self.truncation_psi = psi = float(truncation_psi)
+        latent_dim = generator.vitgan_config.latent_dim
+        z_spec = tf.TensorSpec([None, latent_dim], tf.float32, name="z")
 
-    def _images(self, z, truncation_psi):
-        return self._generator(z, truncation_psi=truncation_psi, training=False)
+        def images(z, truncation_psi):
+            return generator(z, truncation_psi=truncation_psi, training=False)
 
-    def _default(self, z):
-        return {"images": to_uint8(self._images(z, self.truncation_psi))}
+        @tf.function(input_signature=[z_spec])
+        def serving_default(z):
+            return {"images": to_uint8(images(z, psi))}
 
-    def _truncated(self, z, truncation_psi):
-        return {"images": to_uint8(self._images(z, truncation_psi))}
+        @tf.function(input_signature=[z_spec, tf.TensorSpec([], tf.float32,
+                                                            name="truncation_psi")])
+        def generate_truncated(z, truncation_psi):
+            return {"images": to_uint8(images(z, truncation_psi))}
 
-    def _from_seeds(self, seeds):
-        z = latents_from_seeds(seeds, self.latent_dim)
-        return {"images": to_uint8(self._images(z, self.truncation_psi))}
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="seeds")])
+        def generate_from_seeds(seeds):
+            return {"images": to_uint8(images(latents_from_seeds(seeds, latent_dim), psi))}
 
-    def _raw(self, z):
-        return {"images": self._images(z, self.truncation_psi)}
+        @tf.function(input_signature=[z_spec])
+        def generate_raw(z):
+            return {"images": images(z, psi)}
+
+        self.serving_default = serving_default
+        self.generate_truncated = generate_truncated
+        self.generate_from_seeds = generate_from_seeds
+        self.generate_raw = generate_raw
 
     def signatures(self):
         return {"serving_default": self.serving_default,

@@ -90,9 +90,17 @@ def validate(cfg):
 
 
 def make_strategy(name):
-    gpus = tf.config.list_logical_devices("GPU")
+    # Nothing may touch the TF context before MultiWorkerMirroredStrategy is created (listing
+    # devices does), so that case comes first.
     if name == "multi_worker" or (name == "auto" and os.environ.get("TF_CONFIG")):
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except RuntimeError as error:
+            raise RuntimeError(
+                "MultiWorkerMirroredStrategy must be created before this process runs any "
+                "TensorFlow op; call train() first thing (pass a custom dataset as a "
+                "callable).") from error
+    gpus = tf.config.list_logical_devices("GPU")
     if name == "mirrored" or (name == "auto" and len(gpus) > 1):
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
@@ -296,7 +304,10 @@ def train(cfg, dataset=None):
     """Train (or resume) a ViTGAN run in `cfg.workdir`. Returns the trained ViTGAN.
 
     dataset: optional replacement for the configured data (a tf.data.Dataset of image batches
-    of the global batch size), for tests and custom data.
+    of the global batch size), for tests and custom data; or a zero-argument callable returning
+    one, which is called after the distribution strategy exists. Use the callable form with
+    MultiWorkerMirroredStrategy: it must be created before the process runs any TF op, and
+    building a dataset runs some.
     """
     validate(cfg)
     keras.config.set_dtype_policy(cfg.mixed_precision)
@@ -306,6 +317,8 @@ def train(cfg, dataset=None):
     if is_chief:
         save_run_config(cfg, cfg.workdir)
     model_cfg = get_config(cfg.preset)
+    if callable(dataset):
+        dataset = dataset()
     if dataset is None:
         dataset = data_lib.make_dataset(cfg.dataset, model_cfg.image_size, cfg.batch_size,
                                         cfg.data_dir, seed=cfg.seed,

@@ -137,7 +137,12 @@ class ViTGAN(keras.Model):
             # A loss-scaled step that overflowed is skipped by the optimizer: leave it out.
             weight = tf.cast(tf.math.is_finite(value), tf.float32) if "norm" in name else 1.0
             self.trackers[name].update_state(tf.where(weight > 0, value, 0.0), weight)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        results = {name: tracker.result() for name, tracker in self.trackers.items()}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras 3.15's fit reduces logs across workers with strategy.reduce(MEAN, axis=0),
+            # which fails on scalars; shape (1,) reduces to the same scalar mean.
+            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
+        return results
 
     def _discriminator_step(self, real, batch, global_batch, seed):
         d = self.discriminator
