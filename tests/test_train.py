@@ -230,3 +230,17 @@ def test_multi_worker_mirrored_two_processes_agree(tmp_path):
     assert a["step"] == b["step"] == 2
     np.testing.assert_array_equal(a["weights"], b["weights"])
     assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-2")
+
+
+def test_kid_during_training_is_logged_to_tensorboard(tmp_path):
+    cfg = _cfg(tmp_path, total_steps=2, kid_every=2, kid_samples=6,
+               inception_weights="none")
+    train_lib.train(cfg, dataset=_data())
+    tags = set()
+    for name in os.listdir(tmp_path / "logs"):
+        for event in tf.compat.v1.train.summary_iterator(str(tmp_path / "logs" / name)):
+            tags.update(value.tag for value in event.summary.value)
+    assert "eval/kid_keras_inception_random" in tags
+    assert os.path.exists(tmp_path / "stats" / "digits_16px_keras_inception_random_6.npz")
+    with pytest.raises(ValueError, match="--kid_every=3"):
+        train_lib.validate(_cfg(tmp_path, kid_every=3))

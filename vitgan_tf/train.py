@@ -5,7 +5,8 @@ import sys
 
 from absl import app, flags, logging
 
-from vitgan_tf import train_lib
+from vitgan_tf import data as data_lib
+from vitgan_tf import features, train_lib
 
 _DEFAULTS = train_lib.TrainConfig(workdir="")
 _HELP = {
@@ -36,6 +37,12 @@ _HELP = {
     "sample_every": "Steps between sample grids (a multiple of --log_every).",
     "keep_checkpoints": "Checkpoints kept.",
     "num_samples": "Images in each sample grid.",
+    "kid_every": "Steps between KID evaluations of the EMA generator (0: off; a multiple of "
+                 "--log_every). Logged to TensorBoard as eval/kid_<extractor>.",
+    "kid_samples": "Generated and real images for the in-training KID.",
+    "kid_extractor": "fid_inception (2015 graph, --inception_path) or keras_inception.",
+    "inception_path": "classify_image_graph_def.pb for --kid_extractor=fid_inception.",
+    "inception_weights": "keras_inception weights: imagenet, a file, or none (random; tests).",
     "seed": "Run seed.",
 }
 
@@ -76,7 +83,12 @@ def main(argv):
         logging.error("%s", e)
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    train_lib.train(cfg)
+    try:
+        train_lib.train(cfg)
+    except (data_lib.DataError, features.WeightsError) as e:  # what the user must fix
+        logging.error("%s", e)
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

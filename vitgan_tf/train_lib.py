@@ -45,6 +45,11 @@ class TrainConfig:
     sample_every: int = 500
     keep_checkpoints: int = 3
     num_samples: int = 64
+    kid_every: int = 0  # steps between KID evaluations during training; 0: off
+    kid_samples: int = 2000
+    kid_extractor: str = "keras_inception"
+    inception_path: str = ""
+    inception_weights: str = "imagenet"
     seed: int = 0
 
 
@@ -78,6 +83,11 @@ def validate(cfg):
              f"a positive multiple of --log_every={cfg.log_every}")
     need(cfg.keep_checkpoints >= 1, "keep_checkpoints", "a positive integer")
     need(cfg.num_samples >= 1, "num_samples", "a positive integer")
+    need(cfg.kid_every >= 0 and cfg.kid_every % cfg.log_every == 0, "kid_every",
+         "0 (off) or a multiple of --log_every")
+    need(cfg.kid_samples >= 2, "kid_samples", "an integer >= 2")
+    need(cfg.kid_extractor in ("fid_inception", "keras_inception"), "kid_extractor",
+         "fid_inception or keras_inception")
     try:
         get_config(cfg.preset)
     except ValueError as e:
@@ -216,9 +226,11 @@ class TrainingCallback(keras.callbacks.Callback):
     and no host sync happens inside a chunk.
     """
 
-    def __init__(self, cfg, manager, writer, is_chief):
+    def __init__(self, cfg, manager, writer, is_chief, extractor=None):
         super().__init__()
         self.cfg, self.manager, self.writer, self.is_chief = cfg, manager, writer, is_chief
+        self.extractor = extractor
+        self.real_stats = None
         self.z = None
         self.chunk_start = None
 
@@ -248,10 +260,33 @@ class TrainingCallback(keras.callbacks.Callback):
         last = step >= cfg.total_steps
         if step % cfg.sample_every == 0 or last:
             self.write_samples(step)
+        if cfg.kid_every and (step % cfg.kid_every == 0 or last) and self.is_chief:
+            self.write_kid(step)
         if step % cfg.checkpoint_every == 0 or last:
             self.manager.save(checkpoint_number=step)
             logging.info("Saved checkpoint %s", self.manager.latest_checkpoint)
         self.writer.flush()
+
+    def write_kid(self, step):
+        """KID of the EMA generator on `kid_samples` images (cheap; real stats cached)."""
+        from vitgan_tf import evaluate
+
+        cfg, gan = self.cfg, self.model
+        if self.real_stats is None:
+            size = gan.vitgan_config.image_size
+            cache = os.path.join(cfg.workdir, "stats", f"{cfg.dataset}_{size}px_"
+                                 f"{self.extractor.name}_{cfg.kid_samples}.npz")
+            self.real_stats = evaluate.real_statistics(
+                data_lib.image_source(cfg.dataset, size, cfg.data_dir), self.extractor,
+                cfg.kid_samples, 50, cache)
+        kid, kid_std = evaluate.evaluate(
+            gan.ema_generator, self.real_stats, self.extractor, ["kid"], cfg.kid_samples,
+            batch_size=50, kid_subsets=50, kid_subset_size=min(1000, cfg.kid_samples),
+            seed=cfg.seed).values()
+        logging.info("step %d  KID %.5f +- %.5f (%s, %d samples)", step, kid, kid_std,
+                     self.extractor.name, cfg.kid_samples)
+        with self.writer.as_default(step=step):
+            tf.summary.scalar(f"eval/kid_{self.extractor.name}", kid)
 
     def write_samples(self, step):
         gan = self.model
@@ -346,7 +381,13 @@ def train(cfg, dataset=None):
         raise ValueError(f"Checkpoint step {step} is not a multiple of --log_every="
                          f"{cfg.log_every}; resume with the --log_every it was trained with.")
     writer = tf.summary.create_file_writer(os.path.join(write_dir, "logs"))
-    callback = TrainingCallback(cfg, manager, writer, is_chief)
+    extractor = None
+    if cfg.kid_every and is_chief:
+        from vitgan_tf import features
+
+        extractor = features.make_extractor(cfg.kid_extractor, cfg.inception_path,
+                                            cfg.inception_weights)
+    callback = TrainingCallback(cfg, manager, writer, is_chief, extractor)
     epochs = math.ceil(cfg.total_steps / cfg.log_every)
     gan.fit(dataset, steps_per_epoch=cfg.log_every, epochs=epochs,
             initial_epoch=step // cfg.log_every, callbacks=[callback], verbose=0,
