@@ -10,7 +10,6 @@ absolute difference of each TFLite variant from the SavedModel's float output.
 
 import argparse
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -18,19 +17,9 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from _machine import cpu_name
 from vitgan_tf import export, train_lib
 from vitgan_tf.models import Generator
-
-
-def _cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _median_seconds(fn, repeats):
@@ -60,7 +49,7 @@ def main():
     latent = generator.vitgan_config.latent_dim
     print(f"Generator: {label}; {generator.count_params():,} weights; "
           f"{generator.vitgan_config.image_size}px")
-    print(f"Machine: {_cpu_name()}, {os.cpu_count()} cores; TF {tf.__version__}")
+    print(f"Machine: {cpu_name()}, {os.cpu_count()} cores; TF {tf.__version__}")
     with tempfile.TemporaryDirectory() as tmp:
         module = export.GeneratorModule(generator)
         tf.saved_model.save(module, os.path.join(tmp, "sm"), signatures=module.signatures())
@@ -77,8 +66,7 @@ def main():
             reference = saved["generate_raw"](z=z)["images"].numpy()
             seconds = _median_seconds(lambda: saved["serving_default"](z=z)["images"].numpy(),
                                       args.repeats)
-            size = sum(os.path.getsize(os.path.join(r, n))
-                       for r, _, ns in os.walk(os.path.join(tmp, "sm")) for n in ns) / 1e6
+            size = export.artifact_size(os.path.join(tmp, "sm")) / 1e6
             print(f"| SavedModel (uint8) | {size:.1f} | {batch} | {1e3 * seconds:.1f} | "
                   f"{batch / seconds:.1f} | - |")
             for variant, path in paths.items():

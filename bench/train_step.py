@@ -22,7 +22,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vitgan_tf.models import ViTGAN, get_config
+from _machine import cpu_name
+from vitgan_tf import train_lib
+from vitgan_tf.models import get_config
 
 
 def matmul_flops_per_second(n=1024, repeats=20):
@@ -48,13 +50,10 @@ def count_flops(concrete_function):
 def bench_one(preset, batch, precision, jit, steps):
     keras.config.set_dtype_policy(precision)
     cfg = get_config(preset)
-    gan = ViTGAN(cfg)
-    g_opt = keras.optimizers.Adam(2e-3, beta_1=0.0, beta_2=0.99)
-    d_opt = keras.optimizers.Adam(2e-3, beta_1=0.0, beta_2=0.99)
-    if precision == "mixed_float16":
-        g_opt, d_opt = keras.optimizers.LossScaleOptimizer(g_opt), \
-            keras.optimizers.LossScaleOptimizer(d_opt)
-    gan.compile(g_optimizer=g_opt, d_optimizer=d_opt, jit_compile=jit)
+    # The training entry point's own model and optimizers (loss scaling for float16 included).
+    gan = train_lib.build_gan(train_lib.TrainConfig(
+        workdir="", preset=preset, batch_size=batch, mixed_precision=precision,
+        jit_compile=jit))
     images = np.random.default_rng(0).uniform(
         -1, 1, (batch, cfg.image_size, cfg.image_size, cfg.channels)).astype(np.float32)
     data = tf.data.Dataset.from_tensors(images).repeat().prefetch(2)
@@ -69,17 +68,6 @@ def bench_one(preset, batch, precision, jit, steps):
     return batch / seconds, flops, flops / seconds
 
 
-def _cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", default="32")
@@ -91,7 +79,7 @@ def main():
     args = parser.parse_args()
     gpus = tf.config.list_physical_devices("GPU")
     device = (", ".join(tf.config.experimental.get_device_details(g).get("device_name", "GPU")
-                        for g in gpus) if gpus else f"{_cpu_name()}, {os.cpu_count()} cores")
+                        for g in gpus) if gpus else f"{cpu_name()}, {os.cpu_count()} cores")
     print(f"Machine: {device}; TF {tf.__version__}")
     peak = matmul_flops_per_second(args.matmul_size)
     print(f"Dense matmul ({args.matmul_size}^2, float32): {peak / 1e9:.1f} GFLOP/s\n")

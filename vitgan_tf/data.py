@@ -25,6 +25,12 @@ def to_unit_range(image):
     return tf.cast(image, tf.float32) / 127.5 - 1.0
 
 
+def to_uint8(images):
+    """[-1, 1] float images -> uint8, rounded as PNG sample grids are (the inverse of
+    `to_unit_range` up to rounding)."""
+    return tf.cast(tf.round(tf.clip_by_value((images + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
+
+
 def centre_crop_resize(image, size, crop=None):
     """Centre-crop to a square (of side `crop`, or the shorter side) and resize to `size`."""
     shape = tf.shape(image)

@@ -20,7 +20,6 @@ from absl import app, flags, logging
 from vitgan_tf import data as data_lib
 from vitgan_tf import features, metrics, train_lib
 
-METRICS = ("fid", "kid", "is")
 KID_CACHE = 10_000  # real activations kept in the cache for KID
 
 
@@ -71,6 +70,12 @@ def generated_batches(generator, num_samples, batch_size, truncation_psi=1.0, se
     for start in range(0, num_samples, batch_size):
         z = rng.standard_normal((min(batch_size, num_samples - start), latent_dim))
         yield generator(z.astype(np.float32), truncation_psi=truncation_psi).numpy()
+
+
+def real_stats_cache_path(cache_dir, dataset, image_size, extractor, num_samples):
+    """The npz caching real statistics for one dataset, resolution, extractor and count."""
+    return os.path.join(cache_dir,
+                        f"{dataset}_{image_size}px_{extractor.name}_{num_samples}.npz")
 
 
 def real_statistics(source, extractor, num_samples, batch_size, cache_path=None):
@@ -127,7 +132,7 @@ def run(workdir, checkpoint=None, metric_names=("fid", "kid", "is"), num_samples
     cfg, gan, checkpoint, step = train_lib.load_run(workdir, checkpoint)
     size = gan.vitgan_config.image_size
     cache_dir = cache_dir or os.path.join(workdir, "stats")
-    cache = os.path.join(cache_dir, f"{cfg.dataset}_{size}px_{extractor.name}_{real_samples}.npz")
+    cache = real_stats_cache_path(cache_dir, cfg.dataset, size, extractor, real_samples)
     source = data_lib.image_source(cfg.dataset, size, cfg.data_dir)  # RGB, as the extractors
     real = real_statistics(source, extractor, real_samples, batch_size, cache)
     results = evaluate(gan.ema_generator, real, extractor, metric_names, num_samples,

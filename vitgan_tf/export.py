@@ -21,13 +21,9 @@ import tensorflow as tf
 from absl import app, flags, logging
 
 from vitgan_tf import rng, train_lib
+from vitgan_tf.data import to_uint8
 
 TFLITE_VARIANTS = ("float32", "float16", "dynamic_range")
-
-
-def to_uint8(images):
-    """[-1, 1] float images -> uint8, rounded as PNG sample grids are."""
-    return tf.cast(tf.round(tf.clip_by_value((images + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
 
 
 def latents_from_seeds(seeds, latent_dim):
@@ -178,19 +174,20 @@ def export(workdir, output, checkpoint=None, version=0, truncation_psi=1.0,
     return written
 
 
-def _size(path):
+def artifact_size(path):
+    """Bytes of a file, or of every file under a folder."""
     if os.path.isfile(path):
         return os.path.getsize(path)
     return sum(os.path.getsize(os.path.join(root, name))
                for root, _, names in os.walk(path) for name in names)
 
 
-def describe(written, latent_dim=None):
+def describe(written):
     lines = [f"Exported step {written['step']} ({written['checkpoint']}) as version "
              f"{written['version']}:"]
     if written["saved_model"]:
         lines.append(f"  SavedModel {written['saved_model']}  "
-                     f"({_size(written['saved_model']) / 1e6:.1f} MB)")
+                     f"({artifact_size(written['saved_model']) / 1e6:.1f} MB)")
         loaded = tf.saved_model.load(written["saved_model"])
         for key, fn in loaded.signatures.items():
             inputs = ", ".join(f"{name} {spec.dtype.name}{spec.shape}" for name, spec in
@@ -199,7 +196,7 @@ def describe(written, latent_dim=None):
                                 sorted(fn.structured_outputs.items()))
             lines.append(f"    {key}: {inputs} -> {outputs}")
     for variant, path in written["tflite"].items():
-        lines.append(f"  TFLite {variant:13s} {path}  ({_size(path) / 1e6:.2f} MB)")
+        lines.append(f"  TFLite {variant:13s} {path}  ({artifact_size(path) / 1e6:.2f} MB)")
     return "\n".join(lines)
 
 

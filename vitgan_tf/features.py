@@ -15,6 +15,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from vitgan_tf.data import to_uint8
+
 FID_INCEPTION_URL = "http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz"
 FID_INCEPTION_FILE = "classify_image_graph_def.pb"
 
@@ -28,7 +30,7 @@ def _to_uint8_range(images):
     images = tf.convert_to_tensor(images, tf.float32)
     if images.shape[-1] == 1:
         images = tf.image.grayscale_to_rgb(images)
-    return tf.round(tf.clip_by_value((images + 1.0) * 127.5, 0.0, 255.0))
+    return tf.cast(to_uint8(images), tf.float32)
 
 
 class FIDInception:

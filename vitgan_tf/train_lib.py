@@ -274,15 +274,17 @@ class TrainingCallback(keras.callbacks.Callback):
         cfg, gan = self.cfg, self.model
         if self.real_stats is None:
             size = gan.vitgan_config.image_size
-            cache = os.path.join(cfg.workdir, "stats", f"{cfg.dataset}_{size}px_"
-                                 f"{self.extractor.name}_{cfg.kid_samples}.npz")
+            cache = evaluate.real_stats_cache_path(os.path.join(cfg.workdir, "stats"),
+                                                   cfg.dataset, size, self.extractor,
+                                                   cfg.kid_samples)
             self.real_stats = evaluate.real_statistics(
                 data_lib.image_source(cfg.dataset, size, cfg.data_dir), self.extractor,
                 cfg.kid_samples, 50, cache)
-        kid, kid_std = evaluate.evaluate(
+        results = evaluate.evaluate(
             gan.ema_generator, self.real_stats, self.extractor, ["kid"], cfg.kid_samples,
             batch_size=50, kid_subsets=50, kid_subset_size=min(1000, cfg.kid_samples),
-            seed=cfg.seed).values()
+            seed=cfg.seed)
+        kid, kid_std = results["kid"], results["kid_std"]
         logging.info("step %d  KID %.5f +- %.5f (%s, %d samples)", step, kid, kid_std,
                      self.extractor.name, cfg.kid_samples)
         with self.writer.as_default(step=step):
