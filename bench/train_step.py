@@ -9,8 +9,9 @@ one D step and one G step with DiffAugment and bCR, then EMA and w_avg. FLOPs ar
 TF's graph profiler (`tf.compat.v1.profiler`, float_operation) on the traced step, i.e. the
 multiply-adds of every op with registered FLOP statistics (MatMul, BatchMatMul, Conv2D and
 their gradients, element-wise ops); ops without statistics count 0, so the FLOP/s is a lower
-bound. Matmul FLOP/s is measured with square float32 matmuls of the given size on the same
-machine, in the same run.
+bound. Matmul FLOP/s is measured with square matmuls of the given size on the same machine, in
+the same run: in float32, and in bfloat16/float16 when a mixed precision is benchmarked, so each
+row can be read against the limit of the dtype its matmuls run in.
 """
 
 import argparse
@@ -27,15 +28,19 @@ from vitgan_tf import train_lib
 from vitgan_tf.models import get_config
 
 
-def matmul_flops_per_second(n=1024, repeats=20):
-    a = tf.random.normal([n, n])
-    b = tf.random.normal([n, n])
-    step = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+def matmul_flops_per_second(n=1024, dtype="float32", repeats=20):
+    a = tf.random.normal([n, n], dtype=dtype)
+    b = tf.random.normal([n, n], dtype=dtype)
+    step = tf.function(lambda: tf.reduce_sum(tf.cast(tf.matmul(a, b), tf.float32)))
     step().numpy()
     start = time.perf_counter()
     for _ in range(repeats):
         step().numpy()
     return 2 * n**3 * repeats / (time.perf_counter() - start)
+
+
+def compute_dtype(precision):
+    return precision.replace("mixed_", "")
 
 
 def count_flops(concrete_function):
@@ -81,21 +86,28 @@ def main():
     device = (", ".join(tf.config.experimental.get_device_details(g).get("device_name", "GPU")
                         for g in gpus) if gpus else f"{cpu_name()}, {os.cpu_count()} cores")
     print(f"Machine: {device}; TF {tf.__version__}")
-    peak = matmul_flops_per_second(args.matmul_size)
-    print(f"Dense matmul ({args.matmul_size}^2, float32): {peak / 1e9:.1f} GFLOP/s\n")
-    print("| preset | batch | precision | XLA | images/s | GFLOP/step | GFLOP/s | % of matmul "
-          "| peak RSS GB |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    precisions = args.precisions.split(",")
+    # The hardware limit of each compute dtype: float32, and bfloat16/float16 for mixed
+    # precision (on CPUs without bfloat16 matrix units those run slower than float32).
+    peaks = {}
+    for dtype in dict.fromkeys(["float32"] + [compute_dtype(p) for p in precisions]):
+        peaks[dtype] = matmul_flops_per_second(args.matmul_size, dtype)
+        print(f"Dense matmul ({args.matmul_size}^2, {dtype}): {peaks[dtype] / 1e9:.1f} GFLOP/s")
+    print("\n| preset | batch | precision | XLA | images/s | GFLOP/step | GFLOP/s | "
+          "% of float32 matmul | % of compute-dtype matmul | peak RSS GB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for preset in args.presets.split(","):
         for batch in [int(b) for b in args.batch_sizes.split(",")]:
-            for precision in args.precisions.split(","):
+            for precision in precisions:
                 for jit in [j.strip().lower() == "true" for j in args.jit.split(",")]:
                     rate, flops, flops_per_s = bench_one(preset, batch, precision, jit,
                                                          args.steps)
                     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+                    share = 100 * flops_per_s / peaks["float32"]
+                    own = 100 * flops_per_s / peaks[compute_dtype(precision)]
                     print(f"| {preset} | {batch} | {precision} | {jit} | {rate:.1f} | "
-                          f"{flops / 1e9:.2f} | {flops_per_s / 1e9:.1f} | "
-                          f"{100 * flops_per_s / peak:.0f}% | {rss:.1f} |", flush=True)
+                          f"{flops / 1e9:.1f} | {flops_per_s / 1e9:.1f} | {share:.0f}% | "
+                          f"{own:.0f}% | {rss:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
+import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tests.helpers import randn
+from vitgan_tf import rng
 from vitgan_tf.train_lib import TrainConfig, build_gan
 
 
@@ -56,3 +59,65 @@ def test_ema_update_follows_its_half_life(tmp_path):
     gan._update_ema(4)
     np.testing.assert_allclose(ema.numpy(), 0.5 * old_ema + 0.5 * var.numpy(), rtol=1e-6)
     np.testing.assert_array_equal(gan.ema_generator.w_avg.numpy(), gan.generator.w_avg.numpy())
+
+
+def _plain_step(gan, real, lr):
+    """The textbook ViTGAN step, one model call per batch, SGD: the expected weight changes.
+
+    D step: non-saturating loss on DiffAugment of real and generated images plus bCR, each
+    batch through its own D call; then the G step through the updated D, on the same latents
+    (G's forward pass is shared with the D step in `train_step`; here it is run again).
+    """
+    g, d = gan.generator, gan.discriminator
+    seed = tf.constant([gan.seed, 0], tf.int64)
+    d_seed = rng.fold(seed, 10)
+    z = gan._latents(rng.fold(d_seed, 0), real.shape[0])
+    fake = g(z, training=True)
+    with tf.GradientTape() as tape:
+        real_logits = d(gan._augment(real, rng.fold(d_seed, 1)), training=True)
+        fake_logits = d(gan._augment(fake, rng.fold(d_seed, 2)), training=True)
+        loss = tf.reduce_mean(tf.nn.softplus(fake_logits) + tf.nn.softplus(-real_logits))
+        if gan.bcr_real:
+            loss += gan.bcr_real * tf.reduce_mean(tf.square(d(real, training=True) - real_logits))
+        if gan.bcr_fake:
+            loss += gan.bcr_fake * tf.reduce_mean(tf.square(d(fake, training=True) - fake_logits))
+    d_delta = [-lr * grad for grad in tape.gradient(loss, d.trainable_variables)]
+    for var, delta in zip(d.trainable_variables, d_delta):
+        var.assign_add(delta)
+    with tf.GradientTape() as tape:
+        fake = g(z, training=True)
+        logits = d(gan._augment(fake, rng.fold(rng.fold(seed, 1), 1)), training=True)
+        loss = tf.reduce_mean(tf.nn.softplus(-logits))
+    g_delta = [-lr * grad for grad in tape.gradient(loss, g.trainable_variables)]
+    return [np.asarray(x) for x in d_delta], [np.asarray(x) for x in g_delta]
+
+
+@pytest.mark.parametrize("bcr_real,bcr_fake", [(10.0, 10.0), (0.0, 1.0)])
+def test_train_step_equals_the_plain_algorithm(tmp_path, bcr_real, bcr_fake):
+    # The step shares G's forward pass between the D and G steps; the weight updates must be
+    # those of the plain algorithm, which runs G again for the G step.
+    lr = 0.01
+    gan = build_gan(_cfg(tmp_path, bcr_real=bcr_real, bcr_fake=bcr_fake,
+                         augment_probability=1.0))
+    gan.compile(g_optimizer=keras.optimizers.SGD(lr), d_optimizer=keras.optimizers.SGD(lr))
+    real = tf.constant(np.clip(randn(4, 16, 16, 3), -1, 1))
+    models = (gan.generator, gan.discriminator)
+    before = [[v.numpy().copy() for v in m.weights] for m in models]
+    expected_d, expected_g = _plain_step(gan, real, lr)
+    for model, weights in zip(models, before):
+        model.set_weights(weights)
+    gan.fit(tf.data.Dataset.from_tensors(real), epochs=1, verbose=0)
+    for model, expected, weights in ((gan.discriminator, expected_d, before[1]),
+                                     (gan.generator, expected_g, before[0])):
+        old = {v.path: w for v, w in zip(model.weights, weights)}
+        got = [v.numpy() - old[v.path] for v in model.trainable_variables]
+        assert len(got) == len(expected)
+        # One scale per model: some gradients are 0 in exact arithmetic (W_qk's bias cancels
+        # in ||q - k||) and only rounding noise in practice.
+        scale = max(np.abs(want).max() for want in expected)
+        assert scale > 0
+        for var, actual, want in zip(model.trainable_variables, got, expected):
+            # Deltas read as differences of float32 weights carry the weights' rounding.
+            rounding = 2 * np.spacing(np.abs(old[var.path]).max())
+            np.testing.assert_allclose(actual, want, atol=max(1e-4 * scale, rounding),
+                                       err_msg=var.path)
