@@ -20,13 +20,10 @@ import re
 import tempfile
 import time
 
-import numpy as np
 import tensorflow as tf
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-import keras
-from vitgan_tf import train_lib
-from vitgan_tf.models import get_config
+from train_step import synthetic_run
 
 MATMUL_CLASS = ("MatMul", "_FusedMatMul", "BatchMatMulV2", "BatchMatMulV3", "Einsum", "Conv2D",
                 "_FusedConv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter")
@@ -59,14 +56,7 @@ def main():
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--top", type=int, default=12, help="op types listed one by one")
     args = parser.parse_args()
-    keras.config.set_dtype_policy(args.precision)
-    cfg = get_config(args.preset)
-    gan = train_lib.build_gan(train_lib.TrainConfig(
-        workdir="", preset=args.preset, batch_size=args.batch_size,
-        mixed_precision=args.precision))
-    images = np.random.default_rng(0).uniform(
-        -1, 1, (args.batch_size, cfg.image_size, cfg.image_size, cfg.channels)).astype(np.float32)
-    data = tf.data.Dataset.from_tensors(images).repeat().prefetch(2)
+    gan, _, data = synthetic_run(args.preset, args.batch_size, args.precision)
     gan.fit(data, steps_per_epoch=2, epochs=1, verbose=0)  # trace and warm up
     logdir = tempfile.mkdtemp(prefix="vitgan_profile_")
     tf.profiler.experimental.start(logdir)

@@ -52,16 +52,24 @@ def count_flops(concrete_function):
     return profile.total_float_ops
 
 
-def bench_one(preset, batch, precision, jit, steps):
+def synthetic_run(preset, batch, precision, jit=False):
+    """The training entry point's own GAN and optimizers (loss scaling for float16 included) and
+    an endless dataset of one random batch. Sets the global dtype policy to `precision`.
+
+    Returns (gan, images, dataset).
+    """
     keras.config.set_dtype_policy(precision)
     cfg = get_config(preset)
-    # The training entry point's own model and optimizers (loss scaling for float16 included).
     gan = train_lib.build_gan(train_lib.TrainConfig(
         workdir="", preset=preset, batch_size=batch, mixed_precision=precision,
         jit_compile=jit))
     images = np.random.default_rng(0).uniform(
         -1, 1, (batch, cfg.image_size, cfg.image_size, cfg.channels)).astype(np.float32)
-    data = tf.data.Dataset.from_tensors(images).repeat().prefetch(2)
+    return gan, images, tf.data.Dataset.from_tensors(images).repeat().prefetch(2)
+
+
+def bench_one(preset, batch, precision, jit, steps):
+    gan, images, data = synthetic_run(preset, batch, precision, jit)
     # Trace once without XLA to count FLOPs on the plain graph.
     step = tf.function(gan.train_step)
     flops = count_flops(step.get_concrete_function(tf.TensorSpec(images.shape, tf.float32)))

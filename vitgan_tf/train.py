@@ -73,6 +73,13 @@ def config_from_flags():
                                     for f in dataclasses.fields(train_lib.TrainConfig)})
 
 
+def _exit_with(error):
+    """A problem the user must fix: its message, no traceback, exit status 2."""
+    logging.error("%s", error)
+    print(f"error: {error}", file=sys.stderr)
+    sys.exit(2)
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -80,16 +87,11 @@ def main(argv):
     try:
         train_lib.validate(cfg)
     except ValueError as e:
-        logging.error("%s", e)
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        _exit_with(e)
     try:
         train_lib.train(cfg)
-    except (data_lib.DataError, features.WeightsError) as e:  # what the user must fix
-        logging.error("%s", e)
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-
+    except (data_lib.DataError, features.WeightsError) as e:
+        _exit_with(e)
 
 if __name__ == "__main__":
     app.run(main)
