@@ -28,8 +28,9 @@ def layer_norm(x, eps=1e-5):
 
 
 def equalized_dense(x, kernel, bias, lr_mul, activation=None):
+    """StyleGAN's equalized dense; leaky ReLU carries the sqrt(2) gain of `fused_lrelu`."""
     y = x @ (kernel * lr_mul / np.sqrt(kernel.shape[0])) + bias * lr_mul
-    return leaky_relu(y) if activation == "leaky_relu" else y
+    return np.sqrt(2.0) * leaky_relu(y) if activation == "leaky_relu" else y
 
 
 def pixel_norm(z, eps=1e-8):

@@ -9,6 +9,7 @@ import scipy.linalg
 import tensorflow as tf
 
 from vitgan_tf import evaluate, features, metrics, sample, train_lib
+from vitgan_tf import images as images_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -191,14 +192,14 @@ def test_sample_grid_and_interpolation(trained_run):
     _, gan, _, step = train_lib.load_run(str(trained_run))
     assert step == 2
     grid = sample.sample_grid(gan.ema_generator, 6, seed=1)
-    assert grid.shape == (2 * 16, 3 * 16, 3) and grid.dtype == np.uint8
+    assert grid.shape == (2 * 17 + 1, 3 * 17 + 1, 3) and grid.dtype == np.uint8  # 1-pixel gaps
     np.testing.assert_array_equal(grid, sample.sample_grid(gan.ema_generator, 6, seed=1))
     rows = sample.interpolation_rows(gan.ema_generator, 2, 5, seed=1)
-    assert rows.shape == (2 * 16, 5 * 16, 3)
+    assert rows.shape == (2 * 17 + 1, 5 * 17 + 1, 3)
     # The ends of each row are the two latents' own images.
     z = np.random.default_rng(1).standard_normal((4, 32)).astype(np.float32)
-    ends = train_lib.image_grid(gan.ema_generator(z).numpy()[[0, 1]], columns=1)
-    np.testing.assert_allclose(rows[:, :16], ends, atol=1)
+    ends = images_lib.image_grid(gan.ema_generator(z).numpy()[[0, 1]], columns=1)
+    np.testing.assert_allclose(rows[:, :18], ends, atol=1)
 
 
 def test_sample_cli(trained_run, tmp_path):
@@ -212,3 +213,59 @@ def test_sample_cli(trained_run, tmp_path):
         [sys.executable, "-m", "vitgan_tf.sample", f"--workdir={tmp_path}", f"--out={out}"],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "config.json" in bad.stderr
+
+
+# -- improved precision and recall, the Fashion-MNIST domain metric ---------------------------
+
+
+def _reference_precision_recall(real, fake, k):
+    """Kynkäänniemi et al. 2019 with explicit loops over samples."""
+    def radii(x):
+        d = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+        return np.sort(d, axis=1)[:, k]  # column 0 is the sample itself
+
+    def inside(points, centres, r):
+        return np.mean([any(np.linalg.norm(p - c) <= rc for c, rc in zip(centres, r))
+                        for p in points])
+
+    return inside(fake, real, radii(real)), inside(real, fake, radii(fake))
+
+
+def test_precision_recall_matches_the_definition():
+    rng = np.random.default_rng(7)
+    real = rng.standard_normal((40, 3))
+    fake = rng.standard_normal((30, 3)) * 1.5 + 0.7
+    got = metrics.precision_recall(real, fake, k=3)
+    np.testing.assert_allclose(got, _reference_precision_recall(real, fake, 3), atol=1e-12)
+
+
+def test_precision_recall_are_one_for_identical_and_zero_for_disjoint_sets():
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((300, 8))
+    assert metrics.precision_recall(x, x.copy()) == (1.0, 1.0)
+    precision, recall = metrics.precision_recall(x, x + 100.0)
+    assert precision == 0.0 and recall == 0.0
+    # A generator that covers one half of the data: precise, but recall about 1/2.
+    half = x[x[:, 0] > 0]
+    precision, recall = metrics.precision_recall(x, half)
+    assert precision == 1.0 and 0.3 < recall < 0.7
+
+
+def test_fashion_classifier_features_are_deterministic_and_score_real_data_as_real():
+    extractor = features.FashionClassifier()
+    rng = np.random.default_rng(9)
+    # Stand-in garments: smooth blobs on a black background, 28x28 in [-1, 1].
+    yy, xx = np.mgrid[:28, :28]
+    centres = rng.uniform(8, 20, (64, 2))
+    images = np.exp(-((yy - centres[:, :1, None]) ** 2 + (xx - centres[:, 1:, None]) ** 2) / 40)
+    images = (images[..., None] * 2 - 1).astype(np.float32)
+    a, b = extractor(images), extractor(images)
+    assert a["pool"].shape == (64, 128) and a["logits"].shape == (64, 10)
+    np.testing.assert_array_equal(a["pool"], b["pool"])
+    assert abs(metrics.fid_from_activations(a["pool"], a["pool"])) < 1e-6
+    # 32x32 input is the 28x28 geometry padded by 2: the same features.
+    padded = np.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0)), constant_values=-1.0)
+    np.testing.assert_allclose(extractor(padded)["pool"], a["pool"], rtol=1e-5, atol=1e-5)
+    # Noise is far from blobs in these features.
+    noise = rng.uniform(-1, 1, images.shape).astype(np.float32)
+    assert metrics.fid_from_activations(a["pool"], extractor(noise)["pool"]) > 1.0

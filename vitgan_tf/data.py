@@ -1,34 +1,37 @@
-"""Input pipelines: tfds datasets, image folders and the embedded digits demo.
+"""Input pipelines: tfds datasets, image folders, IDX files (Fashion-MNIST, MNIST) and the
+embedded digits demo.
 
-Every source yields float32 (H, W, 3) images in [-1, 1]; `make_dataset` shuffles, repeats,
-batches with the global batch and prefetches.
+Every source yields float32 (H, W, C) images in [-1, 1], C = 3 or 1 (IDX sources are
+grayscale); `make_dataset` converts to the model's channels, shuffles, repeats, batches with
+the global batch and prefetches.
 """
 
+import gzip
 import os
+import struct
+import zlib
 
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
 TFDS_DATASETS = {"cifar10": "cifar10", "celeb_a": "celeb_a", "lsun_bedroom": "lsun/bedroom"}
-SOURCES = ("digits", "folder") + tuple(TFDS_DATASETS)
+# IDX datasets: default folder (Debian's package for Fashion-MNIST) and the apt hint.
+IDX_DATASETS = {
+    "fashion_mnist": ("/usr/share/datasets/fashion-mnist",
+                      "apt-get install -y dataset-fashion-mnist"),
+    "mnist": (None, "download the four MNIST *-ubyte.gz files into --data_dir"),
+}
+SOURCES = ("digits", "folder") + tuple(IDX_DATASETS) + tuple(TFDS_DATASETS)
+IDX_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+             "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
+IDX_NATIVE_SIZE = 28
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
 CELEBA_CROP = 108  # centre crop of the 178x218 aligned faces before resizing (DCGAN practice)
 
 
 class DataError(ValueError):
     """A data source that cannot be read, with what to do about it."""
-
-
-def to_unit_range(image):
-    """uint8 [0, 255] -> float32 [-1, 1]."""
-    return tf.cast(image, tf.float32) / 127.5 - 1.0
-
-
-def to_uint8(images):
-    """[-1, 1] float images -> uint8, rounded as PNG sample grids are (the inverse of
-    `to_unit_range` up to rounding)."""
-    return tf.cast(tf.round(tf.clip_by_value((images + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
 
 
 def centre_crop_resize(image, size, crop=None):
@@ -101,6 +104,117 @@ def folder_source(folder, image_size):
     return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors(log_warning=True)
 
 
+def read_idx(path):
+    """An IDX file (gzip-compressed or not) as a uint8 NumPy array of its declared shape.
+
+    Raises `DataError` naming the file for a missing, truncated or corrupt file.
+    """
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: no such file.")
+    try:
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, zlib.error) as error:
+        raise DataError(f"{path}: cannot be read ({error}); the file is truncated or corrupt, "
+                        "get it again.") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DataError(f"{path}: not an IDX file of unsigned bytes (bad magic number).")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if ndim < 1 or len(raw) < header:
+        raise DataError(f"{path}: truncated IDX header.")
+    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    expected = int(np.prod(shape))
+    if len(raw) - header != expected:
+        raise DataError(f"{path}: holds {len(raw) - header} data bytes, its header declares "
+                        f"{expected} for shape {shape}; the file is truncated or corrupt.")
+    return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
+
+
+def idx_data_dir(dataset, data_dir=None):
+    """The folder of an IDX dataset's files: --data_dir, or the dataset's default."""
+    default, hint = IDX_DATASETS[dataset]
+    folder = data_dir or default
+    if not folder:
+        raise DataError(f"--dataset={dataset} needs --data_dir: {hint}.")
+    return folder
+
+
+def load_idx(dataset, data_dir=None, split="train"):
+    """(images (N, 28, 28) uint8, labels (N,) uint8) of an IDX dataset's split.
+
+    dataset: "fashion_mnist" or "mnist"; split: "train" or "test".
+    """
+    folder = idx_data_dir(dataset, data_dir)
+    _, hint = IDX_DATASETS[dataset]
+    arrays = []
+    for name in IDX_FILES[split]:
+        path = os.path.join(folder, name)
+        if not os.path.isfile(path):
+            raise DataError(f"{path}: missing; --dataset={dataset} reads the four *-ubyte.gz "
+                            f"files from --data_dir ({hint}).")
+        arrays.append(read_idx(path))
+    images, labels = arrays
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise DataError(f"{folder}: {split} images {images.shape} and labels {labels.shape} "
+                        "do not match.")
+    return images, labels
+
+
+def idx_geometry(images, image_size):
+    """uint8 (N, 28, 28) -> float32 (N, S, S, 1) in [-1, 1].
+
+    At 28 the images are used as they are. Larger sizes pad the border with background
+    (Fashion-MNIST and MNIST have a black background, so 32 = 28 + 2 pixels each side keeps
+    every pixel exact); other sizes resize with antialiasing.
+    """
+    x = images.astype(np.float32)[..., None] / 127.5 - 1.0
+    native = images.shape[1]
+    pad = image_size - native
+    if pad == 0:
+        return x
+    if pad > 0 and pad % 2 == 0:
+        p = pad // 2
+        return np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), constant_values=-1.0)
+    resized = tf.image.resize(x, (image_size, image_size), antialias=True).numpy()
+    return np.clip(resized, -1.0, 1.0)
+
+
+def idx_images(dataset, image_size, data_dir=None, split="train"):
+    """(images float32 (N, S, S, 1) in [-1, 1], labels) of an IDX dataset through
+    `idx_geometry`; the tfds copy of Fashion-MNIST when the IDX files are not there but tfds
+    has it prepared in `data_dir`."""
+    folder = idx_data_dir(dataset, data_dir)
+    if dataset == "fashion_mnist" and not os.path.isfile(
+            os.path.join(folder, IDX_FILES[split][0])):
+        images, labels = _tfds_fashion_mnist(data_dir, split)
+        if images is not None:
+            return idx_geometry(images, image_size), labels
+    images, labels = load_idx(dataset, data_dir, split)
+    return idx_geometry(images, image_size), labels
+
+
+def _tfds_fashion_mnist(data_dir, split):
+    """tfds's prepared fashion_mnist as uint8 arrays, or (None, None) if it is not prepared."""
+    try:
+        import tensorflow_datasets as tfds
+
+        builder = tfds.builder("fashion_mnist", data_dir=data_dir)
+        if not builder.is_prepared():
+            return None, None
+    except Exception:  # noqa: BLE001 - no tfds copy: fall back to the IDX files' error
+        return None, None
+    ds = builder.as_dataset(split=split, batch_size=-1)
+    data = tfds.as_numpy(ds)
+    return data["image"][..., 0], data["label"]
+
+
+def idx_source(dataset, image_size, data_dir=None, split="train"):
+    return tf.data.Dataset.from_tensor_slices(
+        idx_images(dataset, image_size, data_dir, split)[0])
+
+
 def tfds_source(name, data_dir, image_size):
     import tensorflow_datasets as tfds
 
@@ -119,15 +233,28 @@ def tfds_source(name, data_dir, image_size):
                   num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def image_source(dataset, image_size, data_dir=None):
-    """The unbatched dataset of (H, W, 3) float32 images in [-1, 1] for `dataset`."""
+def image_source(dataset, image_size, data_dir=None, split="train"):
+    """The unbatched dataset of (H, W, C) float32 images in [-1, 1] for `dataset`; C is 1 for
+    the grayscale IDX datasets and 3 for the others. split: "train", or "test" for the IDX
+    datasets (the others use their training images)."""
     if dataset == "digits":
         return digits_source(image_size)
     if dataset == "folder":
         return folder_source(data_dir, image_size)
+    if dataset in IDX_DATASETS:
+        return idx_source(dataset, image_size, data_dir, split)
     if dataset in TFDS_DATASETS:
         return tfds_source(dataset, data_dir, image_size)
     raise DataError(f"--dataset={dataset!r} is not one of {SOURCES}.")
+
+
+def with_channels(ds, channels):
+    """`ds` of (H, W, C) images converted to `channels` (1: grayscale, 3: RGB)."""
+    have = ds.element_spec.shape[-1]
+    if have == channels:
+        return ds
+    convert = tf.image.rgb_to_grayscale if channels == 1 else tf.image.grayscale_to_rgb
+    return ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def make_dataset(dataset, image_size, global_batch_size, data_dir=None, seed=0,
@@ -138,9 +265,7 @@ def make_dataset(dataset, image_size, global_batch_size, data_dir=None, seed=0,
     """
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}.")
-    ds = image_source(dataset, image_size, data_dir)
-    if channels == 1:
-        ds = ds.map(tf.image.rgb_to_grayscale, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = with_channels(image_source(dataset, image_size, data_dir), channels)
     ds = ds.shuffle(shuffle_buffer, seed=seed).repeat()
     ds = ds.batch(global_batch_size, drop_remainder=True, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)

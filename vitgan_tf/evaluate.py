@@ -1,13 +1,21 @@
-"""Evaluate a run's EMA generator: FID, KID, Inception Score.
+"""Evaluate a run's EMA generator: FID, KID, Inception Score, precision and recall.
 
     python -m vitgan_tf.evaluate --workdir=runs/cifar10 --metrics=fid50k,kid,is \
         --extractor=fid_inception --inception_path=/data/classify_image_graph_def.pb
+    python -m vitgan_tf.evaluate --workdir=runs/fashion --extractor=fashion_classifier \
+        --metrics=fid10k,kid,is,pr
 
-Writes WORKDIR/eval/step_<N>.json and logs eval/* scalars to TensorBoard at the checkpoint's
-step. Real-data statistics are computed once and cached (npz) per dataset, resolution,
-extractor and sample count.
+Writes WORKDIR/eval/step_<N>_<extractor>.json (a later evaluation of the same step and
+extractor adds its metrics to the file and replaces only the ones it recomputed) and logs
+eval/* scalars to TensorBoard at the checkpoint's step. Real-data statistics are computed once
+and cached (npz) per dataset settings, split, resolution, extractor and sample count.
+
+The reference set is the dataset's test split where it has one (Fashion-MNIST, MNIST), else its
+training images. With a test split, the report also gives the real-vs-real floor: the same
+metrics for `num_samples` real training images in place of generated ones.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -28,13 +36,15 @@ def define_flags():
     flags.DEFINE_string("workdir", None, "Training run directory.")
     flags.DEFINE_string("checkpoint", "", "Checkpoint path; default the latest in the workdir.")
     flags.DEFINE_list("metrics", ["fid", "kid", "is"],
-                      "fid, kid, is; a suffix such as fid50k sets the number of generated samples.")
+                      "fid, kid, is, pr (precision and recall); a suffix such as fid50k sets the "
+                      "number of generated samples.")
     flags.DEFINE_integer("num_samples", 50_000, "Generated images.")
     flags.DEFINE_integer("real_samples", 50_000, "Real images for the statistics (at most the "
                          "dataset's size).")
-    flags.DEFINE_enum("extractor", "fid_inception", ["fid_inception", "keras_inception"],
+    flags.DEFINE_enum("extractor", "fid_inception", list(features.EXTRACTORS),
                       "fid_inception: the 2015 Inception graph (paper-comparable); keras_inception: "
-                      "keras.applications.InceptionV3 (monitoring only).")
+                      "keras.applications.InceptionV3 (monitoring only); fashion_classifier: the "
+                      "Fashion-MNIST domain metric.")
     flags.DEFINE_string("inception_path", "", "classify_image_graph_def.pb for fid_inception.")
     flags.DEFINE_string("inception_weights", "imagenet",
                         "keras_inception weights: imagenet, a file, or none (random; tests only).")
@@ -51,9 +61,9 @@ def parse_metrics(names, num_samples):
     """(metric names, generated sample count) from e.g. ["fid50k", "kid"]."""
     parsed, counts = [], set()
     for name in names:
-        match = re.fullmatch(r"(fid|kid|is)(?:(\d+)k)?", name.strip().lower())
+        match = re.fullmatch(r"(fid|kid|is|pr)(?:(\d+)k)?", name.strip().lower())
         if not match:
-            raise ValueError(f"--metrics: unknown metric {name!r}; expected fid, kid or is, "
+            raise ValueError(f"--metrics: unknown metric {name!r}; expected fid, kid, is or pr, "
                              "optionally with a sample count such as fid50k.")
         parsed.append(match.group(1))
         if match.group(2):
@@ -72,18 +82,32 @@ def generated_batches(generator, num_samples, batch_size, truncation_psi=1.0, se
         yield generator(z.astype(np.float32), truncation_psi=truncation_psi).numpy()
 
 
-def real_stats_cache_path(cache_dir, dataset, image_size, extractor, num_samples):
-    """The npz caching real statistics for one dataset, resolution, extractor and count."""
-    return os.path.join(cache_dir,
-                        f"{dataset}_{image_size}px_{extractor.name}_{num_samples}.npz")
+def reference_split(dataset):
+    """The split that generated images are compared with: the test split where there is one."""
+    return "test" if dataset in data_lib.IDX_DATASETS else "train"
+
+
+def real_stats_cache_path(cache_dir, dataset, image_size, extractor, num_samples,
+                          data_dir=None, split="train"):
+    """The npz caching real statistics for one dataset setting, split, resolution, extractor
+    and count. The data folder is part of the key (hashed), so two folders never share one."""
+    where = os.path.abspath(data_dir) if data_dir else ""
+    digest = hashlib.sha256(json.dumps([dataset, where, split]).encode()).hexdigest()[:10]
+    return os.path.join(
+        cache_dir, f"{dataset}_{split}_{digest}_{image_size}px_{extractor.name}_{num_samples}.npz")
 
 
 def real_statistics(source, extractor, num_samples, batch_size, cache_path=None):
     """{"mu", "sigma", "kid_activations", "num_samples"} of real images, cached in an npz."""
     if cache_path and os.path.exists(cache_path):
-        with np.load(cache_path) as cached:
-            logging.info("Real statistics from %s", cache_path)
-            return dict(cached)
+        try:
+            with np.load(cache_path) as cached:
+                stats = dict(cached)
+        except Exception as error:  # noqa: BLE001 - any unreadable cache gets the same advice
+            raise ValueError(f"{cache_path}: the real-statistics cache cannot be read ({error}); "
+                             "delete it and it will be computed again.") from None
+        logging.info("Real statistics from %s", cache_path)
+        return stats
     size = int(source.cardinality())
     if size >= 0 and size < num_samples:
         logging.warning("The dataset has %d images; using all of them instead of %d.", size,
@@ -111,6 +135,15 @@ def evaluate(generator, real_stats, extractor, metric_names, num_samples, batch_
     fake = features.extract(
         extractor, generated_batches(generator, num_samples, batch_size, truncation_psi, seed),
         num_samples)
+    return metrics_of_features(fake, real_stats, metric_names, seed, kid_subsets,
+                               kid_subset_size, is_splits)
+
+
+def metrics_of_features(fake, real_stats, metric_names, seed=0, kid_subsets=100,
+                        kid_subset_size=1000, is_splits=10):
+    """Metrics of extracted features {"pool", "logits"} against `real_stats`; with "is", also
+    the count of samples per class (argmax of the logits) and the number of classes that hold
+    at least 1% of the samples."""
     results = {}
     if "fid" in metric_names:
         mu, sigma = metrics.activation_statistics(fake["pool"])
@@ -122,7 +155,24 @@ def evaluate(generator, real_stats, extractor, metric_names, num_samples, batch_
     if "is" in metric_names:
         probabilities = tf.nn.softmax(fake["logits"]).numpy()
         results["is"], results["is_std"] = metrics.inception_score(probabilities, is_splits)
+        counts = np.bincount(probabilities.argmax(1), minlength=probabilities.shape[1])
+        results["class_counts"] = counts.tolist()
+        results["classes"] = int(np.sum(counts >= 0.01 * len(probabilities)))
+    if "pr" in metric_names:
+        results["precision"], results["recall"] = metrics.precision_recall(
+            real_stats["kid_activations"], fake["pool"])
     return results
+
+
+def real_floor(dataset, data_dir, image_size, real_stats, extractor, metric_names, num_samples,
+               batch_size=100, seed=0, kid_subsets=100, kid_subset_size=1000, is_splits=10):
+    """The metrics of `num_samples` real training images against the test-split reference: the
+    best a generator can score with this many samples."""
+    source = data_lib.image_source(dataset, image_size, data_dir, split="train")
+    source = source.shuffle(100_000, seed=seed).batch(batch_size)
+    real = features.extract(extractor, source.as_numpy_iterator(), num_samples, verbose=False)
+    return metrics_of_features(real, real_stats, metric_names, seed, kid_subsets,
+                               kid_subset_size, is_splits)
 
 
 def run(workdir, checkpoint=None, metric_names=("fid", "kid", "is"), num_samples=50_000,
@@ -132,25 +182,41 @@ def run(workdir, checkpoint=None, metric_names=("fid", "kid", "is"), num_samples
     cfg, gan, checkpoint, step = train_lib.load_run(workdir, checkpoint)
     size = gan.vitgan_config.image_size
     cache_dir = cache_dir or os.path.join(workdir, "stats")
-    cache = real_stats_cache_path(cache_dir, cfg.dataset, size, extractor, real_samples)
-    source = data_lib.image_source(cfg.dataset, size, cfg.data_dir)  # RGB, as the extractors
+    split = reference_split(cfg.dataset)
+    cache = real_stats_cache_path(cache_dir, cfg.dataset, size, extractor, real_samples,
+                                  cfg.data_dir, split)
+    source = data_lib.image_source(cfg.dataset, size, cfg.data_dir, split=split)
     real = real_statistics(source, extractor, real_samples, batch_size, cache)
+    kid_subset_size = min(kid_subset_size, num_samples, int(real["num_samples"]))
     results = evaluate(gan.ema_generator, real, extractor, metric_names, num_samples,
                        batch_size, truncation_psi, seed, kid_subsets, kid_subset_size, is_splits)
-    report = {"step": step, "checkpoint": checkpoint, "dataset": cfg.dataset,
-              "extractor": extractor.name,
-              "paper_comparable": extractor.name == features.FIDInception.name,
-              "num_samples": num_samples, "real_samples": int(real["num_samples"]),
-              "truncation_psi": truncation_psi, **results}
+    if split != "train":
+        floor = real_floor(cfg.dataset, cfg.data_dir, size, real, extractor, metric_names,
+                           num_samples, batch_size, seed, kid_subsets, kid_subset_size, is_splits)
+        results.update({f"real_floor_{name}": value for name, value in floor.items()})
     out_dir = os.path.join(workdir, "eval")
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, f"step_{step:08d}_{extractor.name}.json")
+    report = {}
+    if os.path.exists(path):  # keep the metrics of an earlier evaluation that this one skips
+        try:
+            with open(path) as f:
+                report = json.load(f)
+        except (OSError, ValueError):
+            report = {}
+    report.update({"step": step, "checkpoint": checkpoint, "dataset": cfg.dataset,
+                   "extractor": extractor.name,
+                   "paper_comparable": extractor.name == features.FIDInception.name,
+                   "reference_split": split, "num_samples": num_samples,
+                   "real_samples": int(real["num_samples"]), "truncation_psi": truncation_psi,
+                   **results})
     with open(path + ".tmp", "w") as f:
         json.dump(report, f, indent=2)
     os.replace(path + ".tmp", path)
     with tf.summary.create_file_writer(os.path.join(workdir, "logs")).as_default():
         for name, value in results.items():
-            tf.summary.scalar(f"eval/{name}_{extractor.name}", value, step=step)
+            if np.ndim(value) == 0:
+                tf.summary.scalar(f"eval/{name}_{extractor.name}", value, step=step)
     logging.info("Wrote %s: %s", path, results)
     return report, path
 
@@ -161,9 +227,15 @@ def main(argv):
     FLAGS = flags.FLAGS
     try:
         names, num_samples = parse_metrics(FLAGS.metrics, FLAGS.num_samples)
-        for flag in ("num_samples", "real_samples", "batch_size"):
+        for flag in ("num_samples", "real_samples", "batch_size", "kid_subset_size"):
             if FLAGS[flag].value < 2:
                 raise ValueError(f"--{flag}={FLAGS[flag].value}: expected an integer >= 2.")
+        for flag in ("kid_subsets", "is_splits"):
+            if FLAGS[flag].value < 1:
+                raise ValueError(f"--{flag}={FLAGS[flag].value}: expected an integer >= 1.")
+        if "is" in names and FLAGS.is_splits > num_samples:
+            raise ValueError(f"--is_splits={FLAGS.is_splits}: expected at most the "
+                             f"{num_samples} generated samples.")
         extractor = features.make_extractor(FLAGS.extractor, FLAGS.inception_path,
                                             FLAGS.inception_weights)
         report, path = run(FLAGS.workdir, FLAGS.checkpoint or None, names, num_samples,

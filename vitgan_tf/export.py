@@ -21,7 +21,7 @@ import tensorflow as tf
 from absl import app, flags, logging
 
 from vitgan_tf import rng, train_lib
-from vitgan_tf.data import to_uint8
+from vitgan_tf.images import to_uint8
 
 TFLITE_VARIANTS = ("float32", "float16", "dynamic_range")
 

@@ -1,12 +1,14 @@
 """Feature extractors for FID, KID and IS, and batched feature extraction with a progress bar.
 
-Two networks:
+Three networks:
   * `FIDInception`: the 2015-12-05 Inception graph that TTUR and TF-GAN use for FID and that
     the original Inception Score uses (`classify_image_graph_def.pb`, `pool_3`, 299x299). Only
     numbers from this network are comparable with papers, ViTGAN's included.
   * `KerasInception`: `keras.applications.InceptionV3` with ImageNet weights. Convenient for
     monitoring a run; its FID is NOT comparable with published numbers.
-Both map images in [-1, 1] to {"pool": (N, 2048), "logits": (N, classes)}.
+  * `FashionClassifier`: a small CNN trained on Fashion-MNIST (`vitgan_tf.fashion_classifier`),
+    the domain metric for Fashion-MNIST runs: 128-d features, 10 class logits.
+Each maps images in [-1, 1] to {"pool": (N, features), "logits": (N, classes)}.
 """
 
 import os
@@ -15,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vitgan_tf.data import to_uint8
+from vitgan_tf.images import to_uint8
 
 FID_INCEPTION_URL = "http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz"
 FID_INCEPTION_FILE = "classify_image_graph_def.pb"
@@ -107,19 +109,56 @@ class KerasInception:
         return {"pool": np.asarray(pool), "logits": np.asarray(logits)}
 
 
+class FashionClassifier:
+    """Penultimate features and logits of the shipped Fashion-MNIST classifier.
+
+    Args:
+        weights: the classifier's `.weights.h5`; default the one shipped in
+            `vitgan_tf/assets` (written by `python -m vitgan_tf.fashion_classifier`).
+    """
+
+    name = "fashion_classifier"
+
+    def __init__(self, weights=None):
+        from vitgan_tf import fashion_classifier
+
+        weights = weights or fashion_classifier.WEIGHTS
+        if not os.path.isfile(weights):
+            raise WeightsError(
+                f"{weights}: the Fashion-MNIST classifier's weights are missing; train them with "
+                "`python -m vitgan_tf.fashion_classifier` (needs the Fashion-MNIST files).")
+        self._geometry = fashion_classifier.to_classifier_geometry
+        _, self._model = fashion_classifier.build_classifier()
+        self._model.load_weights(weights)
+        self._call = tf.function(lambda x: self._model(x, training=False),
+                                 reduce_retracing=True)
+
+    def __call__(self, images):
+        # Quantized as a saved PNG would be, like the Inception extractors.
+        x = tf.cast(to_uint8(tf.convert_to_tensor(images, tf.float32)), tf.float32) / 127.5 - 1.0
+        pool, logits = self._call(self._geometry(x))
+        return {"pool": pool.numpy(), "logits": logits.numpy()}
+
+
+EXTRACTORS = ("fid_inception", "keras_inception", "fashion_classifier")
+
+
 def make_extractor(kind, inception_path=None, inception_weights="imagenet"):
-    """An extractor by flag value: "fid_inception" or "keras_inception"."""
+    """An extractor by flag value: "fid_inception", "keras_inception" or
+    "fashion_classifier"."""
+    if kind == "fashion_classifier":
+        return FashionClassifier()
     if kind == "fid_inception":
         return FIDInception(inception_path)
     if kind == "keras_inception":
         return KerasInception(None if inception_weights == "none" else inception_weights)
-    raise ValueError(f"--extractor={kind!r}: expected 'fid_inception' or 'keras_inception'.")
+    raise ValueError(f"--extractor={kind!r}: expected one of {', '.join(EXTRACTORS)}.")
 
 
 def extract(extractor, batches, num_samples, verbose=True):
     """Run `extractor` over an iterable of image batches until `num_samples` images.
 
-    Returns {"pool": (num_samples, 2048), "logits": (num_samples, classes)}.
+    Returns {"pool": (num_samples, features), "logits": (num_samples, classes)}.
     """
     parts = {"pool": [], "logits": []}
     bar = keras.utils.Progbar(num_samples, unit_name="image") if verbose else None

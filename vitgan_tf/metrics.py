@@ -1,4 +1,4 @@
-"""Sample-quality metrics on feature activations: FID, KID and Inception Score.
+"""Sample-quality metrics on feature activations: FID, KID, Inception Score, precision/recall.
 
 Every function takes NumPy activations, so any feature extractor can feed it
 (`vitgan_tf.features` has the ones papers use). Computation is in float64.
@@ -90,3 +90,46 @@ def inception_score(probabilities, splits=10):
         kl = np.sum(part * (np.log(part + 1e-12) - np.log(marginal + 1e-12)), axis=1)
         scores.append(np.exp(kl.mean()))
     return float(np.mean(scores)), float(np.std(scores))
+
+
+def _kth_neighbour_radii(x, k, chunk=2048):
+    """Distance from each row of x to its k-th nearest other row (squared distances)."""
+    sq = np.sum(x * x, axis=1)
+    radii = np.empty(len(x))
+    for start in range(0, len(x), chunk):
+        part = x[start:start + chunk]
+        d2 = sq[start:start + chunk, None] - 2.0 * part @ x.T + sq[None, :]
+        # Column 0 of the sorted row is the point itself (distance 0).
+        radii[start:start + chunk] = np.partition(d2, k, axis=1)[:, k]
+    return np.maximum(radii, 0.0)
+
+
+def _covered(points, centres, radii, chunk=2048):
+    """For each point: is it inside at least one ball (centre, squared radius)?"""
+    sq_c = np.sum(centres * centres, axis=1)
+    inside = np.empty(len(points), bool)
+    for start in range(0, len(points), chunk):
+        part = points[start:start + chunk]
+        d2 = np.sum(part * part, axis=1)[:, None] - 2.0 * part @ centres.T + sq_c[None, :]
+        inside[start:start + chunk] = np.any(d2 <= radii[None, :], axis=1)
+    return inside
+
+
+def precision_recall(real, fake, k=3):
+    """Improved precision and recall (Kynkäänniemi et al. 2019).
+
+    Each set's manifold is the union of balls around its samples, of radius the distance to
+    the sample's k-th nearest neighbour in the same set. Precision: the fraction of generated
+    samples inside the real manifold (are the samples realistic?). Recall: the fraction of real
+    samples inside the generated manifold (is the data's variety covered?).
+    Returns (precision, recall).
+    """
+    x = np.asarray(real, np.float64)
+    y = np.asarray(fake, np.float64)
+    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
+        raise ValueError(f"Expected (N, D) activations of one D, got {x.shape} and {y.shape}.")
+    if min(len(x), len(y)) <= k:
+        raise ValueError(f"precision/recall with k={k} needs more than {k} samples per set.")
+    precision = _covered(y, x, _kth_neighbour_radii(x, k)).mean()
+    recall = _covered(x, y, _kth_neighbour_radii(y, k)).mean()
+    return float(precision), float(recall)

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 from absl import app, flags
 
+from vitgan_tf import images as images_lib
 from vitgan_tf import train_lib
 
 def define_flags():
@@ -28,7 +29,7 @@ def define_flags():
 def sample_grid(generator, num, truncation_psi=1.0, seed=0):
     z = np.random.default_rng(seed).standard_normal((num, generator.vitgan_config.latent_dim))
     images = generator(z.astype(np.float32), truncation_psi=truncation_psi).numpy()
-    return train_lib.image_grid(images)
+    return images_lib.image_grid(images)
 
 
 def interpolation_rows(generator, rows, steps, truncation_psi=1.0, seed=0):
@@ -39,7 +40,7 @@ def interpolation_rows(generator, rows, steps, truncation_psi=1.0, seed=0):
     t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[None, :, None]
     walk = (1 - t) * w[:rows, None] + t * w[rows:, None]  # (rows, steps, dim)
     images = generator.synthesize(walk.reshape(rows * steps, dim)).numpy()
-    return train_lib.image_grid(images, columns=steps)
+    return images_lib.image_grid(images, columns=steps)
 
 
 def main(argv):
@@ -61,7 +62,7 @@ def main(argv):
                                   FLAGS.truncation_psi, FLAGS.seed)
     else:
         grid = sample_grid(gan.ema_generator, FLAGS.num, FLAGS.truncation_psi, FLAGS.seed)
-    train_lib.save_png(grid, FLAGS.out)
+    images_lib.save_png(grid, FLAGS.out)
     print(f"Wrote {FLAGS.out} ({grid.shape[1]}x{grid.shape[0]}) from {checkpoint} (step {step}).")
 
 

@@ -11,10 +11,13 @@ from vitgan_tf import features, train_lib
 _DEFAULTS = train_lib.TrainConfig(workdir="")
 _HELP = {
     "workdir": "Run directory: checkpoints, TensorBoard logs, samples. An existing one resumes.",
-    "dataset": "digits (embedded demo), folder (--data_dir of images), cifar10, celeb_a, "
-               "lsun_bedroom (tfds).",
-    "data_dir": "Image folder for --dataset=folder; tfds data_dir for tfds datasets.",
-    "preset": "Model size: 32, 64, 128, digits or tiny.",
+    "dataset": "digits (embedded demo), fashion_mnist / mnist (IDX files), folder (--data_dir "
+               "of images), cifar10, celeb_a, lsun_bedroom (tfds).",
+    "data_dir": "Image folder for --dataset=folder; IDX folder for fashion_mnist (default "
+                "/usr/share/datasets/fashion-mnist) and mnist; tfds data_dir for tfds datasets.",
+    "preset": "Model size: 32, 64, 128, fashion, digits or tiny.",
+    "model_overrides": "Comma-separated field=value changes to the preset's ViTGANConfig, e.g. "
+                       "d_qk_init_std=0.05,decoder_omega_0=4 (ablations, experiments).",
     "batch_size": "Global batch size (split across replicas).",
     "total_steps": "Training steps (one D and one G update each).",
     "lr": "Adam learning rate of both networks.",
@@ -40,7 +43,8 @@ _HELP = {
     "kid_every": "Steps between KID evaluations of the EMA generator (0: off; a multiple of "
                  "--log_every). Logged to TensorBoard as eval/kid_<extractor>.",
     "kid_samples": "Generated and real images for the in-training KID.",
-    "kid_extractor": "fid_inception (2015 graph, --inception_path) or keras_inception.",
+    "kid_extractor": "fid_inception (2015 graph, --inception_path), keras_inception or "
+                     "fashion_classifier (Fashion-MNIST domain metric).",
     "inception_path": "classify_image_graph_def.pb for --kid_extractor=fid_inception.",
     "inception_weights": "keras_inception weights: imagenet, a file, or none (random; tests).",
     "seed": "Run seed.",

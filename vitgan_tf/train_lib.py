@@ -12,6 +12,7 @@ import tensorflow as tf
 from absl import logging
 
 from vitgan_tf import data as data_lib
+from vitgan_tf.images import image_grid, save_png
 from vitgan_tf import rng
 from vitgan_tf.models import ViTGAN, get_config
 
@@ -24,6 +25,7 @@ class TrainConfig:
     dataset: str = "digits"
     data_dir: str | None = None
     preset: str = "digits"
+    model_overrides: str = ""  # "field=value,..." replacing fields of the preset's ViTGANConfig
     batch_size: int = 32  # global batch
     total_steps: int = 1000
     lr: float = 0.002
@@ -86,17 +88,51 @@ def validate(cfg):
     need(cfg.kid_every >= 0 and cfg.kid_every % cfg.log_every == 0, "kid_every",
          "0 (off) or a multiple of --log_every")
     need(cfg.kid_samples >= 2, "kid_samples", "an integer >= 2")
-    need(cfg.kid_extractor in ("fid_inception", "keras_inception"), "kid_extractor",
-         "fid_inception or keras_inception")
+    from vitgan_tf.features import EXTRACTORS
+    need(cfg.kid_extractor in EXTRACTORS, "kid_extractor", f"one of {', '.join(EXTRACTORS)}")
     try:
         get_config(cfg.preset)
     except ValueError as e:
         raise ValueError(f"--preset={cfg.preset!r}: {e}") from None
+    try:
+        model_config(cfg)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"--model_overrides={cfg.model_overrides!r}: {e}") from None
     from vitgan_tf.augment import parse_policy
     try:
         parse_policy(cfg.augment_policy)
     except ValueError as e:
         raise ValueError(f"--augment_policy={cfg.augment_policy!r}: {e}") from None
+
+
+def parse_overrides(text, config):
+    """"field=value,..." -> {field: value} typed as `config`'s current values."""
+    changes = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not hasattr(config, name):
+            raise ValueError(f"expected field=value pairs of ViTGANConfig fields, got {item!r}")
+        current = getattr(config, name)
+        if value.lower() == "none":
+            changes[name] = None
+        elif isinstance(current, bool):
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(f"{name} takes true or false, got {value!r}")
+            changes[name] = value.lower() in ("true", "1")
+        elif isinstance(current, int):
+            changes[name] = int(value)
+        elif isinstance(current, float) or current is None:
+            changes[name] = float(value)
+        else:
+            changes[name] = value
+    return changes
+
+
+def model_config(cfg):
+    """The run's ViTGANConfig: its preset with `model_overrides` applied."""
+    base = get_config(cfg.preset)
+    return base.replace(**parse_overrides(cfg.model_overrides, base))
 
 
 def make_strategy(name):
@@ -143,7 +179,7 @@ def make_optimizer(cfg):
 
 def build_gan(cfg):
     """ViTGAN compiled with both optimizers; call inside the strategy's scope."""
-    gan = ViTGAN(get_config(cfg.preset), augment_policy=cfg.augment_policy,
+    gan = ViTGAN(model_config(cfg), augment_policy=cfg.augment_policy,
                  augment_probability=cfg.augment_probability, bcr_real=cfg.bcr_real,
                  bcr_fake=cfg.bcr_fake, r1_gamma=cfg.r1_gamma,
                  ema_half_life_kimg=cfg.ema_half_life_kimg, d_steps=cfg.d_steps, seed=cfg.seed)
@@ -193,25 +229,6 @@ def _read_checkpoint(gan, path):
     checkpoint = make_checkpoint(gan)
     checkpoint.save_counter  # created lazily; made here so that every saved value has a home
     checkpoint.read(path).assert_consumed()
-
-
-def image_grid(images, columns=None):
-    """(N, H, W, C) in [-1, 1] -> one uint8 (rows*H, columns*W, C) grid."""
-    images = np.asarray(images)
-    n, h, w, c = images.shape
-    columns = columns or int(math.ceil(math.sqrt(n)))
-    rows = int(math.ceil(n / columns))
-    grid = np.full((rows * h, columns * w, c), -1.0, np.float32)
-    for i, image in enumerate(images):
-        r, col = divmod(i, columns)
-        grid[r * h:(r + 1) * h, col * w:(col + 1) * w] = image
-    return np.round((np.clip(grid, -1, 1) + 1) * 127.5).astype(np.uint8)
-
-
-def save_png(array, path):
-    from PIL import Image
-
-    Image.fromarray(array.squeeze(-1) if array.shape[-1] == 1 else array).save(path)
 
 
 def sample_latents(config, num, seed):
@@ -274,11 +291,12 @@ class TrainingCallback(keras.callbacks.Callback):
         cfg, gan = self.cfg, self.model
         if self.real_stats is None:
             size = gan.vitgan_config.image_size
+            split = evaluate.reference_split(cfg.dataset)
             cache = evaluate.real_stats_cache_path(os.path.join(cfg.workdir, "stats"),
                                                    cfg.dataset, size, self.extractor,
-                                                   cfg.kid_samples)
+                                                   cfg.kid_samples, cfg.data_dir, split)
             self.real_stats = evaluate.real_statistics(
-                data_lib.image_source(cfg.dataset, size, cfg.data_dir), self.extractor,
+                data_lib.image_source(cfg.dataset, size, cfg.data_dir, split), self.extractor,
                 cfg.kid_samples, 50, cache)
         results = evaluate.evaluate(
             gan.ema_generator, self.real_stats, self.extractor, ["kid"], cfg.kid_samples,
@@ -324,7 +342,7 @@ def _write_dir(workdir, strategy, is_chief):
 def save_run_config(cfg, workdir):
     """Write config.json; on resume, refuse a run whose model differs from the saved one."""
     path = os.path.join(workdir, "config.json")
-    model = get_config(cfg.preset).to_dict()
+    model = model_config(cfg).to_dict()
     if os.path.exists(path):
         with open(path) as f:
             saved = json.load(f)
@@ -353,7 +371,7 @@ def train(cfg, dataset=None):
     os.makedirs(cfg.workdir, exist_ok=True)
     if is_chief:
         save_run_config(cfg, cfg.workdir)
-    model_cfg = get_config(cfg.preset)
+    model_cfg = model_config(cfg)
     if callable(dataset):
         dataset = dataset()
     if dataset is None:
@@ -414,7 +432,7 @@ def load_run(workdir, checkpoint=None):
         saved = json.load(f)
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     cfg = TrainConfig(**{k: v for k, v in saved["train"].items() if k in fields})
-    if saved.get("model") != get_config(cfg.preset).to_dict():
+    if saved.get("model") != model_config(cfg).to_dict():
         raise ValueError(f"{path}: the saved model differs from preset {cfg.preset!r} of this "
                          "version of vitgan_tf.")
     checkpoint = checkpoint or tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))

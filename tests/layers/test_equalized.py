@@ -54,6 +54,26 @@ def test_mapping_network_matches_numpy():
     np.testing.assert_allclose(out, x, rtol=1e-4, atol=1e-5)
 
 
+def test_mapping_network_keeps_unit_scale_through_depth():
+    # The sqrt(2) gain of leaky ReLU: after 8 layers w has an RMS of order 1 (about 0.07
+    # without the gain), so different z give clearly different w.
+    layer = MappingNetwork(units=256, num_layers=8, lr_multiplier=0.01)
+    w = np.asarray(layer(randn(512, 256)))
+    rms = np.sqrt(np.mean(w**2))
+    assert 0.5 < rms < 2.0, rms
+    assert np.std(w, axis=0).mean() > 0.3
+
+
+def test_pixel_norm_of_zero_is_finite_in_float16():
+    # 1e-8 underflows to 0 in float16; z = 0 must still give 0, not NaN.
+    from vitgan_tf.layers.equalized import pixel_norm
+    out = np.asarray(pixel_norm(tf.zeros((2, 8), tf.float16)))
+    assert out.dtype == np.float16 and np.all(out == 0)
+    small = np.full((1, 8), 1e-2, np.float16)
+    np.testing.assert_allclose(np.asarray(pixel_norm(tf.constant(small)), np.float32), 1.0,
+                               rtol=1e-3)
+
+
 def test_mapping_network_ignores_latent_scale():
     # Pixel norm: z and 7z map to the same w.
     layer = MappingNetwork(units=8, num_layers=2)

@@ -78,22 +78,27 @@ class DiscriminatorBlock(keras.layers.Layer):
         key_dim: size of each head.
         mlp_dim: hidden size of the MLP.
         use_spectral_norm: apply ISN (turn off only for ablations).
+        qk_init_std: stddev of the truncated-normal init of the attention's tied W_qk.
 
     Call arguments:
         inputs: tokens (batch, tokens, D).
         training: advances the spectral-norm power iterations.
     """
 
-    def __init__(self, num_heads, key_dim, mlp_dim, use_spectral_norm=True, **kwargs):
+    def __init__(self, num_heads, key_dim, mlp_dim, use_spectral_norm=True, qk_init_std=0.02,
+                 **kwargs):
         super().__init__(**kwargs)
         if num_heads < 1 or key_dim < 1 or mlp_dim < 1:
             raise ValueError(
                 "`num_heads`, `key_dim` and `mlp_dim` must be positive, got "
                 f"{num_heads}, {key_dim}, {mlp_dim}.")
+        if qk_init_std <= 0:
+            raise ValueError(f"`qk_init_std` must be positive, got {qk_init_std}.")
         self.num_heads = num_heads
         self.key_dim = key_dim
         self.mlp_dim = mlp_dim
         self.use_spectral_norm = use_spectral_norm
+        self.qk_init_std = qk_init_std
 
     def build(self, input_shape):
         d = input_shape[-1]
@@ -108,9 +113,10 @@ class DiscriminatorBlock(keras.layers.Layer):
         # LayerNorm in float32 whatever the policy: float16 variances underflow.
         self.norm1 = keras.layers.LayerNormalization(epsilon=1e-5, dtype="float32", name="ln_1")
         self.norm2 = keras.layers.LayerNormalization(epsilon=1e-5, dtype="float32", name="ln_2")
-        self.attention = L2Attention(self.num_heads, self.key_dim,
-                                     use_spectral_norm=self.use_spectral_norm, dtype=policy,
-                                     name="attention")
+        self.attention = L2Attention(
+            self.num_heads, self.key_dim, use_spectral_norm=self.use_spectral_norm,
+            qk_initializer=keras.initializers.TruncatedNormal(stddev=self.qk_init_std),
+            dtype=policy, name="attention")
         self.mlp_in = dense(self.mlp_dim, "gelu", "mlp_in")
         self.mlp_out = dense(d, None, "mlp_out")
         self.norm1.build(input_shape)
@@ -129,4 +135,5 @@ class DiscriminatorBlock(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,
-                "mlp_dim": self.mlp_dim, "use_spectral_norm": self.use_spectral_norm}
+                "mlp_dim": self.mlp_dim, "use_spectral_norm": self.use_spectral_norm,
+                "qk_init_std": self.qk_init_std}

@@ -26,6 +26,8 @@ class ViTGANConfig:
     decoder_layers: int = 2
     decoder_demodulate: bool = True
     omega_0: float = 30.0
+    # Frequency scale of the patch decoder's Fourier features E_fou; None: omega_0.
+    decoder_omega_0: float | None = None
     w_avg_beta: float = 0.995
     # Discriminator.
     d_patch_size: int = 4
@@ -34,6 +36,8 @@ class ViTGANConfig:
     d_mlp_dim: int = 1536
     d_num_heads: int = 6
     d_spectral_norm: bool = True
+    # Stddev of the discriminator's W_qk init: with ISN it sets the attention temperature.
+    d_qk_init_std: float = 0.02
 
     def __post_init__(self):
         for name in ("image_size", "channels", "latent_dim", "mapping_layers", "g_patch_size",
@@ -55,6 +59,10 @@ class ViTGANConfig:
                     f"{name}_num_heads={heads}.")
         if not 0.0 <= self.w_avg_beta < 1.0:
             raise ValueError(f"ViTGANConfig.w_avg_beta must be in [0, 1), got {self.w_avg_beta}.")
+
+    @property
+    def decoder_frequency(self):
+        return self.omega_0 if self.decoder_omega_0 is None else self.decoder_omega_0
 
     @property
     def g_grid_size(self):
@@ -89,6 +97,11 @@ PRESETS = {
                            g_depth=2, g_hidden_dim=64, g_mlp_dim=128, g_num_heads=2,
                            decoder_dim=32, d_patch_size=4, d_depth=2, d_hidden_dim=64,
                            d_mlp_dim=128, d_num_heads=2),
+    # CPU preset for Fashion-MNIST at its native 28x28 (7x7 tokens of 4x4 pixels).
+    "fashion": ViTGANConfig(image_size=28, channels=1, latent_dim=128, mapping_layers=4,
+                            g_patch_size=4, g_depth=3, g_hidden_dim=128, g_mlp_dim=512,
+                            g_num_heads=4, decoder_dim=64, d_patch_size=4, d_depth=3,
+                            d_hidden_dim=128, d_mlp_dim=512, d_num_heads=4),
     # Tests.
     "tiny": ViTGANConfig(image_size=16, latent_dim=32, mapping_layers=2, g_patch_size=4,
                          g_depth=1, g_hidden_dim=32, g_mlp_dim=64, g_num_heads=2, decoder_dim=16,

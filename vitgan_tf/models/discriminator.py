@@ -35,8 +35,8 @@ class Discriminator(keras.Model):
             dtype=policy, name="patch_embedding")
         self.blocks = [
             DiscriminatorBlock(cfg.d_num_heads, cfg.d_hidden_dim // cfg.d_num_heads,
-                               cfg.d_mlp_dim, use_spectral_norm=sn, dtype=policy,
-                               name=f"block_{i}")
+                               cfg.d_mlp_dim, use_spectral_norm=sn,
+                               qk_init_std=cfg.d_qk_init_std, dtype=policy, name=f"block_{i}")
             for i in range(cfg.d_depth)]
         # float32: float16 variances underflow.
         self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5, dtype="float32",

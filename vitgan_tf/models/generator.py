@@ -45,7 +45,8 @@ class Generator(keras.Model):
         self.final_norm = SelfModulatedLayerNorm(dtype=policy, name="final_sln")
         self.decoder = ImplicitPatchDecoder(cfg.g_patch_size, cfg.channels, cfg.decoder_dim,
                                             cfg.decoder_layers, cfg.decoder_demodulate,
-                                            omega_0=cfg.omega_0, dtype=policy, name="decoder")
+                                            omega_0=cfg.decoder_frequency, dtype=policy,
+                                            name="decoder")
         self.build((None, cfg.latent_dim))
 
     def build(self, input_shape):

@@ -1,0 +1,140 @@
+"""Score Fashion-MNIST generators in the domain metric: ViTGAN runs and DCGAN baselines.
+
+    python bench/fashion_compare.py --vitgan=runs/fashion_mnist --dcgan=runs/dcgan \
+        [--samples=10000] [--out=bench/results/fashion_compare.json]
+
+For every checkpoint of each ViTGAN run (its EMA generator) and every snapshot of each DCGAN
+run (bench/baselines/dcgan.py), it computes in the features of the shipped Fashion-MNIST
+classifier (`--extractor=fashion_classifier`): Fréchet distance (FD), KID, IS, improved
+precision and recall (k = 3) and the number of classes holding at least 1% of the samples,
+against the 10,000 test images; and once the real-vs-real floor (`--samples` training images
+in place of generated ones). Each row also gives the images seen and the training seconds
+(time inside training steps, from the run's own logs). Prints a table and writes the rows as
+JSON for the README's tables.
+"""
+
+import argparse
+import glob
+import json
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from vitgan_tf import data, evaluate, features, train_lib  # noqa: E402
+
+METRICS = ["fid", "kid", "is", "pr"]
+
+
+def reference_stats(extractor, data_dir, cache_dir):
+    cache = evaluate.real_stats_cache_path(cache_dir, "fashion_mnist", 28, extractor, 10_000,
+                                           data_dir, "test")
+    source = data.image_source("fashion_mnist", 28, data_dir, split="test")
+    return evaluate.real_statistics(source, extractor, 10_000, 500, cache)
+
+
+def score_features(fake, real, seed=0):
+    r = evaluate.metrics_of_features(fake, real, METRICS, seed=seed, kid_subsets=50)
+    return {"fd": r["fid"], "kid": r["kid"], "is": r["is"], "precision": r["precision"],
+            "recall": r["recall"], "classes": r["classes"], "class_counts": r["class_counts"]}
+
+
+def vitgan_training_seconds(workdir):
+    """({step: seconds spent in training steps up to it}, batch size), from the images/s that
+    the run logs to TensorBoard for each chunk of steps (time in callbacks is left out)."""
+    import tensorflow as tf
+
+    with open(os.path.join(workdir, "config.json")) as f:
+        batch = json.load(f)["train"]["batch_size"]
+    rates = {}
+    for path in sorted(glob.glob(os.path.join(workdir, "logs", "events.out.tfevents.*"))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                if value.tag == "train/images_per_second":
+                    rates[event.step] = float(tf.make_ndarray(value.tensor))
+    seconds, total, last = {}, 0.0, 0
+    for step in sorted(rates):
+        total += (step - last) * batch / rates[step]
+        seconds[step], last = total, step
+    return seconds, batch
+
+
+def score_vitgan(workdir, extractor, real, samples):
+    import tensorflow as tf
+
+    seconds, batch = vitgan_training_seconds(workdir)
+    rows = []
+    state = tf.train.get_checkpoint_state(os.path.join(workdir, "checkpoints"))
+    paths = list(state.all_model_checkpoint_paths) if state else []
+    for path in paths:
+        _, gan, _, step = train_lib.load_run(workdir, path)
+        fake = features.extract(extractor, evaluate.generated_batches(
+            gan.ema_generator, samples, 500), samples, verbose=False)
+        row = {"model": "vitgan", "run": workdir, "checkpoint": path, "step": step,
+               "images": step * batch, "train_seconds": round(seconds.get(step, float("nan")), 1),
+               **score_features(fake, real)}
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
+def score_dcgan(workdir, extractor, real, samples):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "baselines"))
+    import dcgan
+
+    g = dcgan.build_generator()
+    rows = []
+    with open(os.path.join(workdir, "snapshots", "log.jsonl")) as f:
+        entries = [json.loads(line) for line in f if line.strip()]
+    z = np.random.default_rng(0).standard_normal((samples, dcgan.LATENT)).astype(np.float32)
+    for entry in entries:
+        g.load_weights(entry["weights"])
+        fake = features.extract(extractor, (dcgan.generate(g, z[i:i + 500])
+                                            for i in range(0, samples, 500)), samples,
+                                verbose=False)
+        row = {"model": "dcgan", "run": workdir, "checkpoint": entry["weights"],
+               "images": entry["images"], "train_seconds": entry["seconds"],
+               **score_features(fake, real)}
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vitgan", action="append", default=[], help="ViTGAN run directory")
+    parser.add_argument("--dcgan", action="append", default=[], help="DCGAN run directory")
+    parser.add_argument("--samples", type=int, default=10_000)
+    parser.add_argument("--data_dir", default=None)
+    parser.add_argument("--cache_dir", default="runs/stats")
+    parser.add_argument("--out", default="")
+    args = parser.parse_args()
+    extractor = features.FashionClassifier()
+    real = reference_stats(extractor, args.data_dir, args.cache_dir)
+    train_images, _ = data.idx_images("fashion_mnist", 28, args.data_dir, "train")
+    pick = np.random.default_rng(0).permutation(len(train_images))[:args.samples]
+    floor = features.extract(extractor, (train_images[pick][i:i + 500]
+                                         for i in range(0, args.samples, 500)), args.samples,
+                             verbose=False)
+    rows = [{"model": "real (train split)", "images": 0, "train_seconds": 0,
+             **score_features(floor, real)}]
+    print(json.dumps(rows[0]), flush=True)
+    for workdir in args.vitgan:
+        rows += score_vitgan(workdir, extractor, real, args.samples)
+    for workdir in args.dcgan:
+        rows += score_dcgan(workdir, extractor, real, args.samples)
+    print(f"\n{'model':<20} {'kimg':>7} {'train s':>8} {'FD':>8} {'KID':>8} {'IS':>6} "
+          f"{'prec':>5} {'rec':>5} {'cls':>4}  run")
+    for r in rows:
+        print(f"{r['model']:<20} {r['images'] / 1000:>7.1f} {r['train_seconds']:>8.0f} "
+              f"{r['fd']:>8.2f} {r['kid']:>8.4f} {r['is']:>6.2f} {r['precision']:>5.2f} "
+              f"{r['recall']:>5.2f} {r['classes']:>4}  {r.get('checkpoint', '')}")
+    if args.out:
+        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+        with open(args.out, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

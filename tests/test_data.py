@@ -1,0 +1,103 @@
+"""IDX datasets (Fashion-MNIST, MNIST): the reader, its errors and the 28 -> S geometry, on
+small IDX files the tests write themselves."""
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from vitgan_tf import data
+
+
+def write_idx(path, array, compress=True):
+    array = np.asarray(array, np.uint8)
+    raw = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    raw += array.tobytes()
+    with (gzip.open if compress else open)(path, "wb") as f:
+        f.write(raw)
+
+
+def write_split(folder, split, images, labels):
+    image_file, label_file = data.IDX_FILES[split]
+    write_idx(folder / image_file, images)
+    write_idx(folder / label_file, labels)
+
+
+@pytest.fixture
+def idx_dir(tmp_path):
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 12), ("test", 5)):
+        write_split(tmp_path, split, rng.integers(0, 256, (n, 28, 28)), rng.integers(0, 10, n))
+    return tmp_path
+
+
+def test_read_idx_round_trips_shape_and_bytes(tmp_path):
+    array = np.random.default_rng(1).integers(0, 256, (3, 4, 5)).astype(np.uint8)
+    for compress in (True, False):
+        path = tmp_path / ("a.gz" if compress else "a")
+        write_idx(path, array, compress)
+        got = data.read_idx(str(path))
+        assert got.dtype == np.uint8
+        np.testing.assert_array_equal(got, array)
+
+
+def test_load_idx_reads_images_and_labels(idx_dir):
+    images, labels = data.load_idx("fashion_mnist", str(idx_dir), "test")
+    assert images.shape == (5, 28, 28) and labels.shape == (5,)
+    rng = np.random.default_rng(0)
+    rng.integers(0, 256, (12, 28, 28)), rng.integers(0, 10, 12)
+    np.testing.assert_array_equal(images, rng.integers(0, 256, (5, 28, 28)))
+
+
+@pytest.mark.parametrize("damage", ["truncated_gzip", "short_body", "bad_magic", "empty"])
+def test_a_damaged_idx_file_gives_a_clear_error_naming_it(idx_dir, damage):
+    path = idx_dir / data.IDX_FILES["train"][0]
+    raw = gzip.decompress(path.read_bytes())
+    if damage == "truncated_gzip":
+        path.write_bytes(path.read_bytes()[:200])
+    elif damage == "short_body":
+        path.write_bytes(gzip.compress(raw[:-100]))
+    elif damage == "bad_magic":
+        path.write_bytes(gzip.compress(b"\x00\x00\x09\x03" + raw[4:]))
+    else:
+        path.write_bytes(b"")
+    with pytest.raises(data.DataError, match=str(path)):
+        data.load_idx("fashion_mnist", str(idx_dir))
+
+
+def test_a_missing_file_names_it_and_the_apt_package(tmp_path):
+    with pytest.raises(data.DataError, match="train-images-idx3-ubyte.gz.*dataset-fashion-mnist"):
+        data.load_idx("fashion_mnist", str(tmp_path))
+    with pytest.raises(data.DataError, match="--data_dir"):
+        data.load_idx("mnist", None)
+
+
+def test_images_and_labels_that_disagree_are_refused(tmp_path):
+    write_split(tmp_path, "train", np.zeros((4, 28, 28)), np.zeros(3))
+    with pytest.raises(data.DataError, match="do not match"):
+        data.load_idx("mnist", str(tmp_path))
+
+
+def test_geometry_keeps_28_pads_32_and_resizes_others():
+    images = np.random.default_rng(2).integers(0, 256, (2, 28, 28)).astype(np.uint8)
+    x28 = data.idx_geometry(images, 28)
+    np.testing.assert_allclose(x28[..., 0], images / 127.5 - 1.0, atol=1e-6)
+    x32 = data.idx_geometry(images, 32)
+    assert x32.shape == (2, 32, 32, 1)
+    np.testing.assert_array_equal(x32[:, 2:30, 2:30], x28)  # every pixel exact
+    border = np.ones((32, 32), bool)
+    border[2:30, 2:30] = False
+    assert np.all(x32[:, border] == -1.0)  # background
+    x16 = data.idx_geometry(images, 16)
+    assert x16.shape == (2, 16, 16, 1) and x16.min() >= -1 and x16.max() <= 1
+
+
+def test_make_dataset_batches_idx_images_for_gray_and_rgb_models(idx_dir):
+    gray = next(iter(data.make_dataset("fashion_mnist", 28, 4, str(idx_dir), channels=1)))
+    assert gray.shape == (4, 28, 28, 1)
+    rgb = next(iter(data.make_dataset("mnist", 32, 4, str(idx_dir), channels=3)))
+    assert rgb.shape == (4, 32, 32, 3)
+    np.testing.assert_array_equal(rgb[..., 0], rgb[..., 2])
+    test = np.stack(list(data.image_source("fashion_mnist", 28, str(idx_dir), "test")))
+    assert test.shape == (5, 28, 28, 1)
