@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 from sklearn.linear_model import LogisticRegression
 
-from vitgan_tf import data, rng, train_lib
+from vitgan_tf import data, rng, rundir
 
 
 def main():
@@ -23,15 +23,16 @@ def main():
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=123)
     args = parser.parse_args()
-    _, gan, checkpoint, step = train_lib.load_run(args.workdir)
-    cfg = gan.vitgan_config
+    _, generator, checkpoint, step = rundir.load_generator(args.workdir)
+    cfg = generator.vitgan_config
     if cfg.channels != 1:
-        raise SystemExit(f"--workdir={args.workdir!r} is not a digits run (channels={cfg.channels}).")
+        raise SystemExit(f"--workdir={args.workdir!r} is not a digits run "
+                         f"(channels={cfg.channels}).")
     images, labels = data.digits_images(cfg.image_size)
     real = images[..., :1].reshape(len(images), -1)
     classifier = LogisticRegression(max_iter=5000).fit(real, labels)
     z = rng.normal(tf.constant([args.seed, 7], tf.int64), [args.samples, cfg.latent_dim])
-    fake = np.concatenate([gan.ema_generator(z[i:i + 250], training=False).numpy()
+    fake = np.concatenate([generator(z[i:i + 250], training=False).numpy()
                            for i in range(0, args.samples, 250)])
     probs = classifier.predict_proba(fake.reshape(len(fake), -1))
     print(f"{checkpoint} (step {step}), {args.samples} samples")

@@ -22,7 +22,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from vitgan_tf import data, evaluate, features, train_lib  # noqa: E402
+from vitgan_tf import data, evaluate, features, rundir  # noqa: E402
 
 METRICS = ["fid", "kid", "is", "pr"]
 
@@ -68,9 +68,9 @@ def score_vitgan(workdir, extractor, real, samples):
     state = tf.train.get_checkpoint_state(os.path.join(workdir, "checkpoints"))
     paths = list(state.all_model_checkpoint_paths) if state else []
     for path in paths:
-        _, gan, _, step = train_lib.load_run(workdir, path)
+        _, generator, _, step = rundir.load_generator(workdir, path)
         fake = features.extract(extractor, evaluate.generated_batches(
-            gan.ema_generator, samples, 500), samples, verbose=False)
+            generator, samples, 500), samples, verbose=False)
         row = {"model": "vitgan", "run": workdir, "checkpoint": path, "step": step,
                "images": step * batch, "train_seconds": round(seconds.get(step, float("nan")), 1),
                **score_features(fake, real)}

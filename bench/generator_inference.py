@@ -16,9 +16,9 @@ import time
 
 import numpy as np
 import tensorflow as tf
-
 from _machine import cpu_name
-from vitgan_tf import export, train_lib
+
+from vitgan_tf import export, rundir
 from vitgan_tf.models import Generator
 
 
@@ -42,8 +42,8 @@ def main():
     from ai_edge_litert.interpreter import Interpreter
 
     if args.workdir:
-        _, gan, _, _ = train_lib.load_run(args.workdir)
-        generator, label = gan.ema_generator, f"EMA generator of {args.workdir}"
+        _, generator, _, _ = rundir.load_generator(args.workdir)
+        label = f"EMA generator of {args.workdir}"
     else:
         generator, label = Generator(args.preset), f"preset {args.preset}, random weights"
     latent = generator.vitgan_config.latent_dim
@@ -59,12 +59,13 @@ def main():
             paths[variant] = os.path.join(tmp, f"{variant}.tflite")
             with open(paths[variant], "wb") as f:
                 f.write(export.convert_tflite(generator, variant))
-        print("\n| artifact | size MB | batch | ms / batch | images / s | max abs err vs SavedModel |")
+        print("\n| artifact | size MB | batch | ms / batch | images / s "
+              "| max abs err vs SavedModel |")
         print("|---|---|---|---|---|---|")
         for batch in [int(b) for b in args.batches.split(",")]:
             z = tf.constant(np.random.default_rng(0).standard_normal((batch, latent)), tf.float32)
             reference = saved["generate_raw"](z=z)["images"].numpy()
-            seconds = _median_seconds(lambda: saved["serving_default"](z=z)["images"].numpy(),
+            seconds = _median_seconds(lambda z=z: saved["serving_default"](z=z)["images"].numpy(),
                                       args.repeats)
             size = export.artifact_size(os.path.join(tmp, "sm")) / 1e6
             print(f"| SavedModel (uint8) | {size:.1f} | {batch} | {1e3 * seconds:.1f} | "

@@ -22,8 +22,8 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
-
 from _machine import cpu_name
+
 from vitgan_tf import train_lib
 from vitgan_tf.models import get_config
 

@@ -89,11 +89,11 @@ def modulated_dense_per_sample(x, style, kernel, bias, ak, ab, demodulate, eps=1
     x (P2, in) shared by all tokens or (B, L, P2, in), style (B, L, S) -> (B, L, P2, units).
     """
     s = style @ ak + ab
-    b, l, _ = s.shape
-    x = np.broadcast_to(x, (b, l) + x.shape[-2:])
-    out = np.empty((b, l, x.shape[2], kernel.shape[1]))
+    b, tokens, _ = s.shape
+    x = np.broadcast_to(x, (b, tokens) + x.shape[-2:])
+    out = np.empty((b, tokens, x.shape[2], kernel.shape[1]))
     for i in range(b):
-        for j in range(l):
+        for j in range(tokens):
             wmod = s[i, j][:, None] * kernel
             if demodulate:
                 wmod = wmod / np.sqrt((wmod**2).sum(0, keepdims=True) + eps)

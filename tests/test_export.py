@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from vitgan_tf import export, train_lib
+from vitgan_tf import export, rundir, train_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -54,7 +54,7 @@ def exported(tmp_path_factory):
     images = np.clip(np.random.default_rng(0).standard_normal((4, 16, 16, 3)), -1, 1)
     train_lib.train(cfg, dataset=tf.data.Dataset.from_tensors(images.astype(np.float32)).repeat())
     written = export.export(str(base / "run"), str(base / "models" / "tiny"))
-    _, gan, _, _ = train_lib.load_run(str(base / "run"))
+    _, gan, _, _ = rundir.load_run(str(base / "run"))
     return base, written, gan.ema_generator
 
 
@@ -179,7 +179,7 @@ def test_cli_prints_signatures_and_rejects_bad_workdirs(exported, tmp_path):
     with open(tmp_path / "empty" / "config.json", "w") as f:
         json.dump(config, f)
     with pytest.raises(ValueError, match="differs from preset 'tiny'"):
-        train_lib.load_run(str(tmp_path / "empty"))
+        rundir.load_run(str(tmp_path / "empty"))
 
 
 def test_rest_client_against_a_stub_serving_the_saved_model(exported, tmp_path):

@@ -8,7 +8,7 @@ import pytest
 import scipy.linalg
 import tensorflow as tf
 
-from vitgan_tf import evaluate, features, metrics, sample, train_lib
+from vitgan_tf import evaluate, features, metrics, rundir, sample, train_lib
 from vitgan_tf import images as images_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -66,7 +66,10 @@ def test_frechet_distance_is_finite_for_singular_covariances():
 def _reference_mmd2(x, y):
     """Unbiased MMD^2 with explicit loops."""
     d = x.shape[1]
-    k = lambda a, b: (a @ b / d + 1) ** 3
+
+    def k(a, b):
+        return (a @ b / d + 1) ** 3
+
     m = len(x)
     xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
     yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
@@ -167,7 +170,7 @@ def trained_run(tmp_path_factory):
 
 def test_evaluate_pipeline_end_to_end_with_a_random_extractor(trained_run, monkeypatch):
     # generate -> resize -> features -> metrics -> JSON and TensorBoard, on CPU.
-    monkeypatch.setattr(train_lib.data_lib, "image_source", lambda *a, **k:
+    monkeypatch.setattr(evaluate.data_lib, "image_source", lambda *a, **k:
                         tf.data.Dataset.from_tensor_slices(
                             np.random.default_rng(9).uniform(-1, 1, (12, 16, 16, 3))
                             .astype(np.float32)))
@@ -189,7 +192,7 @@ def test_evaluate_pipeline_end_to_end_with_a_random_extractor(trained_run, monke
 
 
 def test_sample_grid_and_interpolation(trained_run):
-    _, gan, _, step = train_lib.load_run(str(trained_run))
+    _, gan, _, step = rundir.load_run(str(trained_run))
     assert step == 2
     grid = sample.sample_grid(gan.ema_generator, 6, seed=1)
     assert grid.shape == (2 * 17 + 1, 3 * 17 + 1, 3) and grid.dtype == np.uint8  # 1-pixel gaps

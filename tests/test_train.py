@@ -11,7 +11,7 @@ import tensorflow as tf
 from PIL import Image
 
 from tests.helpers import randn
-from vitgan_tf import data, train_lib
+from vitgan_tf import data, rundir, train_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -39,8 +39,8 @@ def test_train_writes_checkpoints_samples_logs_and_resumes(tmp_path):
     assert resumed.d_optimizer.iterations.numpy() == 8
     # A fresh model restored from the workdir holds the trained weights and optimizer state.
     restored = train_lib.build_gan(_cfg(tmp_path))
-    assert train_lib.restore_latest(restored, str(tmp_path / "missing")) is None
-    assert train_lib.restore_latest(restored, str(tmp_path / "checkpoints")).endswith("ckpt-8")
+    assert rundir.restore_latest(restored, str(tmp_path / "missing")) == (None, [])
+    assert rundir.restore_latest(restored, str(tmp_path / "checkpoints"))[0].endswith("ckpt-8")
     assert restored.g_optimizer.iterations.numpy() == 8
     for name in ("generator", "discriminator", "ema_generator"):
         for a, b in zip(getattr(resumed, name).weights, getattr(restored, name).weights):
@@ -52,7 +52,7 @@ def test_checkpoint_holds_every_weight_of_every_model(tmp_path):
     # Keras 3 layers kept in Python lists are invisible to TF's object graph; a checkpoint of the
     # models themselves would silently drop them (and the non-trainable ISN state with them).
     gan = train_lib.build_gan(_cfg(tmp_path))
-    path = train_lib.make_checkpoint(gan).write(str(tmp_path / "ckpt"))
+    path = rundir.make_checkpoint(gan).write(str(tmp_path / "ckpt"))
     saved = {name.split("/")[0] + "/" + name.split("/")[1]
              for name, _ in tf.train.list_variables(path) if "/" in name}
     for model in (gan.generator, gan.discriminator, gan.ema_generator):
@@ -78,12 +78,12 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 
 @pytest.mark.parametrize("flag,value,message", [
     ("batch_size", 0, "--batch_size=0"), ("checkpoint_every", 3, "--checkpoint_every=3"),
-    ("dataset", "mnist", "--dataset='mnist'"), ("preset", "512", "--preset='512'"),
+    ("dataset", "mnist2", "--dataset='mnist2'"), ("preset", "512", "--preset='512'"),
     ("augment_policy", "flip", "--augment_policy='flip'"),
     ("mixed_precision", "fp8", "--mixed_precision='fp8'")])
 def test_validate_names_the_flag(tmp_path, flag, value, message):
     with pytest.raises(ValueError) as err:
-        train_lib.validate(_cfg(tmp_path, **{flag: value}))
+        _cfg(tmp_path, **{flag: value}).validate()
     assert message in str(err.value)
 
 
@@ -183,7 +183,7 @@ def test_config_flagfiles_parse_and_validate(name, dataset, preset):
         "from vitgan_tf import train, train_lib\n"
         "train.FLAGS(sys.argv)\n"
         "cfg = train.config_from_flags()\n"
-        "train_lib.validate(cfg)\n"
+        "cfg.validate()\n"
         "print(cfg.dataset, cfg.preset, cfg.batch_size)\n")
     result = subprocess.run(
         [sys.executable, "-c", script, f"--flagfile=configs/{name}.flags", "--workdir=unused"],
@@ -241,6 +241,8 @@ def test_kid_during_training_is_logged_to_tensorboard(tmp_path):
         for event in tf.compat.v1.train.summary_iterator(str(tmp_path / "logs" / name)):
             tags.update(value.tag for value in event.summary.value)
     assert "eval/kid_keras_inception_random" in tags
-    assert os.path.exists(tmp_path / "stats" / "digits_16px_keras_inception_random_6.npz")
+    cached = os.listdir(tmp_path / "stats")
+    assert len(cached) == 1 and cached[0].startswith("digits_train_")
+    assert cached[0].endswith("_16px_keras_inception_random_6.npz")
     with pytest.raises(ValueError, match="--kid_every=3"):
-        train_lib.validate(_cfg(tmp_path, kid_every=3))
+        _cfg(tmp_path, kid_every=3).validate()

@@ -99,7 +99,8 @@ def folder_source(folder, image_size):
         image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
         return centre_crop_resize(image, image_size)
 
-    ds = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), reshuffle_each_iteration=True)
+    ds = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files),
+                                                           reshuffle_each_iteration=True)
     # Files whose header parses but whose body is corrupt fail in decode: skipped, logged by TF.
     return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors(log_warning=True)
 
@@ -225,8 +226,9 @@ def tfds_source(name, data_dir, image_size):
                 if name == "celeb_a" else "")
         raise DataError(
             f"tfds dataset {tfds_name!r} is not prepared in --data_dir={data_dir!r}. Prepare "
-            f"it once with `tfds build {tfds_name} --data_dir={data_dir or '~/tensorflow_datasets'}`"
-            f" on a machine with internet access.{hint}")
+            f"it once with `tfds build {tfds_name} "
+            f"--data_dir={data_dir or '~/tensorflow_datasets'}` on a machine with internet "
+            f"access.{hint}")
     crop = CELEBA_CROP if name == "celeb_a" else None
     ds = builder.as_dataset(split="train", shuffle_files=True)
     return ds.map(lambda ex: centre_crop_resize(ex["image"], image_size, crop),

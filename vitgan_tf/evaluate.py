@@ -26,7 +26,7 @@ import tensorflow as tf
 from absl import app, flags, logging
 
 from vitgan_tf import data as data_lib
-from vitgan_tf import features, metrics, train_lib
+from vitgan_tf import features, metrics, rng, rundir
 
 KID_CACHE = 10_000  # real activations kept in the cache for KID
 
@@ -42,8 +42,9 @@ def define_flags():
     flags.DEFINE_integer("real_samples", 50_000, "Real images for the statistics (at most the "
                          "dataset's size).")
     flags.DEFINE_enum("extractor", "fid_inception", list(features.EXTRACTORS),
-                      "fid_inception: the 2015 Inception graph (paper-comparable); keras_inception: "
-                      "keras.applications.InceptionV3 (monitoring only); fashion_classifier: the "
+                      "fid_inception: the 2015 Inception graph (paper-comparable); "
+                      "keras_inception: keras.applications.InceptionV3 (monitoring only); "
+                      "fashion_classifier: the "
                       "Fashion-MNIST domain metric.")
     flags.DEFINE_string("inception_path", "", "classify_image_graph_def.pb for fid_inception.")
     flags.DEFINE_string("inception_weights", "imagenet",
@@ -74,12 +75,14 @@ def parse_metrics(names, num_samples):
 
 
 def generated_batches(generator, num_samples, batch_size, truncation_psi=1.0, seed=0):
-    """EMA-generator images in [-1, 1], batch by batch, from a fixed latent stream."""
-    rng = np.random.default_rng(seed)
+    """EMA-generator images, batch by batch, of the latents of seeds seed * 10**9 + i,
+    i < num_samples (`rng.latents_from_seeds`, the project's seed convention)."""
     latent_dim = generator.vitgan_config.latent_dim
+    first = seed * 10**9
     for start in range(0, num_samples, batch_size):
-        z = rng.standard_normal((min(batch_size, num_samples - start), latent_dim))
-        yield generator(z.astype(np.float32), truncation_psi=truncation_psi).numpy()
+        seeds = np.arange(first + start, first + min(start + batch_size, num_samples))
+        z = rng.latents_from_seeds(seeds, latent_dim)
+        yield generator(z, truncation_psi=truncation_psi).numpy()
 
 
 def reference_split(dataset):
@@ -179,8 +182,8 @@ def run(workdir, checkpoint=None, metric_names=("fid", "kid", "is"), num_samples
         real_samples=50_000, extractor=None, batch_size=100, truncation_psi=1.0, cache_dir=None,
         seed=0, kid_subsets=100, kid_subset_size=1000, is_splits=10):
     """Evaluate the EMA generator of a run; writes the JSON and TensorBoard scalars."""
-    cfg, gan, checkpoint, step = train_lib.load_run(workdir, checkpoint)
-    size = gan.vitgan_config.image_size
+    cfg, generator, checkpoint, step = rundir.load_generator(workdir, checkpoint)
+    size = generator.vitgan_config.image_size
     cache_dir = cache_dir or os.path.join(workdir, "stats")
     split = reference_split(cfg.dataset)
     cache = real_stats_cache_path(cache_dir, cfg.dataset, size, extractor, real_samples,
@@ -188,7 +191,7 @@ def run(workdir, checkpoint=None, metric_names=("fid", "kid", "is"), num_samples
     source = data_lib.image_source(cfg.dataset, size, cfg.data_dir, split=split)
     real = real_statistics(source, extractor, real_samples, batch_size, cache)
     kid_subset_size = min(kid_subset_size, num_samples, int(real["num_samples"]))
-    results = evaluate(gan.ema_generator, real, extractor, metric_names, num_samples,
+    results = evaluate(generator, real, extractor, metric_names, num_samples,
                        batch_size, truncation_psi, seed, kid_subsets, kid_subset_size, is_splits)
     if split != "train":
         floor = real_floor(cfg.dataset, cfg.data_dir, size, real, extractor, metric_names,
@@ -249,7 +252,12 @@ def main(argv):
     print(f"Wrote {path}")
 
 
-if __name__ == "__main__":
+def run_cli():
+    """Console script entry point (`vitgan-evaluate`)."""
     define_flags()
     flags.mark_flag_as_required("workdir")
     app.run(main)
+
+
+if __name__ == "__main__":
+    run_cli()

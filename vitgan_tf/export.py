@@ -10,28 +10,24 @@ SavedModel signatures (see export/README.md for serving):
   serving_default      z float32 [batch, latent_dim]                    -> images uint8 [b,H,W,C]
   generate_truncated   z float32 [batch, latent_dim], truncation_psi [] -> images uint8
   generate_from_seeds  seeds int64 [batch]                              -> images uint8
-  generate_raw         z float32 [batch, latent_dim]                    -> images float32 [-1, 1]
+  generate_raw         z float32 [batch, latent_dim]                    -> images float32
+generate_raw is the generator's output as it is: it is not clipped, and though trained images lie
+in [-1, 1] a generator's values can fall outside (the uint8 outputs clip). A z, seed batch or psi
+that is not finite is refused with INVALID_ARGUMENT (HTTP 400 from TF Serving).
 """
 
 import json
+import math
 import os
 import sys
 
 import tensorflow as tf
 from absl import app, flags, logging
 
-from vitgan_tf import rng, train_lib
+from vitgan_tf import rng, rundir
 from vitgan_tf.images import to_uint8
 
 TFLITE_VARIANTS = ("float32", "float16", "dynamic_range")
-
-
-def latents_from_seeds(seeds, latent_dim):
-    """One standard-normal latent per int64 seed; the same seed always gives the same z."""
-    def one(seed):
-        return rng.normal(tf.stack([seed, tf.constant(0, tf.int64)]), [latent_dim])
-
-    return tf.map_fn(one, tf.cast(seeds, tf.int64), fn_output_signature=tf.float32)
 
 
 class GeneratorModule(tf.Module):
@@ -51,6 +47,10 @@ class GeneratorModule(tf.Module):
         z_spec = tf.TensorSpec([None, latent_dim], tf.float32, name="z")
 
         def images(z, truncation_psi):
+            # Non-finite input would give black images silently: refuse it (InvalidArgument).
+            z = tf.debugging.check_numerics(z, "z must be finite")
+            truncation_psi = tf.debugging.check_numerics(
+                tf.cast(truncation_psi, tf.float32), "truncation_psi must be finite")
             return generator(z, truncation_psi=truncation_psi, training=False)
 
         @tf.function(input_signature=[z_spec])
@@ -64,7 +64,7 @@ class GeneratorModule(tf.Module):
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="seeds")])
         def generate_from_seeds(seeds):
-            return {"images": to_uint8(images(latents_from_seeds(seeds, latent_dim), psi))}
+            return {"images": to_uint8(images(rng.latents_from_seeds(seeds, latent_dim), psi))}
 
         @tf.function(input_signature=[z_spec])
         def generate_raw(z):
@@ -136,6 +136,21 @@ def export(workdir, output, checkpoint=None, version=0, truncation_psi=1.0,
     for name in formats:
         if name not in ("saved_model", "tflite"):
             raise ValueError(f"--formats: unknown format {name!r}; expected saved_model, tflite.")
+    if "tflite" in formats:
+        for variant in tflite_variants:
+            if variant not in TFLITE_VARIANTS:
+                raise ValueError(f"--tflite_variants: unknown variant {variant!r}; expected "
+                                 f"one of {', '.join(TFLITE_VARIANTS)}.")
+    if not math.isfinite(truncation_psi):
+        raise ValueError(f"--truncation_psi={truncation_psi}: expected a finite number.")
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise ValueError(f"--output={output!r} is a file; expected a model directory.")
+    try:
+        os.makedirs(output, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"--output={output!r} cannot be created ({error.strerror}).") from None
+    if not os.access(output, os.W_OK):
+        raise ValueError(f"--output={output!r} is not writable.")
     if version < 0:
         raise ValueError(f"--version={version}: expected 0 (next free) or a positive integer.")
     version = version or next_version(output)
@@ -143,8 +158,7 @@ def export(workdir, output, checkpoint=None, version=0, truncation_psi=1.0,
     if os.path.exists(target):
         raise FileExistsError(f"{target} exists; versions are never overwritten. Leave "
                               "--version unset to write the next one.")
-    cfg, gan, checkpoint, step = train_lib.load_run(workdir, checkpoint)
-    generator = gan.ema_generator
+    cfg, generator, checkpoint, step = rundir.load_generator(workdir, checkpoint)
     written = {"version": version, "checkpoint": checkpoint, "step": step,
                "saved_model": None, "tflite": {}}
     if "saved_model" in formats:
@@ -230,7 +244,12 @@ def main(argv):
     print(describe(written))
 
 
-if __name__ == "__main__":
+def run():
+    """Console script entry point (`vitgan-export`)."""
     define_flags()
     flags.mark_flags_as_required(["workdir", "output"])
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()

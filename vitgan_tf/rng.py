@@ -37,3 +37,16 @@ def normal(seed, shape, dtype=tf.float32):
     u2 = uniform(fold(seed, 1), shape)
     z = tf.sqrt(-2.0 * tf.math.log(u1)) * tf.cos(2.0 * math.pi * u2)
     return tf.cast(z, dtype)
+
+
+def latents_from_seeds(seeds, latent_dim):
+    """One standard-normal latent per int64 seed: the project's one seed -> z convention.
+
+    The training sample grid, the sample CLI (--seeds), evaluation and the served
+    `generate_from_seeds` signature all use it, so "seed 5" is the same image everywhere. The
+    same seed always gives the same z, whatever the batch it is drawn in.
+    """
+    def one(seed):
+        return normal(tf.stack([seed, tf.constant(0, tf.int64)]), [latent_dim])
+
+    return tf.map_fn(one, tf.cast(seeds, tf.int64), fn_output_signature=tf.float32)

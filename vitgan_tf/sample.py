@@ -1,46 +1,95 @@
 """Sample grids and latent interpolations from a run's EMA generator.
 
     python -m vitgan_tf.sample --workdir=runs/digits --num=64 --out=grid.png
+    python -m vitgan_tf.sample --workdir=runs/digits --seeds=0-7,42 --out=chosen.png
     python -m vitgan_tf.sample --workdir=runs/digits --interpolation_steps=8 --out=interp.png
+
+Image i of a grid is the latent of seed `--seed` + i (or the i-th of `--seeds`), drawn with
+`rng.latents_from_seeds`, the convention of the training grids and of the served
+`generate_from_seeds` signature: seed S is the same image everywhere.
 """
 
+import math
+import os
 import sys
 
 import numpy as np
 from absl import app, flags
 
 from vitgan_tf import images as images_lib
-from vitgan_tf import train_lib
+from vitgan_tf import rng, rundir
+
+IMAGE_EXTENSIONS = (".png",)
+
 
 def define_flags():
     """Command-line flags (defined only when run as a program)."""
     flags.DEFINE_string("workdir", None, "Training run directory.")
     flags.DEFINE_string("checkpoint", "", "Checkpoint path; default the latest in the workdir.")
     flags.DEFINE_integer("num", 64, "Images in the grid (or interpolation rows).")
+    flags.DEFINE_string("seeds", "", "Seeds of the images, e.g. 0-7,42 (overrides --num and "
+                        "--seed).")
     flags.DEFINE_string("out", "grid.png", "Output PNG.")
     flags.DEFINE_float("truncation_psi", 1.0, "Truncation psi: 1 none, smaller trades variety for "
                        "quality.")
-    flags.DEFINE_integer("seed", 0, "Latent seed.")
+    flags.DEFINE_integer("seed", 0, "First seed: the grid shows seeds seed .. seed + num - 1.")
     flags.DEFINE_integer("interpolation_steps", 0,
                          "If > 1, write rows interpolating (in w space) between pairs of latents, "
                          "this many images per row, instead of a grid.")
 
 
-def sample_grid(generator, num, truncation_psi=1.0, seed=0):
-    z = np.random.default_rng(seed).standard_normal((num, generator.vitgan_config.latent_dim))
-    images = generator(z.astype(np.float32), truncation_psi=truncation_psi).numpy()
-    return images_lib.image_grid(images)
+def parse_seeds(text):
+    """"0-3,7" -> [0, 1, 2, 3, 7]."""
+    seeds = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        low, sep, high = part.partition("-")
+        try:
+            values = range(int(low), int(high) + 1) if sep else [int(low)]
+        except ValueError:
+            raise ValueError(
+                f"--seeds={text!r}: expected integers and ranges such as 0-7,42.") from None
+        seeds.extend(values)
+    if not seeds or min(seeds) < 0 or max(seeds) >= 2**63:
+        raise ValueError(f"--seeds={text!r}: expected seeds in [0, 2**63), e.g. 0-7,42.")
+    return seeds
+
+
+def seed_images(generator, seeds, truncation_psi=1.0, batch_size=256):
+    """The generator's images (float, [-1, 1] nominally) of the latents of `seeds`."""
+    dim = generator.vitgan_config.latent_dim
+    out = []
+    for i in range(0, len(seeds), batch_size):
+        z = rng.latents_from_seeds(np.asarray(seeds[i:i + batch_size], np.int64), dim)
+        out.append(np.asarray(generator(z, truncation_psi=truncation_psi)))
+    return np.concatenate(out)
+
+
+def sample_grid(generator, num, truncation_psi=1.0, seed=0, seeds=None):
+    seeds = list(seeds) if seeds is not None else list(range(seed, seed + num))
+    return images_lib.image_grid(seed_images(generator, seeds, truncation_psi))
 
 
 def interpolation_rows(generator, rows, steps, truncation_psi=1.0, seed=0):
-    """Each row walks linearly in w space from one random latent's w to another's."""
+    """Row r walks linearly in w space from the w of seed `seed + r` to that of
+    `seed + rows + r`."""
     dim = generator.vitgan_config.latent_dim
-    z = np.random.default_rng(seed).standard_normal((2 * rows, dim)).astype(np.float32)
-    w = generator.truncate(generator.mapping(z), truncation_psi).numpy()
+    z = rng.latents_from_seeds(np.arange(seed, seed + 2 * rows), dim)
+    w = np.asarray(generator.truncate(generator.mapping(z), truncation_psi))
     t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[None, :, None]
     walk = (1 - t) * w[:rows, None] + t * w[rows:, None]  # (rows, steps, dim)
     images = generator.synthesize(walk.reshape(rows * steps, dim)).numpy()
     return images_lib.image_grid(images, columns=steps)
+
+
+def check_output(path):
+    """Refuse an output PNG path that cannot be written, before any work."""
+    if not path.lower().endswith(IMAGE_EXTENSIONS):
+        raise ValueError(f"--out={path!r}: expected a .png file name.")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(f"--out={path!r}: the folder {folder} does not exist.")
+    if os.path.isdir(path) or not os.access(folder, os.W_OK):
+        raise ValueError(f"--out={path!r}: cannot write a file there.")
 
 
 def main(argv):
@@ -50,23 +99,36 @@ def main(argv):
     try:
         if FLAGS.num < 1:
             raise ValueError(f"--num={FLAGS.num}: expected a positive integer.")
+        if FLAGS.seed < 0:
+            raise ValueError(f"--seed={FLAGS.seed}: expected an integer >= 0.")
+        if not math.isfinite(FLAGS.truncation_psi):
+            raise ValueError(f"--truncation_psi={FLAGS.truncation_psi}: expected a finite "
+                             "number.")
         if FLAGS.interpolation_steps == 1 or FLAGS.interpolation_steps < 0:
             raise ValueError(f"--interpolation_steps={FLAGS.interpolation_steps}: expected 0 "
                              "(a grid) or at least 2.")
-        _, gan, checkpoint, step = train_lib.load_run(FLAGS.workdir, FLAGS.checkpoint or None)
+        seeds = parse_seeds(FLAGS.seeds) if FLAGS.seeds else None
+        check_output(FLAGS.out)
+        _, generator, checkpoint, step = rundir.load_generator(FLAGS.workdir,
+                                                               FLAGS.checkpoint or None)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     if FLAGS.interpolation_steps:
-        grid = interpolation_rows(gan.ema_generator, FLAGS.num, FLAGS.interpolation_steps,
+        grid = interpolation_rows(generator, FLAGS.num, FLAGS.interpolation_steps,
                                   FLAGS.truncation_psi, FLAGS.seed)
     else:
-        grid = sample_grid(gan.ema_generator, FLAGS.num, FLAGS.truncation_psi, FLAGS.seed)
+        grid = sample_grid(generator, FLAGS.num, FLAGS.truncation_psi, FLAGS.seed, seeds)
     images_lib.save_png(grid, FLAGS.out)
     print(f"Wrote {FLAGS.out} ({grid.shape[1]}x{grid.shape[0]}) from {checkpoint} (step {step}).")
 
 
-if __name__ == "__main__":
+def run():
+    """Console script entry point (`vitgan-sample`)."""
     define_flags()
     flags.mark_flag_as_required("workdir")
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -25,7 +25,8 @@ import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from vitgan_tf import data, images as image_lib  # noqa: E402
+from vitgan_tf import data  # noqa: E402
+from vitgan_tf import images as image_lib
 
 LATENT = 100
 

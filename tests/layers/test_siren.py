@@ -3,8 +3,12 @@ import pytest
 
 from tests import reference as ref
 from tests.helpers import assert_mixed_precision, assert_roundtrip, randn
-from vitgan_tf.layers import (ImplicitPatchDecoder, ModulatedDense, SinePositionEmbedding,
-                              coordinate_grid)
+from vitgan_tf.layers import (
+    ImplicitPatchDecoder,
+    ModulatedDense,
+    SinePositionEmbedding,
+    coordinate_grid,
+)
 
 
 def test_coordinate_grid_spans_minus_one_to_one_row_major():

@@ -69,7 +69,8 @@ class OverlappingPatchEmbedding(keras.layers.Layer):
                 f"patch_size={self.patch_size}, got {h}x{w}.")
         self.grid_size = h // self.patch_size
         conv = keras.layers.Conv2D(self.hidden_dim, 2 * self.patch_size, strides=self.patch_size,
-                                   padding="same", kernel_initializer="lecun_normal", dtype=self.dtype_policy, name="projection")
+                                   padding="same", kernel_initializer="lecun_normal",
+                                   dtype=self.dtype_policy, name="projection")
         self.projection = (ImprovedSpectralNorm(conv, dtype=self.dtype_policy,
                                                 name="projection_isn")
                            if self.use_spectral_norm else conv)

@@ -1,7 +1,6 @@
 """Transformer encoder blocks of the ViTGAN generator and discriminator."""
 
 import keras
-from keras import ops
 
 from vitgan_tf.layers.attention import L2Attention
 from vitgan_tf.layers.sln import SelfModulatedLayerNorm

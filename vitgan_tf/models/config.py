@@ -45,7 +45,8 @@ class ViTGANConfig:
                      "decoder_layers", "d_patch_size", "d_depth", "d_hidden_dim", "d_mlp_dim",
                      "d_num_heads"):
             if getattr(self, name) < 1:
-                raise ValueError(f"ViTGANConfig.{name} must be positive, got {getattr(self, name)}.")
+                raise ValueError(
+                    f"ViTGANConfig.{name} must be positive, got {getattr(self, name)}.")
         for name in ("g", "d"):
             patch = getattr(self, f"{name}_patch_size")
             if self.image_size % patch:
@@ -93,8 +94,8 @@ PRESETS = {
     "64": ViTGANConfig(image_size=64, g_patch_size=8, g_depth=6, d_patch_size=8, d_depth=6),
     "128": ViTGANConfig(image_size=128, g_patch_size=16, g_depth=6, d_patch_size=16, d_depth=6),
     # CPU demo on upscaled 8x8 digits (grayscale).
-    "digits": ViTGANConfig(image_size=16, channels=1, latent_dim=64, mapping_layers=2, g_patch_size=4,
-                           g_depth=2, g_hidden_dim=64, g_mlp_dim=128, g_num_heads=2,
+    "digits": ViTGANConfig(image_size=16, channels=1, latent_dim=64, mapping_layers=2,
+                           g_patch_size=4, g_depth=2, g_hidden_dim=64, g_mlp_dim=128, g_num_heads=2,
                            decoder_dim=32, d_patch_size=4, d_depth=2, d_hidden_dim=64,
                            d_mlp_dim=128, d_num_heads=2),
     # CPU preset for Fashion-MNIST at its native 28x28 (7x7 tokens of 4x4 pixels).

@@ -39,8 +39,9 @@ class ViTGAN(keras.Model):
     step (as in DCGAN's reference loop; the G step sees D after its update).
     Metrics: losses, bCR and R1 terms, mean D(real) and D(fake) logits, and gradient norms (of
     each replica's share of the loss: on one device, the gradient norm; steps that a loss
-    scaler skips for overflow are left out). All randomness is drawn statelessly from (seed, step), so a resumed run continues the same
-    stream and a data-parallel step sees the numbers a single-device step would.
+    scaler skips for overflow are left out). All randomness is drawn statelessly from
+    (seed, step), so a resumed run continues the same stream and a data-parallel step sees the
+    numbers a single-device step would.
 
     Args:
         config: model config (preset name, dict or `ViTGANConfig`).
@@ -74,9 +75,11 @@ class ViTGAN(keras.Model):
         self.ema_half_life_kimg = ema_half_life_kimg
         self.d_steps = d_steps
         self.seed = seed
-        self.generator = Generator(cfg, name="generator")
-        self.discriminator = Discriminator(cfg, name="discriminator")
-        self.ema_generator = Generator(cfg, name="ema_generator")
+        # The dtype policy reaches the models through their constructors, never globally.
+        policy = self.dtype_policy
+        self.generator = Generator(cfg, dtype=policy, name="generator")
+        self.discriminator = Discriminator(cfg, dtype=policy, name="discriminator")
+        self.ema_generator = Generator(cfg, dtype=policy, name="ema_generator")
         self.ema_generator.set_weights(self.generator.get_weights())
         self.ema_generator.trainable = False
         self.trackers = {name: keras.metrics.Mean(name=name) for name in METRICS}

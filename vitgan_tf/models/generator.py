@@ -3,8 +3,14 @@
 import keras
 from keras import ops
 
-from vitgan_tf.layers import (GeneratorBlock, ImplicitPatchDecoder, MappingNetwork,
-                              SelfModulatedLayerNorm, SinePositionEmbedding, stitch_patches)
+from vitgan_tf.layers import (
+    GeneratorBlock,
+    ImplicitPatchDecoder,
+    MappingNetwork,
+    SelfModulatedLayerNorm,
+    SinePositionEmbedding,
+    stitch_patches,
+)
 from vitgan_tf.models.config import get_config
 
 

@@ -1,0 +1,222 @@
+"""Keras callbacks for ViTGAN training, one job each; `train_lib.train` composes them in `fit`,
+and each works on its own with a plain `gan.fit(...)` in a notebook.
+
+`train` runs `fit` with one Keras "epoch" per `log_every` steps, so the epoch-end hooks below
+run every `log_every` steps and no host sync happens inside a chunk. Steps are read from the
+generator optimizer's iteration counter, so they continue across resumes.
+"""
+
+import math
+import os
+import signal
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from vitgan_tf import images as images_lib
+from vitgan_tf import rng
+
+
+def _step(model):
+    return int(model.g_optimizer.iterations.numpy())
+
+
+def _every(step, every, last):
+    return bool(every) and (step % every == 0 or last)
+
+
+class ProgressLogger(keras.callbacks.Callback):
+    """The progress line, the train/* TensorBoard scalars, and the NaN guard.
+
+    A non-finite loss stops training with FloatingPointError before any later callback (put
+    this one first) can save a checkpoint, so the last good one is kept.
+
+    Args:
+        writer: a `tf.summary` writer, or None for the log line alone.
+        batch_size: global batch size, for kimg and images/s.
+        last_checkpoint: optional callable returning the latest checkpoint path, for messages.
+    """
+
+    def __init__(self, writer, batch_size, last_checkpoint=None):
+        super().__init__()
+        self.writer, self.batch_size = writer, batch_size
+        self.last_checkpoint = last_checkpoint or (lambda: None)
+        self._start = self._start_step = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start, self._start_step = time.perf_counter(), _step(self.model)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {k: float(np.mean(v)) for k, v in (logs or {}).items()}
+        step = _step(self.model)
+        elapsed = max(time.perf_counter() - self._start, 1e-9)
+        images_per_s = (step - self._start_step) * self.batch_size / elapsed
+        bad = {k: v for k, v in logs.items() if "loss" in k and not math.isfinite(v)}
+        if bad:
+            self.model.stop_training = True
+            raise FloatingPointError(
+                f"Non-finite loss at step {step}: {bad}. Stopped; the last good checkpoint "
+                f"({self.last_checkpoint()}) is left as it was.")
+        kimg = step * self.batch_size / 1000
+        logging.info("step %d  kimg %.1f  %.1f img/s  %s", step, kimg, images_per_s,
+                     "  ".join(f"{k} {v:.4f}" for k, v in sorted(logs.items())))
+        if self.writer is None:
+            return
+        with self.writer.as_default(step=step):
+            for name, value in logs.items():
+                tf.summary.scalar(f"train/{name}", value)
+            tf.summary.scalar("train/images_per_second", images_per_s)
+            tf.summary.scalar("train/learning_rate",
+                              float(self.model.g_optimizer.learning_rate.numpy()))
+            tf.summary.scalar("train/kimg", kimg)
+        self.writer.flush()
+
+
+def grid_latents(latent_dim, num, seed):
+    """The fixed latents of the training sample grids: those of seeds seed, seed+1, ...
+    (the one seed -> latent convention, `rng.latents_from_seeds`)."""
+    return rng.latents_from_seeds(np.arange(seed, seed + num), latent_dim).numpy()
+
+
+class SampleGrid(keras.callbacks.Callback):
+    """Writes a grid of the EMA generator's images at fixed latents every `every` steps.
+
+    Args:
+        every: steps between grids.
+        sample_dir: folder for step_<N>.png and latest.png; None: TensorBoard only.
+        writer: `tf.summary` writer for the samples/ema_generator image, or None.
+        num_samples, seed: the grid's latents are those of seeds seed .. seed + num - 1.
+        total_steps: a grid is also written at this last step.
+    """
+
+    def __init__(self, every, sample_dir=None, writer=None, num_samples=64, seed=0,
+                 total_steps=None):
+        super().__init__()
+        self.every, self.sample_dir, self.writer = every, sample_dir, writer
+        self.num_samples, self.seed, self.total_steps = num_samples, seed, total_steps
+        self._z = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        step = _step(self.model)
+        if _every(step, self.every, step == self.total_steps):
+            self.write(step)
+
+    def write(self, step):
+        generator = self.model.ema_generator
+        if self._z is None:
+            self._z = grid_latents(generator.vitgan_config.latent_dim, self.num_samples,
+                                   self.seed)
+        grid = images_lib.image_grid(generator(self._z, training=False))
+        if self.writer is not None:
+            with self.writer.as_default(step=step):
+                tf.summary.image("samples/ema_generator", grid[None], step=step)
+        if self.sample_dir:
+            os.makedirs(self.sample_dir, exist_ok=True)
+            images_lib.save_png(grid, os.path.join(self.sample_dir, f"step_{step:08d}.png"))
+            images_lib.save_png(grid, os.path.join(self.sample_dir, "latest.png"))
+
+
+class KIDMonitor(keras.callbacks.Callback):
+    """KID of the EMA generator every `every` steps against cached real statistics.
+
+    Args:
+        every: steps between evaluations.
+        extractor: a `vitgan_tf.features` extractor.
+        real_stats: a zero-argument callable returning the real statistics
+            (`evaluate.real_statistics`), called once, at the first evaluation.
+        num_samples: generated images per evaluation.
+        writer: `tf.summary` writer for eval/kid_<extractor>, or None.
+        seed, total_steps: latent seed; also evaluate at this last step.
+    """
+
+    def __init__(self, every, extractor, real_stats, num_samples=2000, writer=None, seed=0,
+                 total_steps=None):
+        super().__init__()
+        self.every, self.extractor, self._real_stats = every, extractor, real_stats
+        self.num_samples, self.writer = num_samples, writer
+        self.seed, self.total_steps = seed, total_steps
+        self.real = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        step = _step(self.model)
+        if _every(step, self.every, step == self.total_steps):
+            self.evaluate(step)
+
+    def evaluate(self, step):
+        from vitgan_tf import evaluate
+
+        if self.real is None:
+            self.real = self._real_stats()
+        results = evaluate.evaluate(
+            self.model.ema_generator, self.real, self.extractor, ["kid"], self.num_samples,
+            batch_size=50, kid_subsets=50, kid_subset_size=min(1000, self.num_samples),
+            seed=self.seed)
+        logging.info("step %d  KID %.5f +- %.5f (%s, %d samples)", step, results["kid"],
+                     results["kid_std"], self.extractor.name, self.num_samples)
+        if self.writer is not None:
+            with self.writer.as_default(step=step):
+                tf.summary.scalar(f"eval/kid_{self.extractor.name}", results["kid"])
+            self.writer.flush()
+        return results
+
+
+class Checkpointer(keras.callbacks.Callback):
+    """Saves a checkpoint through a `tf.train.CheckpointManager` every `every` steps and at
+    `total_steps`, numbered by the step."""
+
+    def __init__(self, manager, every, total_steps=None):
+        super().__init__()
+        self.manager, self.every, self.total_steps = manager, every, total_steps
+
+    def on_epoch_end(self, epoch, logs=None):
+        step = _step(self.model)
+        if _every(step, self.every, step == self.total_steps):
+            self.save(step)
+
+    def save(self, step):
+        try:
+            path = self.manager.save(checkpoint_number=step)
+        except (OSError, tf.errors.OpError) as error:
+            raise OSError(f"Could not write checkpoint {step} in {self.manager.directory} "
+                          f"({error}); is the disk full or read-only? The checkpoints already "
+                          "there are intact.") from None
+        logging.info("Saved checkpoint %s", path)
+        return path
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """On SIGINT or SIGTERM, finish the running step and stop training (cloud machines are
+    preempted with SIGTERM). `signal_received` tells the caller which signal it was, so that it
+    can save a checkpoint and exit. The previous handlers are put back when training ends."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        super().__init__()
+        self.signal_received = None
+        self._previous = {}
+
+    def _handle(self, signum, frame):
+        if self.signal_received is not None:  # a second signal: stop at once
+            raise KeyboardInterrupt
+        self.signal_received = signum
+        logging.warning("Got %s: stopping after this step and saving a checkpoint "
+                        "(send it again to stop at once).", signal.Signals(signum).name)
+
+    def on_train_begin(self, logs=None):
+        try:
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        except ValueError:  # not the main thread: signals cannot be caught here
+            self._previous = {}
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.signal_received is not None:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+        self._previous = {}
