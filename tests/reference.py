@@ -33,7 +33,7 @@ def equalized_dense(x, kernel, bias, lr_mul, activation=None):
     return np.sqrt(2.0) * leaky_relu(y) if activation == "leaky_relu" else y
 
 
-def pixel_norm(z, eps=1e-8):
+def pixel_norm(z, eps=1e-4):
     return z / np.sqrt((z**2).mean(-1, keepdims=True) + eps)
 
 

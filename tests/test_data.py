@@ -101,3 +101,40 @@ def test_make_dataset_batches_idx_images_for_gray_and_rgb_models(idx_dir):
     np.testing.assert_array_equal(rgb[..., 0], rgb[..., 2])
     test = np.stack(list(data.image_source("fashion_mnist", 28, str(idx_dir), "test")))
     assert test.shape == (5, 28, 28, 1)
+
+
+def _write_pngs(folder, n):
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (20, 20, 3), np.uint8)).save(folder / f"{i}.png")
+
+
+def test_a_folder_whose_images_vanish_mid_run_fails_instead_of_hanging(tmp_path):
+    import tensorflow as tf
+
+    _write_pngs(tmp_path, 3)
+    ds = data.make_dataset("folder", 16, 2, str(tmp_path), shuffle_buffer=4)
+    it = iter(ds)
+    assert next(it).shape == (2, 16, 16, 3)
+    for path in tmp_path.glob("*.png"):
+        path.unlink()
+    with pytest.raises(tf.errors.InvalidArgumentError, match=data.EMPTY_PASS_MESSAGE):
+        for _ in range(10):  # the shuffle buffer may still hold a few images
+            next(it)
+
+
+def test_a_folder_of_truncated_jpegs_fails_instead_of_training_on_nothing(tmp_path):
+    import tensorflow as tf
+    from PIL import Image
+
+    rng = np.random.default_rng(4)
+    for i in range(3):
+        path = tmp_path / f"{i}.jpg"
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), np.uint8)).save(path, quality=90)
+        raw = path.read_bytes()
+        path.write_bytes(raw[:len(raw) * 6 // 10])  # the header parses, the body is cut
+    ds = data.make_dataset("folder", 16, 2, str(tmp_path), shuffle_buffer=4)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=data.EMPTY_PASS_MESSAGE):
+        next(iter(ds))

@@ -84,7 +84,9 @@ def test_saved_model_in_a_tf_only_process_matches_the_ema_generator(exported, tm
 
 def test_saved_model_cli_lists_the_documented_signatures(exported):
     _, written, _ = exported
-    result = subprocess.run(["saved_model_cli", "show", "--all", "--dir", written["saved_model"]],
+    # The saved_model_cli of the running interpreter's environment, not whatever is on PATH.
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    result = subprocess.run([cli, "show", "--all", "--dir", written["saved_model"]],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     text = result.stdout
@@ -129,6 +131,81 @@ def test_tflite_variants_run_in_litert_and_match_the_saved_model(exported, varia
     reference = model.signatures["generate_raw"](z=tf.constant(z))["images"].numpy()
     assert raw.shape == images.shape == (3, 16, 16, 3)
     np.testing.assert_allclose(raw, reference, atol=tolerance)
+
+
+def _litert(path, z):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=path)
+    z_input = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(z_input["index"], list(z.shape))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(z_input["index"], z)
+    interpreter.invoke()
+    outputs = [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
+    return next(v for v in outputs if v.dtype == np.uint8)
+
+
+def test_seed_s_is_the_same_image_in_the_sample_cli_saved_model_and_tflite(exported, tmp_path):
+    from PIL import Image
+
+    from vitgan_tf import rng
+
+    base, written, _ = exported
+    seeds = [5, 0, 123456789]
+    out = tmp_path / "seeds.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "vitgan_tf.sample", f"--workdir={base / 'run'}",
+         f"--seeds={','.join(map(str, seeds))}", f"--out={out}"], cwd=ROOT,
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    grid = np.asarray(Image.open(out))  # 2 columns of 16x16 with 1-pixel gaps
+    cli = [grid[1 + r * 17:1 + r * 17 + 16, 1 + c * 17:1 + c * 17 + 16]
+           for r, c in ((0, 0), (0, 1), (1, 0))]
+    model = tf.saved_model.load(written["saved_model"])
+    served = model.signatures["generate_from_seeds"](seeds=tf.constant(seeds, tf.int64))
+    z = rng.latents_from_seeds(np.asarray(seeds), 32).numpy()
+    lite = _litert(written["tflite"]["float32"], z)
+    for i in range(3):
+        np.testing.assert_array_equal(served["images"].numpy()[i], cli[i])
+        assert np.abs(lite[i].astype(int) - cli[i].astype(int)).max() <= 1  # float rounding
+
+
+def test_non_finite_inputs_are_refused_with_invalid_argument(exported):
+    _, written, _ = exported
+    model = tf.saved_model.load(written["saved_model"])
+    z = np.zeros((2, 32), np.float32)
+    z[1, 3] = np.nan
+    with pytest.raises(tf.errors.InvalidArgumentError, match="z must be finite"):
+        model.signatures["serving_default"](z=tf.constant(z))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="truncation_psi must be finite"):
+        model.signatures["generate_truncated"](z=tf.zeros([1, 32]),
+                                               truncation_psi=tf.constant(np.inf, tf.float32))
+
+
+def test_float16_tflite_gives_finite_images_for_z_zero(exported):
+    # pixel_norm's epsilon underflowed in float16: z = 0 gave NaN (all pixels 255).
+    _, written, _ = exported
+    model = tf.saved_model.load(written["saved_model"])
+    z = np.zeros((2, 32), np.float32)
+    z[1] = 1e-3
+    reference = model.signatures["serving_default"](z=tf.constant(z))["images"].numpy()
+    lite = _litert(written["tflite"]["float16"], z)
+    assert np.abs(lite.astype(int) - reference.astype(int)).max() <= 8
+
+
+def test_export_refuses_bad_arguments_before_writing(exported, tmp_path):
+    base, _, _ = exported
+    with pytest.raises(ValueError, match="truncation_psi"):
+        export.export(str(base / "run"), str(tmp_path / "m"), truncation_psi=float("nan"))
+    with pytest.raises(ValueError, match="int8"):
+        export.export(str(base / "run"), str(tmp_path / "m2"), tflite_variants=["int8"])
+    afile = tmp_path / "file"
+    afile.write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        export.export(str(base / "run"), str(afile))
+    assert not (tmp_path / "m").exists() or not any((tmp_path / "m").iterdir())
+    assert not (tmp_path / "m2").exists() or not any((tmp_path / "m2").iterdir())
 
 
 def test_tflite_conversion_uses_builtin_ops_only(exported):

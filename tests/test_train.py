@@ -176,21 +176,22 @@ def test_digits_source():
 
 @pytest.mark.parametrize("name,dataset,preset", [
     ("digits", "digits", "digits"), ("cifar10", "cifar10", "32"), ("celeba", "celeb_a", "64"),
-    ("lsun_bedroom", "lsun_bedroom", "64")])
+    ("lsun_bedroom", "lsun_bedroom", "64"), ("fashion_mnist", "fashion_mnist", "fashion")])
 def test_config_flagfiles_parse_and_validate(name, dataset, preset):
+    # The command users are promised, `--flagfile=configs/NAME.flags` alone, has a workdir.
     script = (
         "import sys\n"
-        "from vitgan_tf import train, train_lib\n"
+        "from vitgan_tf import train\n"
         "train.FLAGS(sys.argv)\n"
         "cfg = train.config_from_flags()\n"
         "cfg.validate()\n"
-        "print(cfg.dataset, cfg.preset, cfg.batch_size)\n")
+        "print(cfg.dataset, cfg.preset, cfg.workdir)\n")
     result = subprocess.run(
-        [sys.executable, "-c", script, f"--flagfile=configs/{name}.flags", "--workdir=unused"],
+        [sys.executable, "-c", script, f"--flagfile=configs/{name}.flags"],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    got_dataset, got_preset, _ = result.stdout.split()[-3:]
-    assert (got_dataset, got_preset) == (dataset, preset)
+    got_dataset, got_preset, workdir = result.stdout.split()[-3:]
+    assert (got_dataset, got_preset, workdir) == (dataset, preset, f"runs/{name}")
 
 
 def _free_ports(n):

@@ -105,6 +105,32 @@ def folder_source(folder, image_size):
     return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors(log_warning=True)
 
 
+EMPTY_PASS_MESSAGE = "a full pass over the data gave no readable image"
+
+
+def repeat_guarded(one_pass, what):
+    """`one_pass` repeated forever, failing instead of hanging when a whole pass yields
+    nothing (every file vanished or is unreadable: `ignore_errors` would loop on empty passes
+    forever). The error is an InvalidArgumentError whose message contains EMPTY_PASS_MESSAGE
+    and `what`."""
+    spec = one_pass.element_spec
+    marked = one_pass.map(lambda x: (x, True)).concatenate(
+        tf.data.Dataset.from_tensors((tf.zeros([d or 1 for d in spec.shape], spec.dtype),
+                                      False)))
+
+    def guard(seen, item):
+        # seen: has the current pass given an image yet; each end-of-pass marker checks it and
+        # resets it.
+        image, real = item
+        check = tf.debugging.Assert(tf.logical_or(real, seen), [f"{EMPTY_PASS_MESSAGE} ({what})"])
+        with tf.control_dependencies([check]):
+            real = tf.identity(real)
+        return real, (image, real)
+
+    guarded = marked.repeat().scan(tf.constant(False), guard)
+    return guarded.filter(lambda image, real: real).map(lambda image, real: image)
+
+
 def read_idx(path):
     """An IDX file (gzip-compressed or not) as a uint8 NumPy array of its declared shape.
 
@@ -268,6 +294,9 @@ def make_dataset(dataset, image_size, global_batch_size, data_dir=None, seed=0,
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}.")
     ds = with_channels(image_source(dataset, image_size, data_dir), channels)
-    ds = ds.shuffle(shuffle_buffer, seed=seed).repeat()
+    if dataset == "folder":  # files may vanish or be unreadable: never loop on empty passes
+        ds = repeat_guarded(ds, f"--data_dir={data_dir}").shuffle(shuffle_buffer, seed=seed)
+    else:
+        ds = ds.shuffle(shuffle_buffer, seed=seed).repeat()
     ds = ds.batch(global_batch_size, drop_remainder=True, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -145,12 +145,12 @@ def export(workdir, output, checkpoint=None, version=0, truncation_psi=1.0,
         raise ValueError(f"--truncation_psi={truncation_psi}: expected a finite number.")
     if os.path.exists(output) and not os.path.isdir(output):
         raise ValueError(f"--output={output!r} is a file; expected a model directory.")
-    try:
-        os.makedirs(output, exist_ok=True)
-    except OSError as error:
-        raise ValueError(f"--output={output!r} cannot be created ({error.strerror}).") from None
-    if not os.access(output, os.W_OK):
-        raise ValueError(f"--output={output!r} is not writable.")
+    existing = os.path.abspath(output)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing) or not os.access(existing, os.W_OK):
+        raise ValueError(f"--output={output!r} cannot be written ({existing} is not a writable "
+                         "folder).")
     if version < 0:
         raise ValueError(f"--version={version}: expected 0 (next free) or a positive integer.")
     version = version or next_version(output)

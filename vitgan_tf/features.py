@@ -51,8 +51,17 @@ class FIDInception:
                 f"{FID_INCEPTION_URL}, unpack it and pass the path of {FID_INCEPTION_FILE} "
                 "(paper-comparable FID needs exactly this network).")
         graph_def = tf.compat.v1.GraphDef()
-        with open(path, "rb") as f:
-            graph_def.ParseFromString(f.read())
+        try:
+            with open(path, "rb") as f:
+                graph_def.ParseFromString(f.read())
+        except Exception as error:  # noqa: BLE001 - protobuf raises its own DecodeError
+            raise WeightsError(
+                f"--inception_path={path!r} is not a TensorFlow graph ({error}); pass "
+                f"{FID_INCEPTION_FILE} from {FID_INCEPTION_URL}.") from None
+        if not any(node.name == "pool_3" for node in graph_def.node):
+            raise WeightsError(f"--inception_path={path!r} is a graph without the Inception "
+                               f"'pool_3' layer; pass {FID_INCEPTION_FILE} from "
+                               f"{FID_INCEPTION_URL}.")
 
         def imported(images):
             # The graph decodes one JPEG, casts it, and adds the batch axis in "ExpandDims";

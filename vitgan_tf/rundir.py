@@ -311,7 +311,7 @@ def restore_latest(target, checkpoint_dir, read=_read_checkpoint):
     for path in _candidates(checkpoint_dir):
         try:
             read(target, path)
-        except (tf.errors.OpError, ValueError, AssertionError, OSError) as error:
+        except (tf.errors.OpError, ValueError, AssertionError, OSError, IndexError) as error:
             skipped.append((path, _short(error)))
             continue
         for bad, why in skipped:
@@ -431,7 +431,7 @@ def _resolve_checkpoint(workdir, checkpoint, target, read):
         raise RunError(f"--checkpoint={checkpoint!r} does not exist (no {checkpoint}.index).")
     try:
         read(target, checkpoint)
-    except (tf.errors.OpError, ValueError, AssertionError, OSError) as error:
+    except (tf.errors.OpError, ValueError, AssertionError, OSError, IndexError) as error:
         raise RunError(f"--checkpoint={checkpoint!r} does not restore: {_short(error)}") from None
     return checkpoint
 

@@ -162,9 +162,18 @@ def train(cfg, dataset=None):
     if cfg.kid_every and is_chief:
         callbacks.insert(2, _kid_monitor(cfg, writer))
     for steps_per_epoch, epochs, initial_epoch in _chunks(step, cfg.total_steps, cfg.log_every):
-        gan.fit(dataset, steps_per_epoch=steps_per_epoch, epochs=epochs,
-                initial_epoch=initial_epoch, callbacks=callbacks, verbose=0,
-                shuffle=False)  # the tf.data pipeline shuffles
+        try:
+            gan.fit(dataset, steps_per_epoch=steps_per_epoch, epochs=epochs,
+                    initial_epoch=initial_epoch, callbacks=callbacks, verbose=0,
+                    shuffle=False)  # the tf.data pipeline shuffles
+        except tf.errors.InvalidArgumentError as error:
+            if data_lib.EMPTY_PASS_MESSAGE not in str(error):
+                raise
+            raise data_lib.DataError(
+                f"The training data stopped giving images at step "
+                f"{int(gan.g_optimizer.iterations.numpy())}: {data_lib.EMPTY_PASS_MESSAGE} "
+                f"(--dataset={cfg.dataset}, --data_dir={cfg.data_dir}). Were files removed or "
+                f"damaged? The last checkpoint ({manager.latest_checkpoint}) is intact.") from None
         if stop.signal_received is not None:
             step = int(gan.g_optimizer.iterations.numpy())
             path = manager.latest_checkpoint

@@ -65,20 +65,20 @@ def test_mapping_network_keeps_unit_scale_through_depth():
 
 
 def test_pixel_norm_of_zero_is_finite_in_float16():
-    # 1e-8 underflows to 0 in float16; z = 0 must still give 0, not NaN.
+    # StyleGAN's 1e-8 underflows to 0 in float16; z = 0 must still give 0, not NaN.
     from vitgan_tf.layers.equalized import pixel_norm
     out = np.asarray(pixel_norm(tf.zeros((2, 8), tf.float16)))
     assert out.dtype == np.float16 and np.all(out == 0)
-    small = np.full((1, 8), 1e-2, np.float16)
+    small = np.full((1, 8), 0.5, np.float16)
     np.testing.assert_allclose(np.asarray(pixel_norm(tf.constant(small)), np.float32), 1.0,
                                rtol=1e-3)
 
 
 def test_mapping_network_ignores_latent_scale():
-    # Pixel norm: z and 7z map to the same w.
+    # Pixel norm: z and 7z map to the same w (up to epsilon / mean(z^2), kept tiny here).
     layer = MappingNetwork(units=8, num_layers=2)
     z = randn(3, 8)
-    np.testing.assert_allclose(np.asarray(layer(z)), np.asarray(layer(7 * z)), rtol=1e-4,
+    np.testing.assert_allclose(np.asarray(layer(10 * z)), np.asarray(layer(70 * z)), rtol=1e-4,
                                atol=1e-6)
 
 

@@ -1,0 +1,201 @@
+"""Run directories under faults: damaged checkpoints and metadata, interruption, bad flags.
+
+Each scenario starts from one small trained run (tiny preset, ckpt-2 and ckpt-4), copied.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.helpers import randn
+from vitgan_tf import rundir, train_lib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.integration
+
+
+def _cfg(workdir, **kw):
+    base = dict(workdir=str(workdir), preset="tiny", batch_size=4, total_steps=4, log_every=2,
+                checkpoint_every=2, sample_every=2, num_samples=4, keep_checkpoints=5)
+    return train_lib.TrainConfig(**{**base, **kw})
+
+
+def _data():
+    return tf.data.Dataset.from_tensors(np.clip(randn(4, 16, 16, 3), -1, 1)).repeat()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("base") / "run"
+    train_lib.train(_cfg(workdir), dataset=_data())
+    return workdir
+
+
+@pytest.fixture
+def run(trained, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(trained, copy)
+    return copy
+
+
+def _ckpt(run):
+    return run / "checkpoints"
+
+
+def _digest(path):
+    return {p.name: p.read_bytes() for p in sorted(path.glob("ckpt-*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("damage", ["state_missing", "state_garbled"])
+def test_resume_without_a_readable_state_file_continues_from_the_newest_checkpoint(run, damage):
+    state = _ckpt(run) / "checkpoint"
+    if damage == "state_missing":
+        state.unlink()
+    else:
+        state.write_text("model_checkpoint_path: \x00\x01 garbage {{{")
+    before = _digest(_ckpt(run))
+    gan = train_lib.train(_cfg(run, total_steps=6), dataset=_data())
+    assert gan.g_optimizer.iterations.numpy() == 6  # resumed at 4, not restarted at 0
+    after = _digest(_ckpt(run))
+    for name in ("ckpt-2.index", "ckpt-4.index"):
+        assert after[name] == before[name]  # never rewritten
+    assert tf.train.latest_checkpoint(str(_ckpt(run))).endswith("ckpt-6")
+
+
+def test_a_damaged_newest_checkpoint_is_skipped_kept_and_never_overwritten(run):
+    data_file = next(_ckpt(run).glob("ckpt-4.data-*"))
+    damaged = data_file.read_bytes()[:100]
+    data_file.write_bytes(damaged)
+    # sample / evaluate / export load the generator: they fall back to ckpt-2.
+    _, generator, path, step = rundir.load_generator(str(run))
+    assert path.endswith("ckpt-2") and step == 2
+    # Training resumes from ckpt-2 and sets the damaged ckpt-4 aside, byte for byte.
+    gan = train_lib.train(_cfg(run, total_steps=4), dataset=_data())
+    assert gan.g_optimizer.iterations.numpy() == 4
+    kept = list((_ckpt(run) / "damaged").rglob(data_file.name))
+    assert len(kept) == 1 and kept[0].read_bytes() == damaged
+    # The new ckpt-4 is a complete checkpoint.
+    assert rundir.load_generator(str(run))[2].endswith("ckpt-4")
+
+
+def test_a_missing_newest_index_falls_back_and_keeps_the_orphaned_data(run):
+    (_ckpt(run) / "ckpt-4.index").unlink()
+    orphan = next(_ckpt(run).glob("ckpt-4.data-*"))
+    content = orphan.read_bytes()
+    gan = train_lib.train(_cfg(run, total_steps=4), dataset=_data())
+    assert gan.g_optimizer.iterations.numpy() == 4
+    assert [p.read_bytes() for p in (_ckpt(run) / "damaged").rglob(orphan.name)] == [content]
+
+
+def test_checkpoint_data_that_never_restores_stops_with_a_message(run):
+    for path in _ckpt(run).glob("ckpt-*.data-*"):
+        path.write_bytes(b"")
+    before = _digest(_ckpt(run))
+    with pytest.raises(rundir.RunError, match="none restores"):
+        train_lib.train(_cfg(run, total_steps=6), dataset=_data())
+    assert _digest(_ckpt(run)) == before
+
+
+def test_a_wrong_preset_without_config_json_writes_nothing(run):
+    (run / "config.json").unlink()
+    with pytest.raises(rundir.RunError, match="none restores"):
+        train_lib.train(_cfg(run, preset="digits", total_steps=6), dataset=_data())
+    assert not (run / "config.json").exists()
+    # The right preset still resumes.
+    gan = train_lib.train(_cfg(run, total_steps=6), dataset=_data())
+    assert gan.g_optimizer.iterations.numpy() == 6
+    assert json.loads((run / "config.json").read_text())["train"]["preset"] == "tiny"
+
+
+def test_total_steps_off_the_log_grid_trains_exactly_that_many(run):
+    gan = train_lib.train(_cfg(run, total_steps=7), dataset=_data())
+    assert gan.g_optimizer.iterations.numpy() == 7
+    assert tf.train.latest_checkpoint(str(_ckpt(run))).endswith("ckpt-7")
+    # And a resume from step 7 gets back on the grid.
+    gan = train_lib.train(_cfg(run, total_steps=10), dataset=_data())
+    assert gan.g_optimizer.iterations.numpy() == 10
+
+
+def test_checkpoint_flag_accepts_the_index_file_and_names_a_folder(run):
+    _, _, path, step = rundir.load_generator(str(run), str(_ckpt(run) / "ckpt-2.index"))
+    assert path.endswith("ckpt-2") and step == 2
+    with pytest.raises(rundir.RunError, match="is a folder"):
+        rundir.load_generator(str(run), str(_ckpt(run)))
+    with pytest.raises(rundir.RunError, match="does not exist"):
+        rundir.load_generator(str(run), str(_ckpt(run) / "ckpt-99"))
+
+
+def test_a_truncated_config_json_is_named(run):
+    (run / "config.json").write_text('{"train": {"preset": "ti')
+    with pytest.raises(rundir.RunError, match="config.json: cannot be read"):
+        rundir.load_generator(str(run))
+
+
+def _cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "vitgan_tf.train", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, **kw)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_sigint_save_a_checkpoint_and_exit_nonzero(tmp_path, sig):
+    workdir = tmp_path / "run"
+    (_ckpt(workdir) / "ckpt-0_temp").mkdir(parents=True)  # left by an interrupted save
+    args = ["--preset=tiny", "--dataset=digits", "--batch_size=4", "--log_every=1000",
+            "--checkpoint_every=1000", "--sample_every=1000", "--num_samples=4",
+            "--total_steps=100000", f"--workdir={workdir}"]
+    proc = subprocess.Popen([sys.executable, "-m", "vitgan_tf.train", *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and not (workdir / "config.json").exists():
+            time.sleep(0.2)
+        time.sleep(8)  # into training
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + sig, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert "Interrupted at step" in stderr and "Run the same command again" in stderr
+    latest = tf.train.latest_checkpoint(str(_ckpt(workdir)))
+    step = int(latest.rsplit("-", 1)[1])
+    assert step > 0 and f"ckpt-{step}" in stderr
+    assert not (_ckpt(workdir) / "ckpt-0_temp").exists()
+    # Resume continues from there.
+    result = _cli(*args[:-2], f"--total_steps={step + 1}", f"--workdir={workdir}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"at step {step}" in result.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--seed=9223372036854775808"], "--seed"),
+    (["--lr=inf"], "--lr=inf"),
+    (["--model_overrides=nonsense=1"], "--model_overrides"),
+])
+def test_cli_user_errors_are_one_line_with_exit_2(tmp_path, args, message):
+    result = _cli("--preset=tiny", f"--workdir={tmp_path / 'w'}", *args)
+    assert result.returncode == 2, result.stderr[-1000:]
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_workdir_that_is_a_file_or_read_only(tmp_path):
+    afile = tmp_path / "file"
+    afile.write_text("x")
+    result = _cli("--preset=tiny", "--dataset=digits", f"--workdir={afile}", "--total_steps=2")
+    assert result.returncode == 2 and "is a file" in result.stderr
+    assert "Traceback" not in result.stderr
+    if os.geteuid() == 0:
+        return  # root writes anywhere: the read-only case cannot be made here
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o500)
+    result = _cli("--preset=tiny", "--dataset=digits", f"--workdir={ro / 'run'}",
+                  "--total_steps=2")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
