@@ -36,10 +36,9 @@ def randn(*shape, seed=0, scale=1.0):
 
 
 def mixed_and_float32(model_cls, *args):
-    """A mixed_float16 instance of model_cls carrying a float32 instance's weights, and that one."""
-    keras.config.set_dtype_policy("mixed_float16")
-    mixed = model_cls(*args)
-    keras.config.set_dtype_policy("float32")
-    ref = model_cls(*args)
+    """A mixed_float16 instance of model_cls carrying a float32 instance's weights, and that one.
+    The policy is passed to the constructor, as library code does (no global policy)."""
+    mixed = model_cls(*args, dtype="mixed_float16")
+    ref = model_cls(*args, dtype="float32")
     mixed.set_weights(ref.get_weights())
     return mixed, ref

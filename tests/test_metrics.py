@@ -141,6 +141,7 @@ def test_fid_inception_feeds_batches_through_the_2015_graph_interface(tmp_path):
     np.testing.assert_allclose(out["logits"], expected @ weights, rtol=1e-3, atol=1e-2)
 
 
+@pytest.mark.integration
 def test_missing_weights_file_gives_a_clear_message(tmp_path):
     with pytest.raises(features.WeightsError, match="inception-2015-12-05.tgz"):
         features.FIDInception(str(tmp_path / "missing.pb"))
@@ -171,6 +172,7 @@ def trained_run(tmp_path_factory):
     return workdir
 
 
+@pytest.mark.integration
 def test_evaluate_pipeline_end_to_end_with_a_random_extractor(trained_run, monkeypatch):
     # generate -> resize -> features -> metrics -> JSON and TensorBoard, on CPU.
     monkeypatch.setattr(evaluate.data_lib, "image_source", lambda *a, **k:
@@ -202,6 +204,7 @@ def test_evaluate_pipeline_end_to_end_with_a_random_extractor(trained_run, monke
     assert merged["kid"] == later["kid"]
 
 
+@pytest.mark.integration
 def test_sample_grid_and_interpolation(trained_run):
     _, gan, _, step = rundir.load_run(str(trained_run))
     assert step == 2
@@ -216,6 +219,7 @@ def test_sample_grid_and_interpolation(trained_run):
     np.testing.assert_allclose(rows[:, :18], ends, atol=1)
 
 
+@pytest.mark.integration
 def test_sample_cli(trained_run, tmp_path):
     out = tmp_path / "grid.png"
     result = subprocess.run(

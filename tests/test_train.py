@@ -26,6 +26,7 @@ def _data():
     return tf.data.Dataset.from_tensors(np.clip(randn(4, 16, 16, 3), -1, 1)).repeat()
 
 
+@pytest.mark.integration
 def test_train_writes_checkpoints_samples_logs_and_resumes(tmp_path):
     gan = train_lib.train(_cfg(tmp_path), dataset=_data())
     assert gan.g_optimizer.iterations.numpy() == 4
@@ -62,12 +63,14 @@ def test_checkpoint_holds_every_weight_of_every_model(tmp_path):
             assert key in saved, key
 
 
+@pytest.mark.integration
 def test_resume_refuses_a_different_model(tmp_path):
     train_lib.train(_cfg(tmp_path, total_steps=2), dataset=_data())
     with pytest.raises(ValueError, match="--preset"):
         train_lib.train(_cfg(tmp_path, preset="digits", total_steps=4), dataset=_data())
 
 
+@pytest.mark.integration
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     train_lib.train(_cfg(tmp_path, total_steps=2), dataset=_data())
     bad = tf.data.Dataset.from_tensors(np.full((4, 16, 16, 3), np.nan, np.float32)).repeat()
@@ -92,12 +95,14 @@ def _cli(*args, **kw):
                           capture_output=True, text=True, timeout=300, **kw)
 
 
+@pytest.mark.integration
 def test_cli_bad_flag_value_fails_cleanly(tmp_path):
     result = _cli(f"--workdir={tmp_path}", "--batch_size=-1")
     assert result.returncode != 0
     assert "--batch_size=-1" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.integration
 def test_cli_flagfile_and_sigkill_resume(tmp_path):
     flagfile = tmp_path / "run.flags"
     flagfile.write_text("--preset=tiny\n--dataset=digits\n--batch_size=8\n--log_every=5\n"
@@ -127,6 +132,7 @@ def test_cli_flagfile_and_sigkill_resume(tmp_path):
         f"ckpt-{killed_at + 5}")
 
 
+@pytest.mark.integration
 def test_mirrored_strategy_step_matches_single_device(tmp_path):
     outs = {}
     for mode in ("single", "mirrored"):
@@ -174,6 +180,7 @@ def test_digits_source():
     assert batch.shape == (32, 16, 16, 3)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name,dataset,preset", [
     ("digits", "digits", "digits"), ("cifar10", "cifar10", "32"), ("celeba", "celeb_a", "64"),
     ("lsun_bedroom", "lsun_bedroom", "64"), ("fashion_mnist", "fashion_mnist", "fashion")])
@@ -206,6 +213,7 @@ def _free_ports(n):
     return ports
 
 
+@pytest.mark.integration
 def test_multi_worker_mirrored_two_processes_agree(tmp_path):
     # Two worker processes on 127.0.0.1 run the real training entry point with
     # MultiWorkerMirroredStrategy; both end at step 2 with the same weights, and only the
@@ -233,6 +241,7 @@ def test_multi_worker_mirrored_two_processes_agree(tmp_path):
     assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-2")
 
 
+@pytest.mark.integration
 def test_kid_during_training_is_logged_to_tensorboard(tmp_path):
     cfg = _cfg(tmp_path, total_steps=2, kid_every=2, kid_samples=6,
                inception_weights="none")

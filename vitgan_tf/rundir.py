@@ -212,10 +212,11 @@ def make_optimizer(cfg):
     return opt
 
 
-def build_gan(cfg):
+def build_gan(cfg, model=None):
     """ViTGAN compiled with both optimizers, in the run's dtype policy (passed to the models,
-    never set globally); call inside the strategy's scope."""
-    gan = ViTGAN(model_config(cfg), augment_policy=cfg.augment_policy,
+    never set globally); call inside the strategy's scope. model: the ViTGANConfig, default
+    `model_config(cfg)`."""
+    gan = ViTGAN(model or model_config(cfg), augment_policy=cfg.augment_policy,
                  augment_probability=cfg.augment_probability, bcr_real=cfg.bcr_real,
                  bcr_fake=cfg.bcr_fake, r1_gamma=cfg.r1_gamma,
                  ema_half_life_kimg=cfg.ema_half_life_kimg, d_steps=cfg.d_steps, seed=cfg.seed,
@@ -396,7 +397,8 @@ def write_config(cfg):
 
 
 def load_config(workdir):
-    """The TrainConfig of the run in `workdir`."""
+    """(TrainConfig, ViTGANConfig) of the run in `workdir`. The model config is the one saved
+    with the run, so runs of an earlier version of a preset still load."""
     if not workdir or not os.path.isdir(workdir):
         raise RunError(f"--workdir={workdir!r} is not a directory; give a training run "
                        "directory (python -m vitgan_tf.train --workdir=...).")
@@ -407,13 +409,11 @@ def load_config(workdir):
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     cfg = TrainConfig(**{k: v for k, v in saved["train"].items() if k in fields})
     try:
-        model = model_config(cfg).to_dict()
-    except ValueError as error:
-        raise RunError(f"{workdir}/config.json: {error}") from None
-    if saved.get("model") != model:
-        raise RunError(f"{workdir}/config.json: the saved model differs from preset "
-                       f"{cfg.preset!r} of this version of vitgan_tf.")
-    return dataclasses.replace(cfg, workdir=workdir)
+        model = get_config(dict(saved["model"]))
+    except (ValueError, TypeError) as error:
+        raise RunError(f"{workdir}/config.json: its model config does not fit this version of "
+                       f"vitgan_tf ({error}).") from None
+    return dataclasses.replace(cfg, workdir=workdir), model
 
 
 def _resolve_checkpoint(workdir, checkpoint, target, read):
@@ -442,8 +442,9 @@ def load_run(workdir, checkpoint=None):
     checkpoint: a checkpoint path (e.g. WORKDIR/checkpoints/ckpt-8, or its .index file);
     default the newest one that restores. Returns (TrainConfig, ViTGAN, checkpoint path, step).
     """
-    cfg = load_config(workdir)
-    gan = build_gan(dataclasses.replace(cfg, jit_compile=False, mixed_precision="float32"))
+    cfg, model = load_config(workdir)
+    gan = build_gan(dataclasses.replace(cfg, jit_compile=False, mixed_precision="float32"),
+                    model)
     path = _resolve_checkpoint(workdir, checkpoint, gan, _read_checkpoint)
     return cfg, gan, path, int(gan.g_optimizer.iterations.numpy())
 
@@ -451,7 +452,7 @@ def load_run(workdir, checkpoint=None):
 def load_generator(workdir, checkpoint=None):
     """The EMA generator alone (float32) of the run in `workdir`: no discriminator, no
     optimizers. Returns (TrainConfig, Generator, checkpoint path, step)."""
-    cfg = load_config(workdir)
-    generator = Generator(model_config(cfg), dtype="float32", name="ema_generator")
+    cfg, model = load_config(workdir)
+    generator = Generator(model, dtype="float32", name="ema_generator")
     path = _resolve_checkpoint(workdir, checkpoint, generator, _read_generator)
     return cfg, generator, path, checkpoint_step(path)

@@ -7,8 +7,8 @@ import dataclasses
 class ViTGANConfig:
     """Sizes of a ViTGAN generator and discriminator.
 
-    Defaults are the paper's 32x32 (CIFAR-10) model. Fields marked *choice* in SPEC.md are
-    fields here, with SPEC.md's defaults.
+    Defaults are the paper's 32x32 (CIFAR-10) model. Choices the paper leaves open are fields
+    here; docs/model.md gives each one and why it has its default.
     """
 
     image_size: int = 32
@@ -88,7 +88,7 @@ class ViTGANConfig:
         return cls(**values)
 
 
-# SPEC.md's size table. The 128 row's patch size and depth are the spec's *choice*.
+# The paper's size table (docs/model.md). For 128 the paper gives no patch size or depth.
 PRESETS = {
     "32": ViTGANConfig(),
     "64": ViTGANConfig(image_size=64, g_patch_size=8, g_depth=6, d_patch_size=8, d_depth=6),
@@ -98,11 +98,13 @@ PRESETS = {
                            g_patch_size=4, g_depth=2, g_hidden_dim=64, g_mlp_dim=128, g_num_heads=2,
                            decoder_dim=32, d_patch_size=4, d_depth=2, d_hidden_dim=64,
                            d_mlp_dim=128, d_num_heads=2),
-    # CPU preset for Fashion-MNIST at its native 28x28 (7x7 tokens of 4x4 pixels).
+    # CPU preset for Fashion-MNIST at its native 28x28 (7x7 tokens of 4x4 pixels). The decoder's
+    # Fourier features use omega_0 = 4: at 30 neighbouring pixels of a 4x4 patch were nearly
+    # uncorrelated and the samples showed per-pixel noise (docs/model.md, README).
     "fashion": ViTGANConfig(image_size=28, channels=1, latent_dim=128, mapping_layers=4,
                             g_patch_size=4, g_depth=3, g_hidden_dim=128, g_mlp_dim=512,
-                            g_num_heads=4, decoder_dim=64, d_patch_size=4, d_depth=3,
-                            d_hidden_dim=128, d_mlp_dim=512, d_num_heads=4),
+                            g_num_heads=4, decoder_dim=64, decoder_omega_0=4.0, d_patch_size=4,
+                            d_depth=3, d_hidden_dim=128, d_mlp_dim=512, d_num_heads=4),
     # Tests.
     "tiny": ViTGANConfig(image_size=16, latent_dim=32, mapping_layers=2, g_patch_size=4,
                          g_depth=1, g_hidden_dim=32, g_mlp_dim=64, g_num_heads=2, decoder_dim=16,
