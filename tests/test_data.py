@@ -138,3 +138,28 @@ def test_a_folder_of_truncated_jpegs_fails_instead_of_training_on_nothing(tmp_pa
     ds = data.make_dataset("folder", 16, 2, str(tmp_path), shuffle_buffer=4)
     with pytest.raises(tf.errors.InvalidArgumentError, match=data.EMPTY_PASS_MESSAGE):
         next(iter(ds))
+
+
+@pytest.mark.integration
+def test_the_fashion_preset_trains_on_idx_files(idx_dir, tmp_path):
+    from vitgan_tf import rundir, train_lib
+
+    cfg = rundir.TrainConfig(workdir=str(tmp_path / "run"), dataset="fashion_mnist",
+                             data_dir=str(idx_dir), preset="fashion", batch_size=4,
+                             total_steps=2, log_every=2, checkpoint_every=2, sample_every=2,
+                             num_samples=4, bcr_real=0, bcr_fake=0, augment_policy="")
+    gan = train_lib.train(cfg)
+    assert gan.g_optimizer.iterations.numpy() == 2
+    _, generator, _, _ = rundir.load_generator(cfg.workdir)
+    assert generator(np.zeros((1, 128), np.float32)).shape == (1, 28, 28, 1)
+
+
+def test_tfds_source_reads_a_prepared_dataset_with_seeded_file_order():
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=6):
+        images = np.stack(list(data.tfds_source("cifar10", None, 16, seed=3)
+                               .take(4).as_numpy_iterator()))
+        batch = next(iter(data.make_dataset("cifar10", 16, 2, channels=1)))
+    assert images.shape == (4, 16, 16, 3) and images.min() >= -1 and images.max() <= 1
+    assert batch.shape == (2, 16, 16, 1)

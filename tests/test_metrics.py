@@ -8,6 +8,7 @@ import pytest
 import scipy.linalg
 import tensorflow as tf
 
+from vitgan_tf import data as data_lib
 from vitgan_tf import evaluate, features, metrics, rng, rundir, sample, train_lib
 from vitgan_tf import images as images_lib
 
@@ -288,3 +289,37 @@ def test_fashion_classifier_features_are_deterministic_and_score_real_data_as_re
     # Noise is far from blobs in these features.
     noise = rng.uniform(-1, 1, images.shape).astype(np.float32)
     assert metrics.fid_from_activations(a["pool"], extractor(noise)["pool"]) > 1.0
+
+
+@pytest.mark.integration
+def test_evaluate_with_the_fashion_classifier_reports_pr_classes_and_the_real_floor(
+        trained_run, tmp_path, monkeypatch):
+    # A run whose dataset has a test split: the reference is the test split, and the report
+    # carries the real-vs-real floor next to every metric.
+    import gzip
+    import struct
+
+    rng_np = np.random.default_rng(10)
+    for split, n in (("train", 40), ("test", 30)):
+        for name, array in zip(data_lib.IDX_FILES[split],
+                               (rng_np.integers(0, 256, (n, 28, 28)), rng_np.integers(0, 10, n))):
+            array = np.asarray(array, np.uint8)
+            raw = bytes([0, 0, 8, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+            with gzip.open(tmp_path / name, "wb") as f:
+                f.write(raw + array.tobytes())
+    config = json.loads((trained_run / "config.json").read_text())
+    run_dir = tmp_path / "run"
+    import shutil
+
+    shutil.copytree(trained_run, run_dir)
+    config["train"].update(dataset="fashion_mnist", data_dir=str(tmp_path))
+    (run_dir / "config.json").write_text(json.dumps(config))
+    report, _ = evaluate.run(str(run_dir), metric_names=["fid", "kid", "is", "pr"],
+                             num_samples=20, real_samples=30,
+                             extractor=features.FashionClassifier(), batch_size=10,
+                             kid_subsets=3, kid_subset_size=10, is_splits=2)
+    assert report["reference_split"] == "test" and report["real_samples"] == 30
+    for key in ("fid", "kid", "is", "precision", "recall"):
+        assert np.isfinite(report[key]) and np.isfinite(report[f"real_floor_{key}"]), key
+    assert 0 <= report["precision"] <= 1 and 0 <= report["recall"] <= 1
+    assert sum(report["class_counts"]) == 20 and 1 <= report["classes"] <= 10

@@ -242,26 +242,29 @@ def idx_source(dataset, image_size, data_dir=None, split="train"):
         idx_images(dataset, image_size, data_dir, split)[0])
 
 
-def tfds_source(name, data_dir, image_size):
+def tfds_source(name, data_dir, image_size, seed=0):
+    """A prepared tfds dataset's training images; its file order is shuffled with `seed`."""
     import tensorflow_datasets as tfds
 
     tfds_name = TFDS_DATASETS[name]
-    builder = tfds.builder(tfds_name, data_dir=data_dir)
-    if not builder.is_prepared():
-        hint = (" CelebA must be downloaded by hand: see README.md, 'Training on CelebA'."
-                if name == "celeb_a" else "")
+    try:
+        builder = tfds.builder(tfds_name, data_dir=data_dir)
+        ds = builder.as_dataset(split="train", shuffle_files=True,
+                                read_config=tfds.ReadConfig(shuffle_seed=seed))
+    except (AssertionError, FileNotFoundError, tf.errors.NotFoundError) as error:
+        hint = (" CelebA must be downloaded by hand: see README.md, 'Train on CIFAR-10, "
+                "CelebA, LSUN bedroom'." if name == "celeb_a" else "")
         raise DataError(
             f"tfds dataset {tfds_name!r} is not prepared in --data_dir={data_dir!r}. Prepare "
             f"it once with `tfds build {tfds_name} "
             f"--data_dir={data_dir or '~/tensorflow_datasets'}` on a machine with internet "
-            f"access.{hint}")
+            f"access.{hint}") from None
     crop = CELEBA_CROP if name == "celeb_a" else None
-    ds = builder.as_dataset(split="train", shuffle_files=True)
     return ds.map(lambda ex: centre_crop_resize(ex["image"], image_size, crop),
                   num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def image_source(dataset, image_size, data_dir=None, split="train"):
+def image_source(dataset, image_size, data_dir=None, split="train", seed=0):
     """The unbatched dataset of (H, W, C) float32 images in [-1, 1] for `dataset`; C is 1 for
     the grayscale IDX datasets and 3 for the others. split: "train", or "test" for the IDX
     datasets (the others use their training images)."""
@@ -272,7 +275,7 @@ def image_source(dataset, image_size, data_dir=None, split="train"):
     if dataset in IDX_DATASETS:
         return idx_source(dataset, image_size, data_dir, split)
     if dataset in TFDS_DATASETS:
-        return tfds_source(dataset, data_dir, image_size)
+        return tfds_source(dataset, data_dir, image_size, seed)
     raise DataError(f"--dataset={dataset!r} is not one of {SOURCES}.")
 
 
@@ -293,7 +296,7 @@ def make_dataset(dataset, image_size, global_batch_size, data_dir=None, seed=0,
     """
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}.")
-    ds = with_channels(image_source(dataset, image_size, data_dir), channels)
+    ds = with_channels(image_source(dataset, image_size, data_dir, seed=seed), channels)
     if dataset == "folder":  # files may vanish or be unreadable: never loop on empty passes
         ds = repeat_guarded(ds, f"--data_dir={data_dir}").shuffle(shuffle_buffer, seed=seed)
     else:

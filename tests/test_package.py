@@ -1,0 +1,88 @@
+"""The package's shape: imports flow one way, and the CLIs exist as console scripts."""
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGE = os.path.join(ROOT, "vitgan_tf")
+
+
+def _module_imports():
+    """{module: set of vitgan_tf modules it imports anywhere, function bodies included}."""
+    graph = {}
+    for folder, _, names in os.walk(PACKAGE):
+        for name in names:
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(folder, name)
+            module = os.path.relpath(path, ROOT)[:-3].replace(os.sep, ".")
+            module = module.removesuffix(".__init__")
+            imports = set()
+            for node in ast.walk(ast.parse(open(path).read())):
+                if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    if node.module.startswith("vitgan_tf"):
+                        for alias in node.names:
+                            full = f"{node.module}.{alias.name}"
+                            imports.add(full if os.path.exists(
+                                os.path.join(ROOT, *full.split(".")) + ".py") else node.module)
+                elif isinstance(node, ast.Import):
+                    imports.update(a.name for a in node.names if a.name.startswith("vitgan_tf"))
+            graph[module] = {m for m in imports if m != module}
+    return graph
+
+
+def test_the_import_graph_has_no_cycle():
+    graph = _module_imports()
+    # Package __init__ files re-export their children; an edge into a package is an edge to it.
+    state = {}
+
+    def visit(module, trail):
+        if state.get(module) == "done":
+            return
+        if state.get(module) == "active":
+            pytest.fail("import cycle: " + " -> ".join(trail + [module]))
+        state[module] = "active"
+        for target in sorted(graph.get(module, ())):
+            if target.startswith(module + "."):
+                continue  # a package importing its own submodule
+            visit(target, trail + [module])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        visit(module, [])
+    assert "vitgan_tf.train_lib" not in graph["vitgan_tf.evaluate"]
+    assert "vitgan_tf.train_lib" not in graph["vitgan_tf.export"]
+    assert "vitgan_tf.train_lib" not in graph["vitgan_tf.sample"]
+
+
+def test_the_training_module_stays_small():
+    with open(os.path.join(PACKAGE, "train_lib.py")) as f:
+        assert len(f.readlines()) < 200
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("script,module", [
+    ("vitgan-train", "vitgan_tf.train"), ("vitgan-evaluate", "vitgan_tf.evaluate"),
+    ("vitgan-sample", "vitgan_tf.sample"), ("vitgan-export", "vitgan_tf.export")])
+def test_each_cli_runs_as_a_console_script_and_with_python_m(script, module):
+    path = shutil.which(script) or os.path.join(os.path.dirname(sys.executable), script)
+    assert os.path.exists(path), f"{script} is not installed (pip install -e .)"
+    for command in ([path, "--help"], [sys.executable, "-m", module, "--help"]):
+        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert "--workdir" in result.stdout + result.stderr
+
+
+def test_importing_without_tensorflow_says_which_extra_to_install():
+    # -S: no site-packages, so no TensorFlow, as after `pip install vitgan_tf` without an extra.
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", f"import sys; sys.path.insert(0, {ROOT!r}); import vitgan_tf"],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "pip install 'vitgan_tf[cpu]'" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("ImportError: vitgan_tf needs")
