@@ -251,7 +251,7 @@ def tfds_source(name, data_dir, image_size, seed=0):
         builder = tfds.builder(tfds_name, data_dir=data_dir)
         ds = builder.as_dataset(split="train", shuffle_files=True,
                                 read_config=tfds.ReadConfig(shuffle_seed=seed))
-    except (AssertionError, FileNotFoundError, tf.errors.NotFoundError) as error:
+    except (AssertionError, FileNotFoundError, tf.errors.NotFoundError):
         hint = (" CelebA must be downloaded by hand: see README.md, 'Train on CIFAR-10, "
                 "CelebA, LSUN bedroom'." if name == "celeb_a" else "")
         raise DataError(
