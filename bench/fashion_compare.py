@@ -28,10 +28,8 @@ METRICS = ["fid", "kid", "is", "pr"]
 
 
 def reference_stats(extractor, data_dir, cache_dir):
-    cache = evaluate.real_stats_cache_path(cache_dir, "fashion_mnist", 28, extractor, 10_000,
-                                           data_dir, "test")
-    source = data.image_source("fashion_mnist", 28, data_dir, split="test")
-    return evaluate.real_statistics(source, extractor, 10_000, 500, cache)
+    return evaluate.reference_statistics("fashion_mnist", data_dir, 28, extractor, 10_000, 500,
+                                         cache_dir)[0]
 
 
 def score_features(fake, real, seed=0):

@@ -131,6 +131,17 @@ def real_statistics(source, extractor, num_samples, batch_size, cache_path=None)
     return stats
 
 
+def reference_statistics(dataset, data_dir, image_size, extractor, num_samples, batch_size,
+                         cache_dir):
+    """`real_statistics` of the dataset's reference split (`reference_split`), cached in
+    `cache_dir` under `real_stats_cache_path`. Returns (stats, split)."""
+    split = reference_split(dataset)
+    cache = real_stats_cache_path(cache_dir, dataset, image_size, extractor, num_samples,
+                                  data_dir, split)
+    source = data_lib.image_source(dataset, image_size, data_dir, split=split)
+    return real_statistics(source, extractor, num_samples, batch_size, cache), split
+
+
 def evaluate(generator, real_stats, extractor, metric_names, num_samples, batch_size=100,
              truncation_psi=1.0, seed=0, kid_subsets=100, kid_subset_size=1000, is_splits=10):
     """The requested metrics of `generator` against `real_stats` (see `real_statistics`)."""
@@ -185,11 +196,8 @@ def run(workdir, checkpoint=None, metric_names=("fid", "kid", "is"), num_samples
     cfg, generator, checkpoint, step = rundir.load_generator(workdir, checkpoint)
     size = generator.vitgan_config.image_size
     cache_dir = cache_dir or os.path.join(workdir, "stats")
-    split = reference_split(cfg.dataset)
-    cache = real_stats_cache_path(cache_dir, cfg.dataset, size, extractor, real_samples,
-                                  cfg.data_dir, split)
-    source = data_lib.image_source(cfg.dataset, size, cfg.data_dir, split=split)
-    real = real_statistics(source, extractor, real_samples, batch_size, cache)
+    real, split = reference_statistics(cfg.dataset, cfg.data_dir, size, extractor,
+                                       real_samples, batch_size, cache_dir)
     kid_subset_size = min(kid_subset_size, num_samples, int(real["num_samples"]))
     results = evaluate(generator, real, extractor, metric_names, num_samples,
                        batch_size, truncation_psi, seed, kid_subsets, kid_subset_size, is_splits)

@@ -23,10 +23,10 @@ import tensorflow as tf
 from absl import logging
 
 from vitgan_tf import augment, data
+from vitgan_tf.features import EXTRACTORS
 from vitgan_tf.models import Generator, ViTGAN, get_config
 
 CHECKPOINTS = "checkpoints"
-_EXTRACTORS = ("fid_inception", "keras_inception", "fashion_classifier")
 
 
 class RunError(ValueError):
@@ -137,8 +137,8 @@ class TrainConfig:
         need(self.kid_every >= 0 and self.kid_every % self.log_every == 0, "kid_every",
              "0 (off) or a multiple of --log_every")
         need(self.kid_samples >= 2, "kid_samples", "an integer >= 2")
-        need(self.kid_extractor in _EXTRACTORS, "kid_extractor",
-             f"one of {', '.join(_EXTRACTORS)}")
+        need(self.kid_extractor in EXTRACTORS, "kid_extractor",
+             f"one of {', '.join(EXTRACTORS)}")
         need(0 <= self.seed < 2**63, "seed", "an integer in [0, 2**63)")
         try:
             get_config(self.preset)

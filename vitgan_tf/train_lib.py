@@ -63,15 +63,11 @@ def _kid_monitor(cfg, writer):
     extractor = features.make_extractor(cfg.kid_extractor, cfg.inception_path,
                                         cfg.inception_weights)
     size = rundir.model_config(cfg).image_size
-    split = evaluate.reference_split(cfg.dataset)
 
     def real_stats():
-        cache = evaluate.real_stats_cache_path(os.path.join(cfg.workdir, "stats"), cfg.dataset,
-                                               size, extractor, cfg.kid_samples, cfg.data_dir,
-                                               split)
-        return evaluate.real_statistics(data_lib.image_source(cfg.dataset, size, cfg.data_dir,
-                                                              split),
-                                        extractor, cfg.kid_samples, 50, cache)
+        return evaluate.reference_statistics(cfg.dataset, cfg.data_dir, size, extractor,
+                                             cfg.kid_samples, 50,
+                                             os.path.join(cfg.workdir, "stats"))[0]
 
     return callbacks_lib.KIDMonitor(cfg.kid_every, extractor, real_stats, cfg.kid_samples,
                                     writer, cfg.seed, cfg.total_steps)
