@@ -163,7 +163,7 @@ def parse_overrides(text, config):
         if not sep or not hasattr(config, name):
             raise ValueError(f"expected field=value pairs of ViTGANConfig fields, got {item!r}")
         current = getattr(config, name)
-        if value.lower() == "none":
+        if value.lower() == "none" and not isinstance(current, str):
             changes[name] = None
         elif isinstance(current, bool):
             if value.lower() not in ("true", "false", "1", "0"):

@@ -1,17 +1,11 @@
-"""Multi-head self-attention layers: L2 attention (discriminator) and dot-product (generator)."""
+"""The discriminator's multi-head self-attention: L2 with tied W_q = W_k, and dot-product."""
 
 import math
 
 import keras
 from keras import ops
 
-from vitgan_tf.layers.spectral_norm import ImprovedSpectralNorm
-
-
-def _maybe_isn(layer, use_spectral_norm, name):
-    if use_spectral_norm:
-        return ImprovedSpectralNorm(layer, dtype=layer.dtype_policy, name=name)
-    return layer
+from vitgan_tf.layers.spectral_norm import wrap_spectral_norm
 
 
 @keras.saving.register_keras_serializable(package="vitgan_tf")
@@ -28,7 +22,8 @@ class L2Attention(keras.layers.Layer):
     Args:
         num_heads: number of heads.
         key_dim: size d_h of each head.
-        use_spectral_norm: wrap W_qk, W_v and W_o in `ImprovedSpectralNorm`.
+        use_spectral_norm: wrap W_qk, W_v and W_o in `ImprovedSpectralNorm`: True or
+            "improved" (ISN), "plain" (sigma = 1), False (none).
         qk_initializer: initializer of W_qk; default truncated normal with stddev 0.02 (ViT's).
             It must be small: distances between tokens grow with |W_qk|^2, and with Glorot's
             init every token puts ~99.7% of its attention on itself (its own distance is 0), so
@@ -52,19 +47,18 @@ class L2Attention(keras.layers.Layer):
         self.key_dim = key_dim
         self.use_spectral_norm = use_spectral_norm
 
+    def _dense(self, units, name, initializer="glorot_uniform"):
+        layer = keras.layers.Dense(units, kernel_initializer=initializer,
+                                   dtype=self.dtype_policy, name=name)
+        return wrap_spectral_norm(layer, self.use_spectral_norm, f"{name}_isn")
+
     def build(self, input_shape):
         features = input_shape[-1]
         inner = self.num_heads * self.key_dim
-
-        def dense(units, name, initializer="glorot_uniform"):
-            layer = keras.layers.Dense(units, kernel_initializer=initializer,
-                                       dtype=self.dtype_policy, name=name)
-            return _maybe_isn(layer, self.use_spectral_norm, f"{name}_isn")
-
         # Tie W_q = W_k: the Lipschitz bound needs it.
-        self.qk_dense = dense(inner, "qk", self.qk_initializer)
-        self.v_dense = dense(inner, "v")
-        self.output_dense = dense(features, "output")
+        self.qk_dense = self._dense(inner, "qk", self.qk_initializer)
+        self.v_dense = self._dense(inner, "v")
+        self.output_dense = self._dense(features, "output")
         self.qk_dense.build(input_shape)
         self.v_dense.build(input_shape)
         self.output_dense.build(tuple(input_shape[:-1]) + (inner,))
@@ -103,3 +97,30 @@ class L2Attention(keras.layers.Layer):
         return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,
                 "use_spectral_norm": self.use_spectral_norm,
                 "qk_initializer": keras.initializers.serialize(self.qk_initializer)}
+
+
+@keras.saving.register_keras_serializable(package="vitgan_tf")
+class DotProductAttention(L2Attention):
+    """Standard multi-head self-attention with separate W_q, W_k: logits q_i.k_j / sqrt(d_h).
+
+    The vanilla ViT discriminator's attention, for the ablation against `L2Attention`
+    (docs/model.md). Same arguments, spectral normalization and float32 logits as
+    `L2Attention`; W_q and W_k both use `qk_initializer`. With `use_spectral_norm=False` it
+    computes what `keras.layers.MultiHeadAttention` computes on the same weights.
+    """
+
+    def build(self, input_shape):
+        features = input_shape[-1]
+        inner = self.num_heads * self.key_dim
+        self.q_dense = self._dense(inner, "q", self.qk_initializer)
+        self.k_dense = self._dense(inner, "k", self.qk_initializer)
+        self.v_dense = self._dense(inner, "v")
+        self.output_dense = self._dense(features, "output")
+        for layer in (self.q_dense, self.k_dense, self.v_dense):
+            layer.build(input_shape)
+        self.output_dense.build(tuple(input_shape[:-1]) + (inner,))
+
+    def _logits(self, inputs, training):
+        q = ops.cast(self._split_heads(self.q_dense(inputs, training=training)), "float32")
+        k = ops.cast(self._split_heads(self.k_dense(inputs, training=training)), "float32")
+        return ops.einsum("bhid,bhjd->bhij", q, k) / math.sqrt(self.key_dim)

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from vitgan_tf.layers.siren import SinePositionEmbedding
-from vitgan_tf.layers.spectral_norm import ImprovedSpectralNorm
+from vitgan_tf.layers.spectral_norm import wrap_spectral_norm
 
 
 def patchify(images, patch_size):
@@ -42,8 +42,10 @@ class OverlappingPatchEmbedding(keras.layers.Layer):
     Args:
         patch_size: P.
         hidden_dim: token size D.
-        use_spectral_norm: wrap the projection in `ImprovedSpectralNorm`.
+        use_spectral_norm: True or "improved" (ISN), "plain" (sigma = 1) or False (none).
         omega_0: frequency scale of the position embedding.
+        overlapping: kernel 2P (True, the paper's) or P (False: plain ViT patches, for the
+            ablation).
 
     Call arguments:
         images: (batch, H, W, C) with H = W divisible by P.
@@ -51,7 +53,8 @@ class OverlappingPatchEmbedding(keras.layers.Layer):
     Returns: (batch, 1 + (H/P)**2, D); token 0 is CLS.
     """
 
-    def __init__(self, patch_size, hidden_dim, use_spectral_norm=True, omega_0=30.0, **kwargs):
+    def __init__(self, patch_size, hidden_dim, use_spectral_norm=True, omega_0=30.0,
+                 overlapping=True, **kwargs):
         super().__init__(**kwargs)
         if patch_size < 1 or hidden_dim < 1:
             raise ValueError(
@@ -60,6 +63,7 @@ class OverlappingPatchEmbedding(keras.layers.Layer):
         self.hidden_dim = hidden_dim
         self.use_spectral_norm = use_spectral_norm
         self.omega_0 = omega_0
+        self.overlapping = overlapping
 
     def build(self, input_shape):
         _, h, w, _ = input_shape
@@ -68,12 +72,11 @@ class OverlappingPatchEmbedding(keras.layers.Layer):
                 f"OverlappingPatchEmbedding needs square images whose side is divisible by "
                 f"patch_size={self.patch_size}, got {h}x{w}.")
         self.grid_size = h // self.patch_size
-        conv = keras.layers.Conv2D(self.hidden_dim, 2 * self.patch_size, strides=self.patch_size,
+        kernel = (2 if self.overlapping else 1) * self.patch_size
+        conv = keras.layers.Conv2D(self.hidden_dim, kernel, strides=self.patch_size,
                                    padding="same", kernel_initializer="lecun_normal",
                                    dtype=self.dtype_policy, name="projection")
-        self.projection = (ImprovedSpectralNorm(conv, dtype=self.dtype_policy,
-                                                name="projection_isn")
-                           if self.use_spectral_norm else conv)
+        self.projection = wrap_spectral_norm(conv, self.use_spectral_norm, "projection_isn")
         self.projection.build(input_shape)
         self.position = SinePositionEmbedding(self.grid_size, self.hidden_dim,
                                               omega_0=self.omega_0, dtype="float32",
@@ -100,4 +103,4 @@ class OverlappingPatchEmbedding(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "patch_size": self.patch_size,
                 "hidden_dim": self.hidden_dim, "use_spectral_norm": self.use_spectral_norm,
-                "omega_0": self.omega_0}
+                "omega_0": self.omega_0, "overlapping": self.overlapping}

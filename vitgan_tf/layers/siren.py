@@ -202,3 +202,46 @@ class ImplicitPatchDecoder(keras.layers.Layer):
                 "channels": self.channels, "hidden_units": self.hidden_units,
                 "num_hidden_layers": self.num_hidden_layers, "demodulate": self.demodulate,
                 "omega_0": self.omega_0}
+
+
+@keras.saving.register_keras_serializable(package="vitgan_tf")
+class LinearPatchDecoder(keras.layers.Layer):
+    """A linear map of each token to its P x P x C pixels: x^i = y^i W + b.
+
+    The plain ViT way to turn tokens into pixels, for the ablation against
+    `ImplicitPatchDecoder` (docs/model.md). Same call and output shape.
+
+    Args:
+        patch_size: P.
+        channels: output channels C.
+
+    Call arguments:
+        tokens: (batch, L, D).
+
+    Returns: (batch, L, P*P, C), row-major within the patch.
+    """
+
+    def __init__(self, patch_size, channels=3, **kwargs):
+        super().__init__(**kwargs)
+        if patch_size < 1 or channels < 1:
+            raise ValueError(
+                f"`patch_size` and `channels` must be positive, got {patch_size}, {channels}.")
+        self.patch_size = patch_size
+        self.channels = channels
+        self.projection = keras.layers.Dense(patch_size**2 * channels, dtype=self.dtype_policy,
+                                             name="projection")
+
+    def build(self, tokens_shape):
+        self.projection.build(tokens_shape)
+
+    def call(self, tokens):
+        x = self.projection(tokens)
+        shape = ops.shape(x)
+        return ops.reshape(x, (shape[0], shape[1], self.patch_size**2, self.channels))
+
+    def compute_output_shape(self, tokens_shape):
+        return tuple(tokens_shape[:-1]) + (self.patch_size**2, self.channels)
+
+    def get_config(self):
+        return {**super().get_config(), "patch_size": self.patch_size,
+                "channels": self.channels}

@@ -1,10 +1,11 @@
 """Transformer encoder blocks of the ViTGAN generator and discriminator."""
 
 import keras
+from keras import ops
 
-from vitgan_tf.layers.attention import L2Attention
+from vitgan_tf.layers.attention import DotProductAttention, L2Attention
 from vitgan_tf.layers.sln import SelfModulatedLayerNorm
-from vitgan_tf.layers.spectral_norm import ImprovedSpectralNorm
+from vitgan_tf.layers.spectral_norm import wrap_spectral_norm
 
 
 @keras.saving.register_keras_serializable(package="vitgan_tf")
@@ -15,17 +16,22 @@ class GeneratorBlock(keras.layers.Layer):
     un-normalized input (Lee et al. 2022, ViTGAN, eq. 3). Attention is standard scaled
     dot-product multi-head attention; the MLP is Dense-GELU-Dense.
 
+    With `modulated=False` both norms are plain LayerNorms and `style` is ignored: the
+    ablation in which z reaches the transformer only through its input embedding
+    (docs/model.md).
+
     Args:
         num_heads: attention heads.
         key_dim: size of each head.
         mlp_dim: hidden size of the MLP.
+        modulated: SLN (True, the paper's) or plain LayerNorm (False).
 
     Call arguments:
         inputs: tokens (batch, L, D).
         style: w (batch, style_dim).
     """
 
-    def __init__(self, num_heads, key_dim, mlp_dim, **kwargs):
+    def __init__(self, num_heads, key_dim, mlp_dim, modulated=True, **kwargs):
         super().__init__(**kwargs)
         if num_heads < 1 or key_dim < 1 or mlp_dim < 1:
             raise ValueError(
@@ -34,27 +40,42 @@ class GeneratorBlock(keras.layers.Layer):
         self.num_heads = num_heads
         self.key_dim = key_dim
         self.mlp_dim = mlp_dim
+        self.modulated = modulated
 
     def build(self, inputs_shape, style_shape):
         d = inputs_shape[-1]
         policy = self.dtype_policy
-        self.norm1 = SelfModulatedLayerNorm(dtype=policy, name="sln_1")
-        self.norm2 = SelfModulatedLayerNorm(dtype=policy, name="sln_2")
+        if self.modulated:
+            self.norm1 = SelfModulatedLayerNorm(dtype=policy, name="sln_1")
+            self.norm2 = SelfModulatedLayerNorm(dtype=policy, name="sln_2")
+            self.norm1.build(inputs_shape, style_shape)
+            self.norm2.build(inputs_shape, style_shape)
+        else:
+            # float32: float16 variances underflow.
+            self.norm1 = keras.layers.LayerNormalization(epsilon=1e-5, dtype="float32",
+                                                         name="ln_1")
+            self.norm2 = keras.layers.LayerNormalization(epsilon=1e-5, dtype="float32",
+                                                         name="ln_2")
+            self.norm1.build(inputs_shape)
+            self.norm2.build(inputs_shape)
         self.attention = keras.layers.MultiHeadAttention(self.num_heads, self.key_dim,
                                                          dtype=policy, name="attention")
         self.mlp_in = keras.layers.Dense(self.mlp_dim, activation="gelu", dtype=policy,
                                          name="mlp_in")
         self.mlp_out = keras.layers.Dense(d, dtype=policy, name="mlp_out")
-        self.norm1.build(inputs_shape, style_shape)
-        self.norm2.build(inputs_shape, style_shape)
         self.attention.build(inputs_shape, inputs_shape)
         self.mlp_in.build(inputs_shape)
         self.mlp_out.build(tuple(inputs_shape[:-1]) + (self.mlp_dim,))
 
+    def _norm(self, norm, h, style):
+        if self.modulated:
+            return norm(h, style)
+        return ops.cast(norm(h), self.compute_dtype)
+
     def call(self, inputs, style, training=False):
-        x = self.norm1(inputs, style)
+        x = self._norm(self.norm1, inputs, style)
         h = self.attention(x, x, training=training) + inputs
-        x = self.norm2(h, style)
+        x = self._norm(self.norm2, h, style)
         return self.mlp_out(self.mlp_in(x)) + h
 
     def compute_output_shape(self, inputs_shape, style_shape):
@@ -62,7 +83,7 @@ class GeneratorBlock(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,
-                "mlp_dim": self.mlp_dim}
+                "mlp_dim": self.mlp_dim, "modulated": self.modulated}
 
 
 @keras.saving.register_keras_serializable(package="vitgan_tf")
@@ -76,16 +97,21 @@ class DiscriminatorBlock(keras.layers.Layer):
         num_heads: attention heads.
         key_dim: size of each head.
         mlp_dim: hidden size of the MLP.
-        use_spectral_norm: apply ISN (turn off only for ablations).
-        qk_init_std: stddev of the truncated-normal init of the attention's tied W_qk.
+        use_spectral_norm: True or "improved" (ISN), "plain" (sigma = 1) or False (none); the
+            last two only for ablations.
+        qk_init_std: stddev of the truncated-normal init of the attention's W_qk (W_q, W_k).
+        attention: "l2" (`L2Attention`, tied W_q = W_k) or "dot" (`DotProductAttention`, the
+            vanilla ViT's; ablations only).
 
     Call arguments:
         inputs: tokens (batch, tokens, D).
         training: advances the spectral-norm power iterations.
     """
 
+    ATTENTION = {"l2": L2Attention, "dot": DotProductAttention}
+
     def __init__(self, num_heads, key_dim, mlp_dim, use_spectral_norm=True, qk_init_std=0.02,
-                 **kwargs):
+                 attention="l2", **kwargs):
         super().__init__(**kwargs)
         if num_heads < 1 or key_dim < 1 or mlp_dim < 1:
             raise ValueError(
@@ -93,6 +119,10 @@ class DiscriminatorBlock(keras.layers.Layer):
                 f"{num_heads}, {key_dim}, {mlp_dim}.")
         if qk_init_std <= 0:
             raise ValueError(f"`qk_init_std` must be positive, got {qk_init_std}.")
+        if attention not in self.ATTENTION:
+            raise ValueError(f"`attention` must be one of {sorted(self.ATTENTION)}, "
+                             f"got {attention!r}.")
+        self.attention_type = attention
         self.num_heads = num_heads
         self.key_dim = key_dim
         self.mlp_dim = mlp_dim
@@ -105,14 +135,12 @@ class DiscriminatorBlock(keras.layers.Layer):
 
         def dense(units, activation, name):
             layer = keras.layers.Dense(units, activation=activation, dtype=policy, name=name)
-            if self.use_spectral_norm:
-                return ImprovedSpectralNorm(layer, dtype=policy, name=f"{name}_isn")
-            return layer
+            return wrap_spectral_norm(layer, self.use_spectral_norm, f"{name}_isn")
 
         # LayerNorm in float32 whatever the policy: float16 variances underflow.
         self.norm1 = keras.layers.LayerNormalization(epsilon=1e-5, dtype="float32", name="ln_1")
         self.norm2 = keras.layers.LayerNormalization(epsilon=1e-5, dtype="float32", name="ln_2")
-        self.attention = L2Attention(
+        self.attention = self.ATTENTION[self.attention_type](
             self.num_heads, self.key_dim, use_spectral_norm=self.use_spectral_norm,
             qk_initializer=keras.initializers.TruncatedNormal(stddev=self.qk_init_std),
             dtype=policy, name="attention")
@@ -135,4 +163,4 @@ class DiscriminatorBlock(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,
                 "mlp_dim": self.mlp_dim, "use_spectral_norm": self.use_spectral_norm,
-                "qk_init_std": self.qk_init_std}
+                "qk_init_std": self.qk_init_std, "attention": self.attention_type}

@@ -2,6 +2,10 @@
 
 import dataclasses
 
+# The values allowed for the string-valued switches.
+CHOICES = {"g_decoder": ("siren", "linear"), "g_conditioning": ("sln", "additive"),
+           "d_norm": ("isn", "sn", "none"), "d_attention": ("l2", "dot")}
+
 
 @dataclasses.dataclass(frozen=True)
 class ViTGANConfig:
@@ -29,13 +33,24 @@ class ViTGANConfig:
     # Frequency scale of the patch decoder's Fourier features E_fou; None: omega_0.
     decoder_omega_0: float | None = None
     w_avg_beta: float = 0.995
+    # Ablation switches (docs/model.md); the defaults are the paper's model.
+    # Patch decoder: "siren" (implicit, modulated by each token) or "linear" (ViT's projection).
+    g_decoder: str = "siren"
+    # How w reaches the transformer: "sln" (self-modulated LayerNorm) or "additive" (a linear
+    # map of w added to every input token, plain LayerNorm).
+    g_conditioning: str = "sln"
     # Discriminator.
     d_patch_size: int = 4
     d_depth: int = 4
     d_hidden_dim: int = 384
     d_mlp_dim: int = 1536
     d_num_heads: int = 6
-    d_spectral_norm: bool = True
+    # "isn" (improved spectral norm), "sn" (plain, sigma = 1) or "none".
+    d_norm: str = "isn"
+    # "l2" (tied W_q = W_k) or "dot" (vanilla ViT attention).
+    d_attention: str = "l2"
+    # Patch kernel 2P (True) or P (False).
+    d_overlapping_patches: bool = True
     # Stddev of the discriminator's W_qk init: with ISN it sets the attention temperature.
     d_qk_init_std: float = 0.02
 
@@ -58,6 +73,10 @@ class ViTGANConfig:
                 raise ValueError(
                     f"ViTGANConfig.{name}_hidden_dim={dim} must be divisible by "
                     f"{name}_num_heads={heads}.")
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"ViTGANConfig.{name} must be one of {allowed}, "
+                                 f"got {getattr(self, name)!r}.")
         if not 0.0 <= self.w_avg_beta < 1.0:
             raise ValueError(f"ViTGANConfig.w_avg_beta must be in [0, 1), got {self.w_avg_beta}.")
 
@@ -81,6 +100,9 @@ class ViTGANConfig:
 
     @classmethod
     def from_dict(cls, values):
+        values = dict(values)
+        if "d_spectral_norm" in values:  # Configs written by 0.2.0 and earlier.
+            values.setdefault("d_norm", "isn" if values.pop("d_spectral_norm") else "none")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:

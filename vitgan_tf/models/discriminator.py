@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from vitgan_tf.layers import DiscriminatorBlock, ImprovedSpectralNorm, OverlappingPatchEmbedding
+from vitgan_tf.layers import DiscriminatorBlock, OverlappingPatchEmbedding, wrap_spectral_norm
 from vitgan_tf.models.config import get_config
 
 
@@ -13,7 +13,8 @@ class Discriminator(keras.Model):
 
     Overlapping patch tokens plus a CLS token, pre-norm blocks with L2 attention (tied
     W_q = W_k), improved spectral normalization on every linear map, and a linear ISN head on
-    LN(h_N[CLS]). The logit has no activation: the losses apply softplus themselves.
+    LN(h_N[CLS]). The logit has no activation: the losses apply softplus themselves. The
+    config's d_norm, d_attention and d_overlapping_patches switch parts off for ablations.
 
     Args:
         config: a `ViTGANConfig`, a preset name or a dict.
@@ -29,20 +30,21 @@ class Discriminator(keras.Model):
         super().__init__(**kwargs)
         self.vitgan_config = cfg = get_config(config)
         policy = self.dtype_policy
-        sn = cfg.d_spectral_norm
+        sn = {"isn": "improved", "sn": "plain", "none": False}[cfg.d_norm]
         self.patch_embedding = OverlappingPatchEmbedding(
             cfg.d_patch_size, cfg.d_hidden_dim, use_spectral_norm=sn, omega_0=cfg.omega_0,
-            dtype=policy, name="patch_embedding")
+            overlapping=cfg.d_overlapping_patches, dtype=policy, name="patch_embedding")
         self.blocks = [
             DiscriminatorBlock(cfg.d_num_heads, cfg.d_hidden_dim // cfg.d_num_heads,
                                cfg.d_mlp_dim, use_spectral_norm=sn,
-                               qk_init_std=cfg.d_qk_init_std, dtype=policy, name=f"block_{i}")
+                               qk_init_std=cfg.d_qk_init_std, attention=cfg.d_attention,
+                               dtype=policy, name=f"block_{i}")
             for i in range(cfg.d_depth)]
         # float32: float16 variances underflow.
         self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5, dtype="float32",
                                                           name="final_ln")
         head = keras.layers.Dense(1, dtype=policy, name="head")
-        self.head = ImprovedSpectralNorm(head, dtype=policy, name="head_isn") if sn else head
+        self.head = wrap_spectral_norm(head, sn, "head_isn")
         self.build((None, cfg.image_size, cfg.image_size, cfg.channels))
 
     def build(self, input_shape):

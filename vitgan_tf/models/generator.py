@@ -6,6 +6,7 @@ from keras import ops
 from vitgan_tf.layers import (
     GeneratorBlock,
     ImplicitPatchDecoder,
+    LinearPatchDecoder,
     MappingNetwork,
     SelfModulatedLayerNorm,
     SinePositionEmbedding,
@@ -22,6 +23,10 @@ class Generator(keras.Model):
     h' = MSA(SLN(h, w)) + h, h = MLP(SLN(h', w)) + h'; y = SLN(h_N, w); each token y^i becomes a
     P x P patch through the implicit SIREN decoder; patches are stitched row-major. A running
     mean of w (`w_avg`, updated by the training step) enables the truncation trick.
+
+    Ablation switches of the config: g_decoder="linear" maps each token to its patch with one
+    Dense layer; g_conditioning="additive" adds a linear map of w to every input token and uses
+    plain LayerNorms instead of SLN.
 
     Args:
         config: a `ViTGANConfig`, a preset name ("32", "64", "128", "digits", "tiny") or a dict.
@@ -44,15 +49,26 @@ class Generator(keras.Model):
         self.position = SinePositionEmbedding(cfg.g_grid_size, cfg.g_hidden_dim,
                                               omega_0=cfg.omega_0, dtype="float32",
                                               name="position")
+        modulated = cfg.g_conditioning == "sln"
         self.blocks = [
             GeneratorBlock(cfg.g_num_heads, cfg.g_hidden_dim // cfg.g_num_heads, cfg.g_mlp_dim,
-                           dtype=policy, name=f"block_{i}")
+                           modulated=modulated, dtype=policy, name=f"block_{i}")
             for i in range(cfg.g_depth)]
-        self.final_norm = SelfModulatedLayerNorm(dtype=policy, name="final_sln")
-        self.decoder = ImplicitPatchDecoder(cfg.g_patch_size, cfg.channels, cfg.decoder_dim,
-                                            cfg.decoder_layers, cfg.decoder_demodulate,
-                                            omega_0=cfg.decoder_frequency, dtype=policy,
-                                            name="decoder")
+        if modulated:
+            self.final_norm = SelfModulatedLayerNorm(dtype=policy, name="final_sln")
+        else:
+            self.style_embedding = keras.layers.Dense(cfg.g_hidden_dim, dtype=policy,
+                                                      name="style_embedding")
+            self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5, dtype="float32",
+                                                              name="final_ln")
+        if cfg.g_decoder == "siren":
+            self.decoder = ImplicitPatchDecoder(cfg.g_patch_size, cfg.channels, cfg.decoder_dim,
+                                                cfg.decoder_layers, cfg.decoder_demodulate,
+                                                omega_0=cfg.decoder_frequency, dtype=policy,
+                                                name="decoder")
+        else:
+            self.decoder = LinearPatchDecoder(cfg.g_patch_size, cfg.channels, dtype=policy,
+                                              name="decoder")
         self.build((None, cfg.latent_dim))
 
     def build(self, input_shape):
@@ -63,7 +79,11 @@ class Generator(keras.Model):
         self.position.build()
         for block in self.blocks:
             block.build(tokens_shape, style_shape)
-        self.final_norm.build(tokens_shape, style_shape)
+        if cfg.g_conditioning == "sln":
+            self.final_norm.build(tokens_shape, style_shape)
+        else:
+            self.style_embedding.build(style_shape)
+            self.final_norm.build(tokens_shape)
         self.decoder.build(tokens_shape)
         self.w_avg = self.add_weight(name="w_avg", shape=(cfg.latent_dim,), initializer="zeros",
                                      trainable=False, dtype="float32",
@@ -88,9 +108,16 @@ class Generator(keras.Model):
         batch = ops.shape(w)[0]
         h = ops.cast(self.position(), self.compute_dtype)
         h = ops.broadcast_to(h, (batch, cfg.g_grid_size**2, cfg.g_hidden_dim))
-        for block in self.blocks:
-            h = block(h, w, training=training)
-        patches = self.decoder(self.final_norm(h, w))
+        if cfg.g_conditioning == "sln":
+            for block in self.blocks:
+                h = block(h, w, training=training)
+            y = self.final_norm(h, w)
+        else:
+            h = h + ops.expand_dims(self.style_embedding(w), 1)
+            for block in self.blocks:
+                h = block(h, w, training=training)
+            y = ops.cast(self.final_norm(h), self.compute_dtype)
+        patches = self.decoder(y)
         return ops.cast(stitch_patches(patches, cfg.g_grid_size), "float32")
 
     def call(self, z, truncation_psi=1.0, training=False):
