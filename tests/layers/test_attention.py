@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from tests import reference as ref
 from tests.helpers import assert_mixed_precision, assert_roundtrip, randn
-from vitgan_tf.layers import L2Attention
+from vitgan_tf.layers import DotProductAttention, L2Attention
 
 
 def _numpy_l2(layer, x):
@@ -91,3 +91,51 @@ def test_serialization():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="num_heads"):
         L2Attention(0, 4)
+
+
+def _mha_with_weights_of(layer, x):
+    """A Keras MultiHeadAttention carrying `layer`'s (un-normalized) weights."""
+    heads, dh = layer.num_heads, layer.key_dim
+    d = x.shape[-1]
+    mha = keras.layers.MultiHeadAttention(heads, dh)
+    mha(x, x)
+    for mine, theirs in ((layer.q_dense, mha._query_dense), (layer.k_dense, mha._key_dense),
+                         (layer.v_dense, mha._value_dense)):
+        theirs.kernel.assign(mine.kernel.numpy().reshape(d, heads, dh))
+        theirs.bias.assign(mine.bias.numpy().reshape(heads, dh))
+    mha._output_dense.kernel.assign(layer.output_dense.kernel.numpy().reshape(heads, dh, d))
+    mha._output_dense.bias.assign(layer.output_dense.bias.numpy())
+    return mha
+
+
+def test_dot_product_attention_equals_keras_mha_on_the_same_weights():
+    layer = DotProductAttention(num_heads=3, key_dim=4, use_spectral_norm=False)
+    x = randn(2, 7, 12)
+    layer(x)
+    for i, v in enumerate(layer.trainable_weights):  # Non-zero biases, larger logits.
+        v.assign(v.numpy() * 2 + randn(*v.shape, seed=20 + i) * 0.1)
+    mha = _mha_with_weights_of(layer, x)
+    np.testing.assert_allclose(np.asarray(layer(x)), np.asarray(mha(x, x)), rtol=1e-4,
+                               atol=1e-5)
+    # Separate W_q and W_k: unlike L2 attention a token need not attend most to itself.
+    names = [v.path for v in layer.trainable_weights]
+    assert any("/q/" in n for n in names) and any("/k/" in n for n in names)
+    assert not any("qk" in n for n in names)
+
+
+def test_dot_product_attention_with_isn_matches_numpy():
+    layer = DotProductAttention(num_heads=2, key_dim=4)
+    x = randn(2, 5, 8)
+    layer(x)
+    layer.q_dense.layer.kernel.assign(layer.q_dense.layer.kernel * 1.5)
+    heads, dh, d = 2, 4, 8
+    params = []
+    for wrapper, shape in ((layer.q_dense, (d, heads, dh)), (layer.k_dense, (d, heads, dh)),
+                           (layer.v_dense, (d, heads, dh)), (layer.output_dense, (heads, dh, d))):
+        kernel = ref.isn_kernel(ref.w(wrapper.layer.kernel), ref.w(wrapper.u),
+                                float(wrapper.sigma_init.numpy()))
+        bias = ref.w(wrapper.layer.bias)
+        params += [kernel.reshape(shape), bias.reshape(shape[1:]) if shape[0] == d else bias]
+    expected = ref.dot_attention(x.astype(np.float64), *params)
+    np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=1e-4, atol=1e-5)
+    assert_roundtrip(DotProductAttention(2, 4), x)

@@ -71,3 +71,29 @@ def test_serialization_and_mixed_precision():
 def test_bad_image_size():
     with pytest.raises(ValueError, match="divisible by patch_size=4"):
         OverlappingPatchEmbedding(4, 8)(randn(1, 10, 10, 3))
+
+
+def test_non_overlapping_embedding_sees_only_its_own_patch():
+    # The ablation's plain ViT patches: kernel P, token (1, 1) depends on pixels [4, 8) only.
+    p, size = 4, 16
+    layer = OverlappingPatchEmbedding(patch_size=p, hidden_dim=8, overlapping=False)
+    images = tf.constant(randn(1, size, size, 3))
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        tokens = layer(images)
+        loss = tf.reduce_sum(tokens[0, 1 + size // p + 1] * tf.constant(randn(8, seed=2)))
+    support = np.abs(tape.gradient(loss, images).numpy()[0]).sum(-1) > 0
+    expected = np.zeros((size, size), bool)
+    expected[4:8, 4:8] = True
+    np.testing.assert_array_equal(support, expected)
+    assert layer.projection.layer.kernel.shape == (p, p, 3, 8)
+    # The same layer as a matmul of each flattened patch (NumPy), position embedding added.
+    conv = layer.projection
+    kernel = ref.isn_kernel(ref.w(conv.layer.kernel), ref.w(conv.u), float(conv.sigma_init.numpy()))
+    x = images.numpy().astype(np.float64)
+    patches = ref.patchify(x, p).reshape(1, (size // p) ** 2, -1)
+    pos = ref.sine_embedding(np.asarray(layer.position.coordinates, np.float64),
+                             ref.w(layer.position.kernel), ref.w(layer.position.bias), 30.0)
+    expected_tokens = patches @ kernel.reshape(-1, 8) + ref.w(conv.layer.bias) + pos
+    np.testing.assert_allclose(np.asarray(tokens)[:, 1:], expected_tokens, rtol=1e-4, atol=1e-4)
+    assert_roundtrip(layer, images.numpy())

@@ -5,6 +5,7 @@ from tests import reference as ref
 from tests.helpers import assert_mixed_precision, assert_roundtrip, randn
 from vitgan_tf.layers import (
     ImplicitPatchDecoder,
+    LinearPatchDecoder,
     ModulatedDense,
     SinePositionEmbedding,
     coordinate_grid,
@@ -95,3 +96,19 @@ def test_bad_arguments():
         ModulatedDense(3, activation="relu")
     with pytest.raises(ValueError, match="patch_size"):
         ImplicitPatchDecoder(0)
+
+
+def test_linear_patch_decoder_matches_numpy():
+    # The ablation's ViT-style decoder: patch i = y^i W + b, pixels row-major, channels last.
+    layer = LinearPatchDecoder(patch_size=3, channels=2)
+    tokens = randn(2, 4, 6)
+    out = np.asarray(layer(tokens))
+    assert out.shape == (2, 4, 9, 2) == layer.compute_output_shape((2, 4, 6))
+    layer.projection.bias.assign(randn(18, seed=3))
+    flat = tokens.astype(np.float64) @ ref.w(layer.projection.kernel) + ref.w(layer.projection.bias)
+    np.testing.assert_allclose(np.asarray(layer(tokens)), flat.reshape(2, 4, 9, 2), rtol=1e-5,
+                               atol=1e-6)
+    assert_roundtrip(layer, tokens)
+    assert_mixed_precision(lambda dtype: LinearPatchDecoder(3, 2, dtype=dtype), tokens)
+    with pytest.raises(ValueError, match="patch_size"):
+        LinearPatchDecoder(0)

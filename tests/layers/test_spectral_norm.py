@@ -130,3 +130,35 @@ def test_bad_arguments():
         ImprovedSpectralNorm(keras.layers.LayerNormalization())
     with pytest.raises(ValueError, match="power_iterations"):
         ImprovedSpectralNorm(keras.layers.Dense(3), power_iterations=0)
+
+
+def test_plain_mode_normalizes_to_sigma_one():
+    # Miyato et al.'s SN, for the ablation: sigma(W_bar) = 1 whatever sigma(W) and sigma(W_init).
+    layer = ImprovedSpectralNorm(keras.layers.Dense(16), mode="plain")
+    x = randn(4, 24)
+    layer(x)
+    assert float(layer.sigma_init.numpy()) == 1.0
+    assert _sigma(np.asarray(layer.normalized_kernel())) == pytest.approx(1.0, rel=1e-5)
+    raw = layer.layer.kernel.numpy() * 5.0 + randn(24, 16, seed=9) * 0.3
+    layer.layer.kernel.assign(raw)
+    for _ in range(20):
+        layer(x, training=True)
+    assert _sigma(raw) > 2.0
+    assert _sigma(np.asarray(layer.normalized_kernel())) == pytest.approx(1.0, rel=1e-3)
+    kernel_bar = ref.isn_kernel(raw.astype(np.float64), ref.w(layer.u), 1.0)
+    np.testing.assert_allclose(np.asarray(layer(x)), x @ kernel_bar + ref.w(layer.layer.bias),
+                               rtol=1e-4, atol=1e-5)
+    clone = assert_roundtrip(layer, x)
+    assert clone.mode == "plain"
+
+
+def test_wrap_spectral_norm_modes():
+    from vitgan_tf.layers import wrap_spectral_norm
+
+    dense = keras.layers.Dense(3)
+    assert wrap_spectral_norm(dense, False, "n") is dense
+    assert wrap_spectral_norm(dense, None, "n") is dense
+    assert wrap_spectral_norm(keras.layers.Dense(3), True, "n").mode == "improved"
+    assert wrap_spectral_norm(keras.layers.Dense(3), "plain", "n").mode == "plain"
+    with pytest.raises(ValueError, match="mode"):
+        ImprovedSpectralNorm(keras.layers.Dense(3), mode="unit")

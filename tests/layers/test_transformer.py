@@ -1,8 +1,15 @@
 import numpy as np
+import pytest
 
 from tests import reference as ref
 from tests.helpers import assert_mixed_precision, assert_roundtrip, randn
-from vitgan_tf.layers import DiscriminatorBlock, GeneratorBlock
+from vitgan_tf.layers import (
+    DiscriminatorBlock,
+    DotProductAttention,
+    GeneratorBlock,
+    ImprovedSpectralNorm,
+    L2Attention,
+)
 
 
 def _np_sln(layer, h, style):
@@ -91,3 +98,46 @@ def test_serialization_and_mixed_precision():
     assert_roundtrip(DiscriminatorBlock(2, 4, 16), h)
     assert_mixed_precision(lambda dtype: GeneratorBlock(2, 4, 16, dtype=dtype), h, style)
     assert_mixed_precision(lambda dtype: DiscriminatorBlock(2, 4, 16, dtype=dtype), h)
+
+
+def test_unmodulated_generator_block_matches_numpy_and_ignores_the_style():
+    # The additive-conditioning ablation: plain LayerNorms, w unused inside the block.
+    block = GeneratorBlock(num_heads=2, key_dim=4, mlp_dim=16, modulated=False)
+    h, style = randn(2, 5, 8), randn(2, 6, seed=1)
+    block(h, style)
+    _perturb(block)
+    h64 = h.astype(np.float64)
+
+    def ln(layer, x):
+        return ref.layer_norm(x) * ref.w(layer.gamma) + ref.w(layer.beta)
+
+    h1 = _np_mha(block.attention, ln(block.norm1, h64)) + h64
+    mlp = ref.gelu(ln(block.norm2, h1) @ ref.w(block.mlp_in.kernel) + ref.w(block.mlp_in.bias))
+    expected = mlp @ ref.w(block.mlp_out.kernel) + ref.w(block.mlp_out.bias) + h1
+    out = np.asarray(block(h, style))
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(block(h, randn(2, 6, seed=5))), out, rtol=1e-6)
+    assert_roundtrip(block, h, style)
+    assert_mixed_precision(
+        lambda dtype: GeneratorBlock(2, 4, 16, modulated=False, dtype=dtype), h, style)
+
+
+@pytest.mark.parametrize("norm,attention", [("plain", "dot"), (False, "l2"), (False, "dot")])
+def test_discriminator_block_ablation_switches(norm, attention):
+    block = DiscriminatorBlock(num_heads=2, key_dim=4, mlp_dim=16, use_spectral_norm=norm,
+                               attention=attention)
+    h = randn(2, 5, 8)
+    out = block(h)
+    assert out.shape == h.shape
+    expected_class = DotProductAttention if attention == "dot" else L2Attention
+    assert type(block.attention) is expected_class
+    wrappers = [layer for layer in block._flatten_layers()
+                if isinstance(layer, ImprovedSpectralNorm)]
+    assert len(wrappers) == (0 if norm is False else 6 if attention == "dot" else 5)
+    assert all(w.mode == "plain" for w in wrappers)
+    assert_roundtrip(block, h)
+
+
+def test_discriminator_block_rejects_an_unknown_attention():
+    with pytest.raises(ValueError, match="attention"):
+        DiscriminatorBlock(2, 4, 16, attention="cosine")

@@ -1,5 +1,6 @@
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tests.helpers import mixed_and_float32, randn
@@ -101,3 +102,22 @@ def test_attention_at_init_spreads_so_the_cls_token_sees_the_image():
             h = block(h)
         # The final CLS features vary from image to image (they were ~0.005 with Glorot W_qk).
         assert np.std(d.final_norm(h[:, 0]).numpy(), axis=0).mean() > 0.03, preset
+
+
+@pytest.mark.parametrize("switch,wrappers,mode", [
+    ({"d_norm": "sn"}, 1 + 5 * 1 + 1, "plain"), ({"d_norm": "none"}, 0, None),
+    ({"d_attention": "dot"}, 1 + 6 * 1 + 1, "improved"),
+    ({"d_overlapping_patches": False}, 1 + 5 * 1 + 1, "improved")])
+def test_ablation_switches(switch, wrappers, mode):
+    from vitgan_tf.layers import ImprovedSpectralNorm
+    from vitgan_tf.models import get_config
+
+    d = Discriminator(get_config("tiny").replace(**switch))
+    found = [layer for layer in d._flatten_layers() if isinstance(layer, ImprovedSpectralNorm)]
+    assert len(found) == wrappers
+    assert all(layer.mode == mode for layer in found)
+    kernel = 4 if switch.get("d_overlapping_patches") is False else 8
+    conv = d.patch_embedding.projection
+    assert getattr(conv, "layer", conv).kernel.shape[:2] == (kernel, kernel)
+    logits = np.asarray(d(randn(2, 16, 16, 3), training=True))
+    assert logits.shape == (2, 1) and np.all(np.isfinite(logits))

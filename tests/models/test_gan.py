@@ -121,3 +121,16 @@ def test_train_step_equals_the_plain_algorithm(tmp_path, bcr_real, bcr_fake):
             rounding = 2 * np.spacing(np.abs(old[var.path]).max())
             np.testing.assert_allclose(actual, want, atol=max(1e-4 * scale, rounding),
                                        err_msg=var.path)
+
+
+@pytest.mark.parametrize("overrides", [
+    "d_norm=sn", "d_norm=none", "d_attention=dot", "d_overlapping_patches=false",
+    "g_decoder=linear", "g_conditioning=additive"])
+def test_every_ablation_switch_trains_a_step(tmp_path, overrides):
+    gan = build_gan(_cfg(tmp_path, model_overrides=overrides))
+    before = _snapshot(gan.generator) + _snapshot(gan.discriminator)
+    ds = tf.data.Dataset.from_tensors(np.clip(randn(4, 16, 16, 3), -1, 1)).repeat()
+    history = gan.fit(ds, steps_per_epoch=1, epochs=1, verbose=0).history
+    assert all(np.isfinite(values[-1]) for values in history.values())
+    after = _snapshot(gan.generator) + _snapshot(gan.discriminator)
+    assert sum(not np.array_equal(a, b) for a, b in zip(before, after)) > len(before) // 2

@@ -102,3 +102,46 @@ def test_z_changes_the_image_substantially_at_init():
     between = images.std(axis=0).mean()
     within = images.std(axis=(1, 2, 3)).mean()
     assert between > 0.5 * within, (between, within)
+
+
+def test_ablation_switch_values_are_checked_and_old_configs_load():
+    with pytest.raises(ValueError, match="g_decoder"):
+        ViTGANConfig(g_decoder="cnn")
+    with pytest.raises(ValueError, match="d_norm"):
+        ViTGANConfig(d_norm="layer")
+    # 0.2.0 wrote d_spectral_norm: True/False.
+    assert get_config({"d_spectral_norm": False}).d_norm == "none"
+    assert get_config({"d_spectral_norm": True}).d_norm == "isn"
+
+
+def test_linear_decoder_patch_i_is_a_linear_map_of_token_i():
+    from vitgan_tf.layers import LinearPatchDecoder
+
+    g = Generator(get_config("tiny").replace(g_decoder="linear"))
+    assert isinstance(g.decoder, LinearPatchDecoder)
+    z = randn(2, 32)
+    images = np.asarray(g(z))
+    assert images.shape == (2, 16, 16, 3)
+    w = g.mapping(z)
+    h = np.broadcast_to(np.asarray(g.position()), (2, 16, 32))
+    for block in g.blocks:
+        h = block(h, w)
+    y = np.asarray(g.final_norm(h, w), np.float64)
+    expected = y @ np.asarray(g.decoder.projection.kernel) + np.asarray(g.decoder.projection.bias)
+    np.testing.assert_allclose(np.asarray(patchify(images, 4)), expected.reshape(2, 16, 16, 3),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_additive_conditioning_z_enters_only_through_the_input_embedding():
+    g = Generator(get_config("tiny").replace(g_conditioning="additive"))
+    assert not any("sln" in v.path for v in g.weights)
+    z1, z2 = randn(1, 32, seed=1), randn(1, 32, seed=2)
+    assert np.abs(np.asarray(g(z1)) - np.asarray(g(z2))).max() > 1e-3
+    # With the style embedding's kernel zeroed, z no longer reaches the transformer, and the
+    # decoder is modulated by the tokens only: every z gives the same image.
+    g.style_embedding.kernel.assign(np.zeros(g.style_embedding.kernel.shape, "float32"))
+    np.testing.assert_allclose(np.asarray(g(z1)), np.asarray(g(z2)), rtol=1e-5, atol=1e-5)
+    mixed, ref_g = mixed_and_float32(Generator, get_config("tiny").replace(
+        g_conditioning="additive"))
+    out = np.asarray(mixed(z1), np.float32)
+    np.testing.assert_allclose(out, np.asarray(ref_g(z1)), atol=5e-2)
