@@ -42,3 +42,70 @@ def mixed_and_float32(model_cls, *args):
     ref = model_cls(*args, dtype="float32")
     mixed.set_weights(ref.get_weights())
     return mixed, ref
+
+
+def run_layer_test(layer_cls, init_kwargs, input_shapes, expected_output_shape,
+                   expected_num_trainable_weights, expected_num_non_trainable_weights=0,
+                   training_step=True, call_kwargs=None, factory=None):
+    """The contract every layer keeps (after Keras' `testing.TestCase.run_layer_test`).
+
+    - Its config survives a JSON round trip: a layer rebuilt from the JSON has the same config.
+    - A symbolic call (KerasTensors) gives the shape `compute_output_shape` gives, and both are
+      `expected_output_shape` (None for the batch axis); an eager call agrees too.
+    - It holds the expected numbers of trainable and non-trainable weights once built.
+    - One optimizer step on mean(y^2) is finite and moves every trainable weight that gets a
+      gradient, and at least one.
+
+    `input_shapes` is a tuple of shapes, one per positional input (batch axis None), or () for
+    a layer called without inputs. `factory`, for wrappers, makes a fresh layer in place of
+    `layer_cls(**init_kwargs)`. Returns the eagerly called layer.
+    """
+    import json
+
+    import tensorflow as tf
+
+    call_kwargs = call_kwargs or {}
+    factory = factory or (lambda: layer_cls(**init_kwargs))
+    layer = factory()
+    config = layer.get_config()
+    rebuilt = layer_cls.from_config(json.loads(json.dumps(
+        keras.saving.serialize_keras_object(layer)))["config"])
+    assert rebuilt.get_config() == config, "config does not survive a JSON round trip"
+
+    symbolic = [keras.KerasTensor(shape) for shape in input_shapes]
+    sym_layer = factory()
+    out = sym_layer(*symbolic, **call_kwargs)
+    assert tuple(out.shape) == tuple(expected_output_shape), (out.shape, expected_output_shape)
+    computed = sym_layer.compute_output_shape(*input_shapes)
+    assert tuple(computed) == tuple(expected_output_shape), (computed, expected_output_shape)
+
+    batch = 2
+    inputs = [randn(*(batch if d is None else d for d in shape), seed=i)
+              for i, shape in enumerate(input_shapes)]
+    y = layer(*inputs, **call_kwargs)
+    concrete = tuple(batch if d is None else d for d in expected_output_shape)
+    assert tuple(y.shape) == concrete, (y.shape, concrete)
+    assert len(layer.trainable_weights) == expected_num_trainable_weights, [
+        v.path for v in layer.trainable_weights]
+    assert len(layer.non_trainable_weights) == expected_num_non_trainable_weights, [
+        v.path for v in layer.non_trainable_weights]
+
+    if training_step:
+        before = [v.numpy().copy() for v in layer.trainable_weights]
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(tf.cast(
+                layer(*inputs, training=True, **call_kwargs)
+                if _accepts_training(layer) else layer(*inputs, **call_kwargs), "float32")))
+        grads = tape.gradient(loss, layer.trainable_weights)
+        assert np.isfinite(float(loss))
+        keras.optimizers.SGD(0.1).apply(grads, layer.trainable_weights)
+        moved = [not np.array_equal(b, v.numpy())
+                 for b, v, g in zip(before, layer.trainable_weights, grads) if g is not None]
+        assert moved and all(moved), [v.path for v in layer.trainable_weights]
+    return layer
+
+
+def _accepts_training(layer):
+    import inspect
+
+    return "training" in inspect.signature(layer.call).parameters
