@@ -9,9 +9,12 @@ one D step and one G step with DiffAugment and bCR, then EMA and w_avg. FLOPs ar
 TF's graph profiler (`tf.compat.v1.profiler`, float_operation) on the traced step, i.e. the
 multiply-adds of every op with registered FLOP statistics (MatMul, BatchMatMul, Conv2D and
 their gradients, element-wise ops); ops without statistics count 0, so the FLOP/s is a lower
-bound. Matmul FLOP/s is measured with square matmuls of the given size on the same machine, in
-the same run: in float32, and in bfloat16/float16 when a mixed precision is benchmarked, so each
-row can be read against the limit of the dtype its matmuls run in.
+bound. The peak each row is read against is the best matmul FLOP/s over several shapes, in the
+same run: large squares (512 to 3072) and the models' own dense shapes (tokens x batch rows by
+the attention and MLP widths), in float32, and in bfloat16/float16 when a mixed precision is
+benchmarked, so each row can be read against the limit of the dtype its matmuls run in. One
+1024^2 matmul under-reads the peak of CPUs with wide vector units. Each step is also timed on
+its own (s/step median, min-max), so a slow mode shows as a spread.
 """
 
 import argparse
@@ -19,6 +22,7 @@ import os
 import resource
 import time
 
+import keras
 import numpy as np
 import tensorflow as tf
 from _machine import cpu_name
@@ -27,15 +31,61 @@ from vitgan_tf import train_lib
 from vitgan_tf.models import get_config
 
 
-def matmul_flops_per_second(n=1024, dtype="float32", repeats=20):
-    a = tf.random.normal([n, n], dtype=dtype)
-    b = tf.random.normal([n, n], dtype=dtype)
+def matmul_flops_per_second(m, k, n, dtype="float32", seconds=1.5):
+    """FLOP/s of an (m, k) x (k, n) matmul, best of 3 timed rounds of about `seconds`/3."""
+    a = tf.random.normal([m, k], dtype=dtype)
+    b = tf.random.normal([k, n], dtype=dtype)
     step = tf.function(lambda: tf.reduce_sum(tf.cast(tf.matmul(a, b), tf.float32)))
     step().numpy()
     start = time.perf_counter()
-    for _ in range(repeats):
-        step().numpy()
-    return 2 * n**3 * repeats / (time.perf_counter() - start)
+    step().numpy()
+    repeats = max(1, int(seconds / 3 / max(time.perf_counter() - start, 1e-6)))
+    best = 0.0
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            step().numpy()
+        best = max(best, 2 * m * k * n * repeats / (time.perf_counter() - start))
+    return best
+
+
+def matmul_shapes(presets, batch_sizes):
+    """Large squares and the models' own dense shapes: (tokens x batch, in, out) of the
+    attention projections and the MLP, for every preset and batch benchmarked."""
+    shapes = {(n, n, n) for n in (512, 1024, 2048, 3072)}
+    for preset in presets:
+        cfg = get_config(preset)
+        for batch in batch_sizes:
+            for tokens, dim, mlp in ((cfg.g_grid_size**2, cfg.g_hidden_dim, cfg.g_mlp_dim),
+                                     (cfg.d_grid_size**2 + 1, cfg.d_hidden_dim, cfg.d_mlp_dim)):
+                rows = tokens * batch
+                shapes |= {(rows, dim, 3 * dim), (rows, dim, mlp), (rows, mlp, dim)}
+    return sorted(shapes)
+
+
+def measured_peak(dtype, shapes, verbose=True):
+    """The best FLOP/s over `shapes`: the limit each row is read against."""
+    rates = {}
+    for shape in shapes:
+        rates[shape] = matmul_flops_per_second(*shape, dtype=dtype)
+        if verbose:
+            print(f"  matmul {shape[0]}x{shape[1]}x{shape[2]} {dtype}: "
+                  f"{rates[shape] / 1e9:.1f} GFLOP/s", flush=True)
+    best = max(rates, key=rates.get)
+    return rates[best], best
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Wall time of every training step, to see a slow mode step by step."""
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.times.append(time.perf_counter() - self._start)
+
+    def on_train_begin(self, logs=None):
+        self.times = []
 
 
 def compute_dtype(precision):
@@ -73,10 +123,11 @@ def bench_one(preset, batch, precision, jit, steps):
     step = tf.function(gan.train_step)
     flops = count_flops(step.get_concrete_function(tf.TensorSpec(images.shape, tf.float32)))
     gan.fit(data, steps_per_epoch=2, epochs=1, verbose=0)  # compile and warm up
+    timer = StepTimer()
     start = time.perf_counter()
-    gan.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
+    gan.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[timer])
     seconds = (time.perf_counter() - start) / steps
-    return batch / seconds, flops, flops / seconds
+    return batch / seconds, flops, flops / seconds, timer.times
 
 
 def main():
@@ -86,34 +137,49 @@ def main():
     parser.add_argument("--precisions", default="float32")
     parser.add_argument("--jit", default="false,true")
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--matmul_size", type=int, default=1024)
+    parser.add_argument("--peak", default="full", choices=["full", "squares", "none"],
+                        help="matmul shapes for the peak: squares and the models' own (full), "
+                        "squares only, or none (rows then show no share)")
     args = parser.parse_args()
     gpus = tf.config.list_physical_devices("GPU")
     device = (", ".join(tf.config.experimental.get_device_details(g).get("device_name", "GPU")
                         for g in gpus) if gpus else f"{cpu_name()}, {os.cpu_count()} cores")
-    print(f"Machine: {device}; TF {tf.__version__}")
+    print(f"Machine: {device}; TF {tf.__version__}; threads intra-op "
+          f"{tf.config.threading.get_intra_op_parallelism_threads()} inter-op "
+          f"{tf.config.threading.get_inter_op_parallelism_threads()} (0: TF's default)")
+    presets = args.presets.split(",")
+    batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     precisions = args.precisions.split(",")
+    shapes = matmul_shapes(presets, batch_sizes)
+    if args.peak == "squares":
+        shapes = [s for s in shapes if s[0] == s[1] == s[2]]
     # The hardware limit of each compute dtype: float32, and bfloat16/float16 for mixed
     # precision (on CPUs without bfloat16 matrix units those run slower than float32).
     peaks = {}
-    for dtype in dict.fromkeys(["float32"] + [compute_dtype(p) for p in precisions]):
-        peaks[dtype] = matmul_flops_per_second(args.matmul_size, dtype)
-        print(f"Dense matmul ({args.matmul_size}^2, {dtype}): {peaks[dtype] / 1e9:.1f} GFLOP/s")
-    print("\n| preset | batch | precision | XLA | images/s | GFLOP/step | GFLOP/s | "
-          "% of float32 matmul | % of compute-dtype matmul | peak RSS GB |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for preset in args.presets.split(","):
-        for batch in [int(b) for b in args.batch_sizes.split(",")]:
+    if args.peak != "none":
+        for dtype in dict.fromkeys(["float32"] + [compute_dtype(p) for p in precisions]):
+            peaks[dtype], shape = measured_peak(dtype, shapes)
+            print(f"Peak matmul {dtype}: {peaks[dtype] / 1e9:.1f} GFLOP/s (best of "
+                  f"{len(shapes)} shapes, at {shape[0]}x{shape[1]}x{shape[2]})")
+    print("\n| preset | batch | precision | XLA | images/s | s/step median (min-max) | "
+          "GFLOP/step | GFLOP/s | % of float32 peak | % of compute-dtype peak | peak RSS GB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for preset in presets:
+        for batch in batch_sizes:
             for precision in precisions:
                 for jit in [j.strip().lower() == "true" for j in args.jit.split(",")]:
-                    rate, flops, flops_per_s = bench_one(preset, batch, precision, jit,
-                                                         args.steps)
+                    rate, flops, flops_per_s, times = bench_one(preset, batch, precision, jit,
+                                                                args.steps)
                     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
-                    share = 100 * flops_per_s / peaks["float32"]
-                    own = 100 * flops_per_s / peaks[compute_dtype(precision)]
-                    print(f"| {preset} | {batch} | {precision} | {jit} | {rate:.1f} | "
-                          f"{flops / 1e9:.1f} | {flops_per_s / 1e9:.1f} | {share:.0f}% | "
-                          f"{own:.0f}% | {rss:.1f} |", flush=True)
+
+                    def share(dtype, flops_per_s=flops_per_s):
+                        return (f"{100 * flops_per_s / peaks[dtype]:.0f}%"
+                                if dtype in peaks else "-")
+
+                    print(f"| {preset} | {batch} | {precision} | {jit} | {rate:.2f} | "
+                          f"{np.median(times):.2f} ({min(times):.2f}-{max(times):.2f}) | "
+                          f"{flops / 1e9:.1f} | {flops_per_s / 1e9:.1f} | {share('float32')} | "
+                          f"{share(compute_dtype(precision))} | {rss:.1f} |", flush=True)
 
 
 if __name__ == "__main__":
