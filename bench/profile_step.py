@@ -22,7 +22,7 @@ import time
 
 import tensorflow as tf
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
-from train_step import synthetic_run
+from train_step import PRESET_SETTINGS, synthetic_run
 
 MATMUL_CLASS = ("MatMul", "_FusedMatMul", "BatchMatMulV2", "BatchMatMulV3", "Einsum", "Conv2D",
                 "_FusedConv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter")
@@ -55,7 +55,8 @@ def main():
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--top", type=int, default=12, help="op types listed one by one")
     args = parser.parse_args()
-    gan, _, data = synthetic_run(args.preset, args.batch_size, args.precision)
+    gan, _, data = synthetic_run(args.preset, args.batch_size, args.precision,
+                                 **PRESET_SETTINGS.get(args.preset, {}))
     gan.fit(data, steps_per_epoch=2, epochs=1, verbose=0)  # trace and warm up
     logdir = tempfile.mkdtemp(prefix="vitgan_profile_")
     tf.profiler.experimental.start(logdir)

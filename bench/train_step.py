@@ -5,7 +5,8 @@
         --precisions=float32,mixed_bfloat16 --jit=false,true
 
 The step is the real one (`ViTGAN.train_step` through `Model.fit`'s compiled train function):
-one D step and one G step with DiffAugment and bCR, then EMA and w_avg. FLOPs are counted by
+one D step and one G step with DiffAugment and bCR (for the fashion preset without them, as in
+configs/fashion_mnist.flags), then EMA and w_avg. FLOPs are counted by
 TF's graph profiler (`tf.compat.v1.profiler`, float_operation) on the traced step, i.e. the
 multiply-adds of every op with registered FLOP statistics (MatMul, BatchMatMul, Conv2D and
 their gradients, element-wise ops); ops without statistics count 0, so the FLOP/s is a lower
@@ -101,24 +102,30 @@ def count_flops(concrete_function):
     return profile.total_float_ops
 
 
-def synthetic_run(preset, batch, precision, jit=False):
+def synthetic_run(preset, batch, precision, jit=False, **train_settings):
     """The training entry point's own GAN and optimizers (loss scaling for float16 included) and
     an endless dataset of one random batch. `precision` reaches the models through
-    `build_gan` (their constructors), not Keras' global policy.
+    `build_gan` (their constructors), not Keras' global policy. `train_settings` are other
+    TrainConfig fields (e.g. augment_policy="", bcr_real=0 for the Fashion-MNIST preset).
 
     Returns (gan, images, dataset).
     """
     cfg = get_config(preset)
     gan = train_lib.build_gan(train_lib.TrainConfig(
         workdir="", preset=preset, batch_size=batch, mixed_precision=precision,
-        jit_compile=jit))
+        jit_compile=jit, **train_settings))
     images = np.random.default_rng(0).uniform(
         -1, 1, (batch, cfg.image_size, cfg.image_size, cfg.channels)).astype(np.float32)
     return gan, images, tf.data.Dataset.from_tensors(images).repeat().prefetch(2)
 
 
+# The training settings of each preset's flagfile that change the step's work.
+PRESET_SETTINGS = {"fashion": {"augment_policy": "", "bcr_real": 0.0, "bcr_fake": 0.0}}
+
+
 def bench_one(preset, batch, precision, jit, steps):
-    gan, images, data = synthetic_run(preset, batch, precision, jit)
+    gan, images, data = synthetic_run(preset, batch, precision, jit,
+                                      **PRESET_SETTINGS.get(preset, {}))
     # Trace once without XLA to count FLOPs on the plain graph.
     step = tf.function(gan.train_step)
     flops = count_flops(step.get_concrete_function(tf.TensorSpec(images.shape, tf.float32)))
