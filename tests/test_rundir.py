@@ -199,3 +199,41 @@ def test_cli_workdir_that_is_a_file_or_read_only(tmp_path):
     result = _cli("--preset=tiny", "--dataset=digits", f"--workdir={ro / 'run'}",
                   "--total_steps=2")
     assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 900 kB tmpfs: one tiny-preset checkpoint (about 540 kB) fits, a second does not.
+    Mounting needs root with CAP_SYS_ADMIN; elsewhere the test is skipped."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=900k", "tmpfs", str(mount)],
+                          capture_output=True)
+    if made.returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root with CAP_SYS_ADMIN)")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_disk_full_during_a_checkpoint_keeps_the_last_one_and_resumes(small_disk):
+    workdir = small_disk / "run"
+    args = ["--preset=tiny", "--dataset=digits", "--batch_size=4", "--log_every=2",
+            "--checkpoint_every=2", "--sample_every=1000", "--num_samples=4",
+            "--keep_checkpoints=5", f"--workdir={workdir}"]
+    result = _cli(*args, "--total_steps=4")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    error = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "Could not write checkpoint 4" in error[0]
+    assert "disk full" in error[0]
+    assert tf.train.latest_checkpoint(str(_ckpt(workdir))).endswith("ckpt-2")
+    # With space again, the same command resumes from ckpt-2, removes what the failed save
+    # left, and finishes.
+    subprocess.run(["mount", "-o", "remount,size=8m", str(small_disk)], check=True)
+    result = _cli(*args, "--total_steps=4")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "at step 2" in result.stderr
+    assert tf.train.latest_checkpoint(str(_ckpt(workdir))).endswith("ckpt-4")
+    assert not list(_ckpt(workdir).glob("*_temp*"))
