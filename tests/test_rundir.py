@@ -179,11 +179,30 @@ def test_sigterm_and_sigint_save_a_checkpoint_and_exit_nonzero(tmp_path, sig):
     (["--seed=9223372036854775808"], "--seed"),
     (["--lr=inf"], "--lr=inf"),
     (["--model_overrides=nonsense=1"], "--model_overrides"),
+    # Flag parsing errors, which absl reports with a usage hint and exit 1.
+    (["--total_steps=abc"], "--total_steps=abc"),
+    (["--flagfile=/nonexistent/run.flags"], "/nonexistent/run.flags"),
+    (["--no_such_flag=1"], "no_such_flag"),
+    (["positional"], "unexpected arguments ['positional']"),
 ])
 def test_cli_user_errors_are_one_line_with_exit_2(tmp_path, args, message):
     result = _cli("--preset=tiny", f"--workdir={tmp_path / 'w'}", *args)
     assert result.returncode == 2, result.stderr[-1000:]
     assert message in result.stderr and "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if message in line]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-1000:]
+    assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.parametrize("tool,args,message", [
+    ("sample", [], "--workdir"), ("export", ["--workdir=x"], "--output"),
+    ("evaluate", ["--workdir=x", "--num_samples=many"], "--num_samples=many")])
+def test_other_clis_report_flag_errors_in_one_line(tool, args, message):
+    result = subprocess.run([sys.executable, "-m", f"vitgan_tf.{tool}", *args], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr[-1000:]
+    lines = [line for line in result.stderr.splitlines() if message in line]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-1000:]
 
 
 def test_cli_workdir_that_is_a_file_or_read_only(tmp_path):

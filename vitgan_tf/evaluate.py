@@ -19,14 +19,13 @@ import hashlib
 import json
 import os
 import re
-import sys
 
 import numpy as np
 import tensorflow as tf
-from absl import app, flags, logging
+from absl import flags, logging
 
+from vitgan_tf import cli, features, metrics, rng, rundir
 from vitgan_tf import data as data_lib
-from vitgan_tf import features, metrics, rng, rundir
 
 KID_CACHE = 10_000  # real activations kept in the cache for KID
 
@@ -233,8 +232,7 @@ def run(workdir, checkpoint=None, metric_names=("fid", "kid", "is"), num_samples
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    del argv  # Checked by cli.run_main.
     FLAGS = flags.FLAGS
     try:
         names, num_samples = parse_metrics(FLAGS.metrics, FLAGS.num_samples)
@@ -254,8 +252,7 @@ def main(argv):
                            FLAGS.truncation_psi, FLAGS.cache_dir or None, FLAGS.seed,
                            FLAGS.kid_subsets, FLAGS.kid_subset_size, FLAGS.is_splits)
     except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+        cli.exit_with(error)
     print(json.dumps(report, indent=2))
     print(f"Wrote {path}")
 
@@ -264,7 +261,7 @@ def run_cli():
     """Console script entry point (`vitgan-evaluate`)."""
     define_flags()
     flags.mark_flag_as_required("workdir")
-    app.run(main)
+    cli.run_main(main)
 
 
 if __name__ == "__main__":

@@ -19,12 +19,11 @@ that is not finite is refused with INVALID_ARGUMENT (HTTP 400 from TF Serving).
 import json
 import math
 import os
-import sys
 
 import tensorflow as tf
-from absl import app, flags, logging
+from absl import flags, logging
 
-from vitgan_tf import rng, rundir
+from vitgan_tf import cli, rng, rundir
 from vitgan_tf.images import to_uint8
 
 TFLITE_VARIANTS = ("float32", "float16", "dynamic_range")
@@ -230,16 +229,14 @@ def define_flags():
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    del argv  # Checked by cli.run_main.
     FLAGS = flags.FLAGS
     try:
         written = export(FLAGS.workdir, FLAGS.output, FLAGS.checkpoint or None, FLAGS.version,
                          FLAGS.truncation_psi, FLAGS.formats, FLAGS.tflite_variants,
                          FLAGS.allow_select_tf_ops)
     except (ValueError, FileNotFoundError, FileExistsError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+        cli.exit_with(error)
     logging.info("export done")
     print(describe(written))
 
@@ -248,7 +245,7 @@ def run():
     """Console script entry point (`vitgan-export`)."""
     define_flags()
     flags.mark_flags_as_required(["workdir", "output"])
-    app.run(main)
+    cli.run_main(main)
 
 
 if __name__ == "__main__":

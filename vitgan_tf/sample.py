@@ -11,13 +11,12 @@ Image i of a grid is the latent of seed `--seed` + i (or the i-th of `--seeds`),
 
 import math
 import os
-import sys
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
+from vitgan_tf import cli, rng, rundir
 from vitgan_tf import images as images_lib
-from vitgan_tf import rng, rundir
 
 IMAGE_EXTENSIONS = (".png",)
 
@@ -93,8 +92,7 @@ def check_output(path):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    del argv  # Checked by cli.run_main.
     FLAGS = flags.FLAGS
     try:
         if FLAGS.num < 1:
@@ -112,8 +110,7 @@ def main(argv):
         _, generator, checkpoint, step = rundir.load_generator(FLAGS.workdir,
                                                                FLAGS.checkpoint or None)
     except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+        cli.exit_with(error)
     if FLAGS.interpolation_steps:
         grid = interpolation_rows(generator, FLAGS.num, FLAGS.interpolation_steps,
                                   FLAGS.truncation_psi, FLAGS.seed)
@@ -127,7 +124,7 @@ def run():
     """Console script entry point (`vitgan-sample`)."""
     define_flags()
     flags.mark_flag_as_required("workdir")
-    app.run(main)
+    cli.run_main(main)
 
 
 if __name__ == "__main__":

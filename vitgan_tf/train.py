@@ -6,10 +6,10 @@ Every field of `rundir.TrainConfig` is a flag, with the field's help text.
 import dataclasses
 import sys
 
-from absl import app, flags, logging
+from absl import flags, logging
 
+from vitgan_tf import cli, features, rundir, train_lib
 from vitgan_tf import data as data_lib
-from vitgan_tf import features, rundir, train_lib
 
 
 def _define_flags():
@@ -36,21 +36,13 @@ def config_from_flags():
                                  for f in dataclasses.fields(rundir.TrainConfig)})
 
 
-def _exit_with(error, status=2):
-    """A problem the user must fix: its message, no traceback, exit status 2."""
-    logging.error("%s", error)
-    print(f"error: {error}", file=sys.stderr)
-    sys.exit(status)
-
-
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    del argv  # Checked by cli.run_main.
     cfg = config_from_flags()
     try:
         cfg.validate()
     except ValueError as e:
-        _exit_with(e)
+        cli.exit_with(e)
     try:
         train_lib.train(cfg)
     except train_lib.Interrupted as e:
@@ -58,12 +50,12 @@ def main(argv):
         print(str(e), file=sys.stderr)
         sys.exit(128 + int(e.signum))
     except (rundir.RunError, data_lib.DataError, features.WeightsError, OSError) as e:
-        _exit_with(e)
+        cli.exit_with(e)
 
 
 def run():
     """Console script entry point (`vitgan-train`)."""
-    app.run(main)
+    cli.run_main(main)
 
 
 if __name__ == "__main__":
