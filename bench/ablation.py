@@ -12,7 +12,8 @@ final EMA generator is then scored against the 10,000 test images in the feature
 shipped Fashion-MNIST classifier: FD, KID, IS, precision, recall and classes (>= 1% of the
 samples). A finished run is not retrained: rerunning the command only scores what is missing.
 
-A run counts as diverged when training stopped on a non-finite loss, or when its final KID is
+The table's D margin is the discriminator's mean logit on real minus on generated images at the
+last logged step (a margin near 0 means D no longer tells them apart). A run counts as diverged when training stopped on a non-finite loss, or when its final KID is
 more than twice the best KID of its curve (it got much worse after it had learned something).
 
 Results: one JSON per run in --results_dir; --report prints the Markdown table of the means and
@@ -159,8 +160,8 @@ def report(args):
         with open(path) as f:
             rows.append(json.load(f))
     lines = ["| variant | change | seeds | budget | FD | IS | precision | recall | classes | "
-             "final KID ×1e3 | diverged |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "final KID ×1e3 | D margin | diverged |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for variant, (change, _, _) in VARIANTS.items():
         runs = [r for r in rows if r["variant"] == variant and "fd" in r]
         if not runs:
@@ -172,6 +173,9 @@ def report(args):
             cells.append(fmt.format(*_mean_spread([r[key] for r in runs])))
         kids = [r["kid_curve"][-1][1] * 1e3 for r in runs if r["kid_curve"]]
         cells.append("{:.1f} ± {:.1f}".format(*_mean_spread(kids)) if kids else "-")
+        # D's mean logit on real minus on generated images at the last logged step.
+        margins = [r["d_real"][-1][1] - r["d_fake"][-1][1] for r in runs if r["d_real"]]
+        cells.append("{:.2f} ± {:.2f}".format(*_mean_spread(margins)) if margins else "-")
         diverged = sum(r["diverged"] for r in runs)
         budget = f"{runs[0]['steps']} steps × 32"
         seeds = ",".join(str(r["seed"]) for r in sorted(runs, key=lambda r: r["seed"]))
