@@ -196,7 +196,10 @@ def test_cli_user_errors_are_one_line_with_exit_2(tmp_path, args, message):
 
 @pytest.mark.parametrize("tool,args,message", [
     ("sample", [], "--workdir"), ("export", ["--workdir=x"], "--output"),
-    ("evaluate", ["--workdir=x", "--num_samples=many"], "--num_samples=many")])
+    ("evaluate", ["--workdir=x", "--num_samples=many"], "--num_samples=many"),
+    ("evaluate", ["--workdir=x", "--truncation_psi=inf"], "--truncation_psi=inf"),
+    # The run directory is checked before any extractor weights are looked for.
+    ("evaluate", ["--workdir=/nonexistent/run"], "--workdir='/nonexistent/run'")])
 def test_other_clis_report_flag_errors_in_one_line(tool, args, message):
     result = subprocess.run([sys.executable, "-m", f"vitgan_tf.{tool}", *args], cwd=ROOT,
                             capture_output=True, text=True, timeout=300)

@@ -17,6 +17,7 @@ metrics for `num_samples` real training images in place of generated ones.
 
 import hashlib
 import json
+import math
 import os
 import re
 
@@ -242,9 +243,13 @@ def main(argv):
         for flag in ("kid_subsets", "is_splits"):
             if FLAGS[flag].value < 1:
                 raise ValueError(f"--{flag}={FLAGS[flag].value}: expected an integer >= 1.")
+        if not math.isfinite(FLAGS.truncation_psi):
+            raise ValueError(f"--truncation_psi={FLAGS.truncation_psi}: expected a finite "
+                             "number.")
         if "is" in names and FLAGS.is_splits > num_samples:
             raise ValueError(f"--is_splits={FLAGS.is_splits}: expected at most the "
                              f"{num_samples} generated samples.")
+        rundir.load_config(FLAGS.workdir)  # A bad --workdir first, before loading weights.
         extractor = features.make_extractor(FLAGS.extractor, FLAGS.inception_path,
                                             FLAGS.inception_weights)
         report, path = run(FLAGS.workdir, FLAGS.checkpoint or None, names, num_samples,
