@@ -223,20 +223,44 @@ def test_cli_workdir_that_is_a_file_or_read_only(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 900 kB tmpfs: one tiny-preset checkpoint (about 540 kB) fits, a second does not.
-    Mounting needs root with CAP_SYS_ADMIN; elsewhere the test is skipped."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=900k", "tmpfs", str(mount)],
+def _tmpfs(path, options):
+    """Mount a tmpfs at `path`; skip the test where that is not allowed (it needs root with
+    CAP_SYS_ADMIN)."""
+    path.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
                           capture_output=True)
     if made.returncode:
-        pytest.skip("cannot mount a small tmpfs here (needs root with CAP_SYS_ADMIN)")
+        pytest.skip("cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)")
+    return path
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 900 kB tmpfs: one tiny-preset checkpoint (about 540 kB) fits, a second does not."""
+    mount = _tmpfs(tmp_path / "disk", "size=900k")
     try:
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+@pytest.fixture
+def read_only_disk(tmp_path):
+    """A read-only tmpfs: even root cannot write there (EROFS), unlike a chmod-ed folder."""
+    mount = _tmpfs(tmp_path / "ro", "size=1m,ro")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_a_workdir_on_a_read_only_disk_is_one_line(read_only_disk):
+    result = _cli("--preset=tiny", "--dataset=digits", "--total_steps=2",
+                  f"--workdir={read_only_disk / 'run'}")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    error = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "cannot be written" in error[0]
 
 
 def test_disk_full_during_a_checkpoint_keeps_the_last_one_and_resumes(small_disk):
@@ -259,3 +283,14 @@ def test_disk_full_during_a_checkpoint_keeps_the_last_one_and_resumes(small_disk
     assert "at step 2" in result.stderr
     assert tf.train.latest_checkpoint(str(_ckpt(workdir))).endswith("ckpt-4")
     assert not list(_ckpt(workdir).glob("*_temp*"))
+
+
+def test_evaluate_with_a_read_only_cache_dir_is_one_line(run, read_only_disk):
+    result = subprocess.run(
+        [sys.executable, "-m", "vitgan_tf.evaluate", f"--workdir={run}", "--num_samples=20",
+         "--extractor=fashion_classifier", f"--cache_dir={read_only_disk / 'stats'}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    error = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "Read-only file system" in error[0] and "--cache_dir" in error[0]

@@ -196,6 +196,9 @@ def run(workdir, checkpoint=None, metric_names=("fid", "kid", "is"), num_samples
     cfg, generator, checkpoint, step = rundir.load_generator(workdir, checkpoint)
     size = generator.vitgan_config.image_size
     cache_dir = cache_dir or os.path.join(workdir, "stats")
+    out_dir = os.path.join(workdir, "eval")
+    for folder in (cache_dir, out_dir):  # Fail on an unwritable place before the work.
+        os.makedirs(folder, exist_ok=True)
     real, split = reference_statistics(cfg.dataset, cfg.data_dir, size, extractor,
                                        real_samples, batch_size, cache_dir)
     kid_subset_size = min(kid_subset_size, num_samples, int(real["num_samples"]))
@@ -205,8 +208,6 @@ def run(workdir, checkpoint=None, metric_names=("fid", "kid", "is"), num_samples
         floor = real_floor(cfg.dataset, cfg.data_dir, size, real, extractor, metric_names,
                            num_samples, batch_size, seed, kid_subsets, kid_subset_size, is_splits)
         results.update({f"real_floor_{name}": value for name, value in floor.items()})
-    out_dir = os.path.join(workdir, "eval")
-    os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, f"step_{step:08d}_{extractor.name}.json")
     report = {}
     if os.path.exists(path):  # keep the metrics of an earlier evaluation that this one skips
@@ -258,6 +259,9 @@ def main(argv):
                            FLAGS.kid_subsets, FLAGS.kid_subset_size, FLAGS.is_splits)
     except (ValueError, FileNotFoundError) as error:
         cli.exit_with(error)
+    except OSError as error:  # e.g. a read-only or full --cache_dir or --workdir
+        cli.exit_with(f"{error.filename}: {error.strerror}; --cache_dir (default WORKDIR/stats) "
+                      "and WORKDIR/eval must be writable.")
     print(json.dumps(report, indent=2))
     print(f"Wrote {path}")
 
