@@ -13,8 +13,9 @@ shipped Fashion-MNIST classifier: FD, KID, IS, precision, recall and classes (>=
 samples). A finished run is not retrained: rerunning the command only scores what is missing.
 
 The table's D margin is the discriminator's mean logit on real minus on generated images at the
-last logged step (a margin near 0 means D no longer tells them apart). A run counts as diverged when training stopped on a non-finite loss, or when its final KID is
-more than twice the best KID of its curve (it got much worse after it had learned something).
+last logged step (a margin near 0 means D no longer tells them apart). A run counts as diverged
+when training stopped on a non-finite loss, or when its final KID is more than twice the best
+KID of its curve (it got much worse after it had learned something).
 
 Results: one JSON per run in --results_dir; --report prints the Markdown table of the means and
 spreads (half the range over seeds) and writes it next to them.

@@ -17,7 +17,8 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROW = re.compile(r"^\| (\S+) \| (\d+) \| (\S+) \| (\S+) \| ([\d.]+) \| ([\d.]+) \(([\d.]+)-([\d.]+)\)")
+ROW = re.compile(r"^\| (\S+) \| (\d+) \| (\S+) \| (\S+) \| ([\d.]+) \| "
+                 r"([\d.]+) \(([\d.]+)-([\d.]+)\)")
 
 
 def one_run(args, env):
