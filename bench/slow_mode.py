@@ -25,6 +25,8 @@ def one_run(args, env):
     command = [sys.executable, os.path.join(HERE, "train_step.py"), f"--presets={args.preset}",
                f"--batch_sizes={args.batch_size}", "--jit=false", f"--steps={args.steps}",
                "--peak=none"]
+    env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [os.path.dirname(HERE),
+                                                               env.get("PYTHONPATH")]))}
     result = subprocess.run(command, env=env, capture_output=True, text=True, cwd=HERE)
     for line in result.stdout.splitlines():
         match = ROW.match(line)
