@@ -151,6 +151,8 @@ def test_missing_weights_file_gives_a_clear_message(tmp_path):
     (tmp_path / "notes.txt").write_text("not a graph at all")
     with pytest.raises(features.WeightsError, match="not a TensorFlow graph|without the"):
         features.FIDInception(str(tmp_path / "notes.txt"))
+    # The CLI checks the run directory first, then the weights.
+    rundir.write_config(train_lib.TrainConfig(workdir=str(tmp_path), preset="tiny"))
     result = subprocess.run(
         [sys.executable, "-m", "vitgan_tf.evaluate", f"--workdir={tmp_path}",
          f"--inception_path={tmp_path / 'missing.pb'}"],
