@@ -54,7 +54,7 @@ def main():
             data.make_dataset("folder", args.image_size, args.batch_size, folder),
             args.batch_size)
         print(f"| folder of JPEGs 48-160px (decode, resize, crop) | {rate:,.0f} |", flush=True)
-    if os.path.exists(os.path.join(args.fashion_dir, "train-images-idx3-ubyte.gz")):
+    if os.path.exists(os.path.join(args.fashion_dir, data.IDX_FILES["train"][0])):
         # The Fashion-MNIST preset's own pipeline: 28 px, grayscale, from the IDX files.
         rate = images_per_second(
             data.make_dataset("fashion_mnist", 28, args.batch_size, args.fashion_dir,

@@ -25,8 +25,6 @@ def one_run(args, env):
     command = [sys.executable, os.path.join(HERE, "train_step.py"), f"--presets={args.preset}",
                f"--batch_sizes={args.batch_size}", "--jit=false", f"--steps={args.steps}",
                "--peak=none"]
-    env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [os.path.dirname(HERE),
-                                                               env.get("PYTHONPATH")]))}
     result = subprocess.run(command, env=env, capture_output=True, text=True, cwd=HERE)
     for line in result.stdout.splitlines():
         match = ROW.match(line)
@@ -44,7 +42,9 @@ def main():
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE, repeatable")
     parser.add_argument("--slow_ratio", type=float, default=0.75)
     args = parser.parse_args()
-    env = dict(os.environ)
+    # The checkout's package, whether or not it is installed.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
+        os.path.dirname(HERE), os.environ.get("PYTHONPATH")]))}
     for item in args.env:
         name, _, value = item.partition("=")
         env[name] = value

@@ -137,6 +137,11 @@ def bench_one(preset, batch, precision, jit, steps):
     return batch / seconds, flops, flops / seconds, timer.times
 
 
+def _share(flops_per_s, peaks, dtype):
+    """A row's FLOP/s as a share of the measured peak of `dtype`; "-" when not measured."""
+    return f"{100 * flops_per_s / peaks[dtype]:.0f}%" if dtype in peaks else "-"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", default="32")
@@ -179,14 +184,12 @@ def main():
                                                                 args.steps)
                     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
-                    def share(dtype, flops_per_s=flops_per_s):
-                        return (f"{100 * flops_per_s / peaks[dtype]:.0f}%"
-                                if dtype in peaks else "-")
-
+                    shares = [_share(flops_per_s, peaks, d)
+                              for d in ("float32", compute_dtype(precision))]
                     print(f"| {preset} | {batch} | {precision} | {jit} | {rate:.2f} | "
                           f"{np.median(times):.2f} ({min(times):.2f}-{max(times):.2f}) | "
-                          f"{flops / 1e9:.1f} | {flops_per_s / 1e9:.1f} | {share('float32')} | "
-                          f"{share(compute_dtype(precision))} | {rss:.1f} |", flush=True)
+                          f"{flops / 1e9:.1f} | {flops_per_s / 1e9:.1f} | {shares[0]} | "
+                          f"{shares[1]} | {rss:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

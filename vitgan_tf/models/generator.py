@@ -108,15 +108,13 @@ class Generator(keras.Model):
         batch = ops.shape(w)[0]
         h = ops.cast(self.position(), self.compute_dtype)
         h = ops.broadcast_to(h, (batch, cfg.g_grid_size**2, cfg.g_hidden_dim))
-        if cfg.g_conditioning == "sln":
-            for block in self.blocks:
-                h = block(h, w, training=training)
-            y = self.final_norm(h, w)
-        else:
+        modulated = cfg.g_conditioning == "sln"
+        if not modulated:
             h = h + ops.expand_dims(self.style_embedding(w), 1)
-            for block in self.blocks:
-                h = block(h, w, training=training)
-            y = ops.cast(self.final_norm(h), self.compute_dtype)
+        for block in self.blocks:
+            h = block(h, w, training=training)
+        y = (self.final_norm(h, w) if modulated
+             else ops.cast(self.final_norm(h), self.compute_dtype))
         patches = self.decoder(y)
         return ops.cast(stitch_patches(patches, cfg.g_grid_size), "float32")
 
