@@ -4,7 +4,9 @@
     python bench/data.py --tfds=cifar10 --data_dir=~/tensorflow_datasets   # prepared tfds data
 
 Each pipeline is the training one (`vitgan_tf.data.make_dataset`: decode, resize/crop, scale,
-shuffle, batch, prefetch), iterated without a model.
+shuffle, batch, prefetch), iterated without a model, with tf.data's autotuning off as training
+runs it (`vitgan_tf.data.without_autotune`) and on (TF's default), to show what turning it off
+costs.
 """
 
 import argparse
@@ -39,35 +41,35 @@ def main():
     parser.add_argument("--fashion_dir", default=data.IDX_DATASETS["fashion_mnist"][0])
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores; batch {args.batch_size}; {args.image_size}px\n")
-    print("| pipeline | images/s |")
-    print("|---|---|")
-    rate = images_per_second(data.make_dataset("digits", args.image_size, args.batch_size),
-                             args.batch_size)
-    print(f"| digits (in memory) | {rate:,.0f} |", flush=True)
+    print("| pipeline | images/s, tf.data autotune off (training's setting) | "
+          "images/s, autotune on (TF's default) |")
+    print("|---|---|---|")
+
+    def row(name, make):
+        rates = [images_per_second(ds, args.batch_size)
+                 for ds in (data.without_autotune(make()), make())]
+        print(f"| {name} | {rates[0]:,.0f} | {rates[1]:,.0f} |", flush=True)
+
+    row("digits (in memory)", lambda: data.make_dataset("digits", args.image_size,
+                                                        args.batch_size))
     with tempfile.TemporaryDirectory() as folder:
         rng = np.random.default_rng(0)
         for i in range(args.folder_images):
             size = (int(rng.integers(48, 160)), int(rng.integers(48, 160)))
             pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
             Image.fromarray(pixels).save(os.path.join(folder, f"{i}.jpg"), quality=90)
-        rate = images_per_second(
-            data.make_dataset("folder", args.image_size, args.batch_size, folder),
-            args.batch_size)
-        print(f"| folder of JPEGs 48-160px (decode, resize, crop) | {rate:,.0f} |", flush=True)
+        row("folder of JPEGs 48-160px (decode, resize, crop)",
+            lambda: data.make_dataset("folder", args.image_size, args.batch_size, folder))
     if os.path.exists(os.path.join(args.fashion_dir, data.IDX_FILES["train"][0])):
         # The Fashion-MNIST preset's own pipeline: 28 px, grayscale, from the IDX files.
-        rate = images_per_second(
-            data.make_dataset("fashion_mnist", 28, args.batch_size, args.fashion_dir,
-                              channels=1), args.batch_size)
-        print(f"| fashion_mnist IDX (28px, grayscale) | {rate:,.0f} |", flush=True)
+        row("fashion_mnist IDX (28px, grayscale)",
+            lambda: data.make_dataset("fashion_mnist", 28, args.batch_size, args.fashion_dir,
+                                      channels=1))
     else:
-        print(f"| fashion_mnist | not installed in {args.fashion_dir} |")
+        print(f"| fashion_mnist | not installed in {args.fashion_dir} | |")
     if args.tfds:
-        rate = images_per_second(
-            data.make_dataset(args.tfds, args.image_size, args.batch_size, args.data_dir),
-            args.batch_size)
-        print(f"| tfds {args.tfds} | {rate:,.0f} |")
-
+        row(f"tfds {args.tfds}", lambda: data.make_dataset(args.tfds, args.image_size,
+                                                           args.batch_size, args.data_dir))
 
 if __name__ == "__main__":
     main()

@@ -10,6 +10,13 @@ the shares are what matters. "Matmul-class" ops are the dense contractions (MatM
 BatchMatMul, Conv2D and their gradients); everything else is element-wise, reductions, random
 numbers, gathers and bookkeeping, which XLA fusion could shorten. The profile is taken without
 `jit_compile`: under XLA the step is one compiled cluster and the trace has no per-op events.
+
+Then the step's dense contractions alone (`--replay`, on by default): every matmul-class op of
+the traced train step (forward and backward), with its shapes and attributes, is re-run in one
+tf.function on random inputs, with nothing else between them. Its time is what the step would
+take if every other op were free; its FLOP/s, against the measured matmul peak, is the bound
+the contractions themselves set. The gap between that and the full step is the cost of the
+rest.
 """
 
 import argparse
@@ -20,9 +27,10 @@ import re
 import tempfile
 import time
 
+import numpy as np
 import tensorflow as tf
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
-from train_step import PRESET_SETTINGS, synthetic_run
+from train_step import PRESET_SETTINGS, count_flops, matmul_shapes, measured_peak, synthetic_run
 
 MATMUL_CLASS = ("MatMul", "_FusedMatMul", "BatchMatMulV2", "BatchMatMulV3", "Einsum", "Conv2D",
                 "_FusedConv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter")
@@ -47,6 +55,70 @@ def op_time_by_type(xplane_path):
     return totals
 
 
+def contraction_ops(graph):
+    """[(op type, [input specs], {attr: value})] for every matmul-class op in `graph`. An input
+    spec is a (shape, dtype) for float inputs, or the constant value of an integer one (the
+    sizes inputs of the convolution gradients)."""
+    found = []
+    for op in graph.get_operations():
+        if op.type not in MATMUL_CLASS or op.type.startswith("_"):
+            continue
+        inferred = set()
+        for arg in op.op_def.input_arg:
+            inferred |= {arg.type_attr, arg.number_attr, arg.type_list_attr} - {""}
+        attrs = {}
+        for attr in op.op_def.attr:
+            if attr.name not in inferred:
+                value = op.get_attr(attr.name)
+                attrs[attr.name] = value.decode() if isinstance(value, bytes) else value
+        inputs = []
+        for tensor in op.inputs:
+            if tensor.dtype.is_floating:
+                inputs.append((tuple(tensor.shape.as_list()), tensor.dtype))
+            else:  # input_sizes / filter_sizes: the shape of the gradient the op returns
+                value = tf.get_static_value(tensor)
+                inputs.append(np.asarray(op.outputs[0].shape.as_list(), np.int32)
+                              if value is None else value)
+        found.append((op.type, inputs, attrs))
+    return found
+
+
+def replay(ops, repeats=3):
+    """Seconds per run of `ops` (from `contraction_ops`) in one tf.function, best of
+    `repeats`, and the function's FLOPs."""
+    args = []
+    for op_type, inputs, attrs in ops:
+        values = [tf.random.normal(spec[0], dtype=spec[1]) * 0.1 if isinstance(spec, tuple)
+                  else tf.constant(spec) for spec in inputs]
+        args.append((op_type, values, attrs))
+
+    @tf.function
+    def run():
+        outputs = []
+        for op_type, values, attrs in args:
+            fn = getattr(tf.raw_ops, op_type)
+            if op_type == "Einsum":  # one list input
+                outputs.append(fn(inputs=values, **attrs))
+            else:
+                outputs.append(fn(**dict(zip(_input_names(op_type), values)), **attrs))
+        return outputs
+
+    flops = count_flops(run.get_concrete_function())
+    run()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return best, flops
+
+
+def _input_names(op_type):
+    from tensorflow.python.framework import op_def_registry
+
+    return [arg.name for arg in op_def_registry.get(op_type).input_arg]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="32")
@@ -54,10 +126,15 @@ def main():
     parser.add_argument("--precision", default="float32")
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--top", type=int, default=12, help="op types listed one by one")
+    parser.add_argument("--replay", default="true", choices=["true", "false"],
+                        help="time the step's dense contractions alone")
     args = parser.parse_args()
-    gan, _, data = synthetic_run(args.preset, args.batch_size, args.precision,
-                                 **PRESET_SETTINGS.get(args.preset, {}))
+    gan, images, data = synthetic_run(args.preset, args.batch_size, args.precision,
+                                      **PRESET_SETTINGS.get(args.preset, {}))
     gan.fit(data, steps_per_epoch=2, epochs=1, verbose=0)  # trace and warm up
+    start = time.perf_counter()
+    gan.fit(data, steps_per_epoch=args.steps, epochs=1, verbose=0)
+    step_seconds = (time.perf_counter() - start) / args.steps
     logdir = tempfile.mkdtemp(prefix="vitgan_profile_")
     tf.profiler.experimental.start(logdir)
     start = time.perf_counter()
@@ -69,8 +146,9 @@ def main():
     total = sum(totals.values())
     matmul = sum(seconds for op, seconds in totals.items() if op in MATMUL_CLASS)
     print(f"preset {args.preset}, batch {args.batch_size}, {args.precision}, no XLA: "
-          f"{args.steps} steps in {wall:.1f} s wall; op time {total:.1f} s "
-          f"(two inter-op threads); trace in {logdir}")
+          f"{step_seconds:.2f} s/step ({args.steps} steps); under the profiler "
+          f"{wall / args.steps:.2f} s/step, op time {total:.1f} s (ops overlap on the "
+          f"inter-op threads); trace in {logdir}")
     print(f"matmul-class ops: {100 * matmul / total:.1f}% of op time; "
           f"other ops: {100 * (total - matmul) / total:.1f}%\n")
     print("| op type | seconds | share of op time |")
@@ -79,7 +157,28 @@ def main():
     for op, seconds in ranked[:args.top]:
         print(f"| {op} | {seconds:.2f} | {100 * seconds / total:.1f}% |")
     rest = sum(seconds for _, seconds in ranked[args.top:])
-    print(f"| {len(ranked) - args.top} other types | {rest:.2f} | {100 * rest / total:.1f}% |")
+    print(f"| {len(ranked) - args.top} other types | {rest:.2f} | {100 * rest / total:.1f}% |",
+          flush=True)
+    if args.replay == "false":
+        return
+    concrete = tf.function(gan.train_step).get_concrete_function(
+        tf.TensorSpec(images.shape, tf.float32))
+    step_flops = count_flops(concrete)
+    ops = contraction_ops(concrete.graph)
+    seconds, flops = replay(ops)
+    dtype = args.precision.replace("mixed_", "")
+    peak, shape = measured_peak(dtype, matmul_shapes([args.preset], [args.batch_size]),
+                                verbose=False)
+    print(f"\nPeak matmul {dtype}: {peak / 1e9:.1f} GFLOP/s (at {shape[0]}x{shape[1]}x"
+          f"{shape[2]})\n")
+    print("| work | s/step | GFLOP | GFLOP/s | % of peak | share of the step's time |")
+    print("|---|---|---|---|---|---|")
+    for name, sec, fl in (("full step", step_seconds, step_flops),
+                          (f"its {len(ops)} dense contractions alone", seconds, flops)):
+        print(f"| {name} | {sec:.2f} | {fl / 1e9:.1f} | {fl / sec / 1e9:.1f} | "
+              f"{100 * fl / sec / peak:.0f}% | {100 * sec / step_seconds:.0f}% |")
+    print(f"| everything else (difference) | {step_seconds - seconds:.2f} | "
+          f"{(step_flops - flops) / 1e9:.1f} | | | {100 * (1 - seconds / step_seconds):.0f}% |")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,13 @@ same run: large squares (512 to 3072) and the models' own dense shapes (tokens x
 the attention and MLP widths), in float32, and in bfloat16/float16 when a mixed precision is
 benchmarked, so each row can be read against the limit of the dtype its matmuls run in. One
 1024^2 matmul under-reads the peak of CPUs with wide vector units. Each step is also timed on
-its own (s/step median, min-max), so a slow mode shows as a spread.
+its own (s/step median, min-max), and "fit overhead" is the fit call's wall time minus its
+steps' (time spent outside the steps: iterator set-up and teardown, callbacks).
+
+The dataset goes through `vitgan_tf.data.without_autotune`, as in training: with tf.data's
+autotuning thread on (`--data_autotune=on`), the fit call often does not return until that
+thread's next wake-up (10.23 s, 20.47 s, 40.95 s, ... after the iterator starts), which made
+whole runs read 2x slow. bench/slow_mode.py runs this script repeatedly to show it.
 """
 
 import argparse
@@ -28,7 +34,7 @@ import numpy as np
 import tensorflow as tf
 from _machine import cpu_name
 
-from vitgan_tf import train_lib
+from vitgan_tf import data, train_lib
 from vitgan_tf.models import get_config
 
 
@@ -102,11 +108,12 @@ def count_flops(concrete_function):
     return profile.total_float_ops
 
 
-def synthetic_run(preset, batch, precision, jit=False, **train_settings):
+def synthetic_run(preset, batch, precision, jit=False, data_autotune=False, **train_settings):
     """The training entry point's own GAN and optimizers (loss scaling for float16 included) and
     an endless dataset of one random batch. `precision` reaches the models through
     `build_gan` (their constructors), not Keras' global policy. `train_settings` are other
     TrainConfig fields (e.g. augment_policy="", bcr_real=0 for the Fashion-MNIST preset).
+    data_autotune: leave tf.data's autotuning on (training turns it off).
 
     Returns (gan, images, dataset).
     """
@@ -116,25 +123,29 @@ def synthetic_run(preset, batch, precision, jit=False, **train_settings):
         jit_compile=jit, **train_settings))
     images = np.random.default_rng(0).uniform(
         -1, 1, (batch, cfg.image_size, cfg.image_size, cfg.channels)).astype(np.float32)
-    return gan, images, tf.data.Dataset.from_tensors(images).repeat().prefetch(2)
+    dataset = tf.data.Dataset.from_tensors(images).repeat().prefetch(2)
+    return gan, images, dataset if data_autotune else data.without_autotune(dataset)
 
 
 # The training settings of each preset's flagfile that change the step's work.
 PRESET_SETTINGS = {"fashion": {"augment_policy": "", "bcr_real": 0.0, "bcr_fake": 0.0}}
 
 
-def bench_one(preset, batch, precision, jit, steps):
-    gan, images, data = synthetic_run(preset, batch, precision, jit,
-                                      **PRESET_SETTINGS.get(preset, {}))
+def bench_one(preset, batch, precision, jit, steps, data_autotune=False):
+    """images/s, FLOP per step, FLOP/s, per-step seconds and the fit call's overhead (its wall
+    time minus the steps')."""
+    gan, images, dataset = synthetic_run(preset, batch, precision, jit, data_autotune,
+                                         **PRESET_SETTINGS.get(preset, {}))
     # Trace once without XLA to count FLOPs on the plain graph.
     step = tf.function(gan.train_step)
     flops = count_flops(step.get_concrete_function(tf.TensorSpec(images.shape, tf.float32)))
-    gan.fit(data, steps_per_epoch=2, epochs=1, verbose=0)  # compile and warm up
+    gan.fit(dataset, steps_per_epoch=2, epochs=1, verbose=0)  # compile and warm up
     timer = StepTimer()
     start = time.perf_counter()
-    gan.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[timer])
-    seconds = (time.perf_counter() - start) / steps
-    return batch / seconds, flops, flops / seconds, timer.times
+    gan.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[timer])
+    wall = time.perf_counter() - start
+    seconds = wall / steps
+    return batch / seconds, flops, flops / seconds, timer.times, wall - sum(timer.times)
 
 
 def _share(flops_per_s, peaks, dtype):
@@ -152,13 +163,17 @@ def main():
     parser.add_argument("--peak", default="full", choices=["full", "squares", "none"],
                         help="matmul shapes for the peak: squares and the models' own (full), "
                         "squares only, or none (rows then show no share)")
+    parser.add_argument("--data_autotune", default="off", choices=["off", "on"],
+                        help="tf.data autotuning of the input; training turns it off, and "
+                        "'on' shows the slow mode it caused")
     args = parser.parse_args()
     gpus = tf.config.list_physical_devices("GPU")
     device = (", ".join(tf.config.experimental.get_device_details(g).get("device_name", "GPU")
                         for g in gpus) if gpus else f"{cpu_name()}, {os.cpu_count()} cores")
     print(f"Machine: {device}; TF {tf.__version__}; threads intra-op "
           f"{tf.config.threading.get_intra_op_parallelism_threads()} inter-op "
-          f"{tf.config.threading.get_inter_op_parallelism_threads()} (0: TF's default)")
+          f"{tf.config.threading.get_inter_op_parallelism_threads()} (0: TF's default); "
+          f"tf.data autotune {args.data_autotune}")
     presets = args.presets.split(",")
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     precisions = args.precisions.split(",")
@@ -174,22 +189,23 @@ def main():
             print(f"Peak matmul {dtype}: {peaks[dtype] / 1e9:.1f} GFLOP/s (best of "
                   f"{len(shapes)} shapes, at {shape[0]}x{shape[1]}x{shape[2]})")
     print("\n| preset | batch | precision | XLA | images/s | s/step median (min-max) | "
-          "GFLOP/step | GFLOP/s | % of float32 peak | % of compute-dtype peak | peak RSS GB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "fit overhead s | GFLOP/step | GFLOP/s | % of float32 peak | % of compute-dtype peak | "
+          "peak RSS GB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for preset in presets:
         for batch in batch_sizes:
             for precision in precisions:
                 for jit in [j.strip().lower() == "true" for j in args.jit.split(",")]:
-                    rate, flops, flops_per_s, times = bench_one(preset, batch, precision, jit,
-                                                                args.steps)
+                    rate, flops, flops_per_s, times, overhead = bench_one(
+                        preset, batch, precision, jit, args.steps, args.data_autotune == "on")
                     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
                     shares = [_share(flops_per_s, peaks, d)
                               for d in ("float32", compute_dtype(precision))]
                     print(f"| {preset} | {batch} | {precision} | {jit} | {rate:.2f} | "
                           f"{np.median(times):.2f} ({min(times):.2f}-{max(times):.2f}) | "
-                          f"{flops / 1e9:.1f} | {flops_per_s / 1e9:.1f} | {shares[0]} | "
-                          f"{shares[1]} | {rss:.1f} |", flush=True)
+                          f"{overhead:.2f} | {flops / 1e9:.1f} | {flops_per_s / 1e9:.1f} | "
+                          f"{shares[0]} | {shares[1]} | {rss:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

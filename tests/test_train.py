@@ -63,6 +63,31 @@ def test_checkpoint_holds_every_weight_of_every_model(tmp_path):
             assert key in saved, key
 
 
+def test_fit_gets_the_data_with_tf_data_autotuning_off(tmp_path, monkeypatch):
+    # With autotuning on, TF 2.21's fit often returned only at its autotune thread's next
+    # wake-up (up to 60 s late; bench/README.md, "slow mode"). Training turns it off for the
+    # configured pipeline and for a dataset passed in, keeping the dataset's other options.
+    from vitgan_tf.models.gan import ViTGAN
+
+    seen = []
+
+    def fake_fit(self, x, **kwargs):
+        seen.append(x.options())
+        raise KeyboardInterrupt  # stop before any step
+
+    monkeypatch.setattr(ViTGAN, "fit", fake_fit)
+    options = tf.data.Options()
+    options.deterministic = False
+    custom = _data().with_options(options)
+    assert custom.options().autotune.enabled is None  # TF's default: on
+    with pytest.raises(KeyboardInterrupt):
+        train_lib.train(_cfg(tmp_path / "custom"), dataset=custom)
+    with pytest.raises(KeyboardInterrupt):
+        train_lib.train(_cfg(tmp_path / "digits", dataset="digits"))
+    assert [o.autotune.enabled for o in seen] == [False, False]
+    assert seen[0].deterministic is False
+
+
 @pytest.mark.integration
 def test_resume_refuses_a_different_model(tmp_path):
     train_lib.train(_cfg(tmp_path, total_steps=2), dataset=_data())

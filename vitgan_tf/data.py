@@ -303,3 +303,21 @@ def make_dataset(dataset, image_size, global_batch_size, data_dir=None, seed=0,
         ds = ds.shuffle(shuffle_buffer, seed=seed).repeat()
     ds = ds.batch(global_batch_size, drop_remainder=True, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def without_autotune(ds):
+    """`ds` with tf.data's autotuning model thread turned off, for `Model.fit`.
+
+    With autotuning on, every iterator starts a thread that re-tunes the pipeline at
+    intervals that double from 10 ms (10 ms, 30 ms, 70 ms, ... 10.23 s, 20.47 s, 40.95 s after
+    the iterator starts). When `fit` ends, Keras drops its iterator, and on TF 2.21 the call
+    often does not return until that thread's next wake-up: a 4-step fit that ends its last
+    step at 18.0 s returns at 20.47 s, one that ends at 21 s returns at 40.95 s. That was the
+    "2x slow mode" of bench/train_step.py (bench/README.md has the measurements). With the
+    thread off, `fit` returns when its last step ends. AUTOTUNE parallelism and prefetch
+    then keep TF's untuned defaults, which run the pipelines here far above the step's
+    demand (bench/data.py measures both settings).
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)

@@ -117,6 +117,8 @@ def train(cfg, dataset=None):
         dataset = data_lib.make_dataset(cfg.dataset, model_cfg.image_size, cfg.batch_size,
                                         cfg.data_dir, seed=cfg.seed,
                                         channels=model_cfg.channels)
+    if isinstance(dataset, tf.data.Dataset):  # fit returns on time (data.without_autotune)
+        dataset = data_lib.without_autotune(dataset)
     logging.info("Strategy %s with %d replica(s); global batch %d", type(strategy).__name__,
                  strategy.num_replicas_in_sync, cfg.batch_size)
     if cfg.batch_size % strategy.num_replicas_in_sync:
