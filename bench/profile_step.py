@@ -113,6 +113,33 @@ def replay(ops, repeats=3):
     return best, flops
 
 
+def _signature(op):
+    op_type, inputs, attrs = op
+    return (op_type, tuple(spec[0] if isinstance(spec, tuple) else tuple(np.ravel(spec))
+                           for spec in inputs), tuple(sorted((k, str(v)) for k, v in
+                                                             attrs.items())))
+
+
+def by_shape(ops, peak, seconds_each=0.3):
+    """The contractions grouped by op type, shapes and attributes, each group's op timed alone:
+    [(count, op type, input shapes, seconds per op, FLOPs per op)], the most time lost against
+    `peak` first."""
+    groups = collections.OrderedDict()
+    for op in ops:
+        groups.setdefault(_signature(op), []).append(op)
+    rows = []
+    for members in groups.values():
+        one = members[0]
+        per_run, flops = replay([one], repeats=1)
+        repeats = max(1, int(seconds_each / max(per_run, 1e-6)))
+        per_op, _ = replay([one] * repeats, repeats=3)
+        rows.append((len(members), one[0], [spec[0] for spec in one[1]
+                                            if isinstance(spec, tuple)],
+                     per_op / repeats, flops))
+    rows.sort(key=lambda r: -r[0] * (r[3] - r[4] / peak))
+    return rows
+
+
 def _input_names(op_type):
     from tensorflow.python.framework import op_def_registry
 
@@ -128,6 +155,9 @@ def main():
     parser.add_argument("--top", type=int, default=12, help="op types listed one by one")
     parser.add_argument("--replay", default="true", choices=["true", "false"],
                         help="time the step's dense contractions alone")
+    parser.add_argument("--by_shape", type=int, default=0,
+                        help="also time each distinct contraction alone and list the N that "
+                        "lose the most time against the peak")
     args = parser.parse_args()
     gan, images, data = synthetic_run(args.preset, args.batch_size, args.precision,
                                       **PRESET_SETTINGS.get(args.preset, {}))
@@ -179,6 +209,20 @@ def main():
               f"{100 * fl / sec / peak:.0f}% | {100 * sec / step_seconds:.0f}% |")
     print(f"| everything else (difference) | {step_seconds - seconds:.2f} | "
           f"{(step_flops - flops) / 1e9:.1f} | | | {100 * (1 - seconds / step_seconds):.0f}% |")
+    if not args.by_shape:
+        return
+    rows = by_shape(ops, peak)
+    total = sum(count * sec for count, _, _, sec, _ in rows)
+    print(f"\nEach distinct contraction timed alone ({len(rows)} kinds; together "
+          f"{total:.2f} s per step), the {args.by_shape} that lose the most time against the "
+          "peak:\n")
+    print("| op | input shapes | count per step | ms each | % of peak | s per step | "
+          "s lost per step |")
+    print("|---|---|---|---|---|---|---|")
+    for count, op_type, shapes, sec, fl in rows[:args.by_shape]:
+        shown = " · ".join("×".join(str(d) for d in shape) for shape in shapes)
+        print(f"| {op_type} | {shown} | {count} | {1e3 * sec:.2f} | {100 * fl / sec / peak:.0f}% "
+              f"| {count * sec:.2f} | {count * (sec - fl / peak):.2f} |")
 
 
 if __name__ == "__main__":

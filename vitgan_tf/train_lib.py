@@ -98,7 +98,9 @@ def train(cfg, dataset=None):
     of the global batch size), for tests and custom data; or a zero-argument callable returning
     one, which is called after the distribution strategy exists. Use the callable form with
     MultiWorkerMirroredStrategy: it must be created before the process runs any TF op, and
-    building a dataset runs some.
+    building a dataset runs some. Its tf.data autotuning is turned off (see
+    `data.without_autotune`: with it, `fit` could return up to a minute late); its other
+    options are kept.
 
     Nothing is written to the run directory until the run is known to start: the saved config
     matches, a checkpoint restored (or there is none at all), and the data can be read.
