@@ -55,7 +55,10 @@ def _digest(path):
     return {p.name: p.read_bytes() for p in sorted(path.glob("ckpt-*")) if p.is_file()}
 
 
-@pytest.mark.parametrize("damage", ["state_missing", "state_garbled"])
+# The missing file takes the same fallback as the garbled one; it runs with -m slow to keep
+# the default run under 15 minutes.
+@pytest.mark.parametrize("damage", [pytest.param("state_missing", marks=pytest.mark.slow),
+                                    "state_garbled"])
 def test_resume_without_a_readable_state_file_continues_from_the_newest_checkpoint(run, damage):
     state = _ckpt(run) / "checkpoint"
     if damage == "state_missing":
