@@ -30,7 +30,14 @@ import time
 import numpy as np
 import tensorflow as tf
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
-from train_step import PRESET_SETTINGS, count_flops, matmul_shapes, measured_peak, synthetic_run
+from train_step import (
+    PRESET_SETTINGS,
+    compute_dtype,
+    count_flops,
+    matmul_shapes,
+    measured_peak,
+    synthetic_run,
+)
 
 MATMUL_CLASS = ("MatMul", "_FusedMatMul", "BatchMatMulV2", "BatchMatMulV3", "Einsum", "Conv2D",
                 "_FusedConv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter")
@@ -120,6 +127,12 @@ def _signature(op):
                                                              attrs.items())))
 
 
+def seconds_lost(row, peak):
+    """A `by_shape` row's seconds per step beyond what its FLOPs would take at `peak`."""
+    count, _, _, seconds, flops = row
+    return count * (seconds - flops / peak)
+
+
 def by_shape(ops, peak, seconds_each=0.3):
     """The contractions grouped by op type, shapes and attributes, each group's op timed alone:
     [(count, op type, input shapes, seconds per op, FLOPs per op)], the most time lost against
@@ -136,7 +149,7 @@ def by_shape(ops, peak, seconds_each=0.3):
         rows.append((len(members), one[0], [spec[0] for spec in one[1]
                                             if isinstance(spec, tuple)],
                      per_op / repeats, flops))
-    rows.sort(key=lambda r: -r[0] * (r[3] - r[4] / peak))
+    rows.sort(key=lambda row: -seconds_lost(row, peak))
     return rows
 
 
@@ -196,7 +209,7 @@ def main():
     step_flops = count_flops(concrete)
     ops = contraction_ops(concrete.graph)
     seconds, flops = replay(ops)
-    dtype = args.precision.replace("mixed_", "")
+    dtype = compute_dtype(args.precision)
     peak, shape = measured_peak(dtype, matmul_shapes([args.preset], [args.batch_size]),
                                 verbose=False)
     print(f"\nPeak matmul {dtype}: {peak / 1e9:.1f} GFLOP/s (at {shape[0]}x{shape[1]}x"
@@ -219,10 +232,11 @@ def main():
     print("| op | input shapes | count per step | ms each | % of peak | s per step | "
           "s lost per step |")
     print("|---|---|---|---|---|---|---|")
-    for count, op_type, shapes, sec, fl in rows[:args.by_shape]:
+    for row in rows[:args.by_shape]:
+        count, op_type, shapes, sec, fl = row
         shown = " · ".join("×".join(str(d) for d in shape) for shape in shapes)
         print(f"| {op_type} | {shown} | {count} | {1e3 * sec:.2f} | {100 * fl / sec / peak:.0f}% "
-              f"| {count * sec:.2f} | {count * (sec - fl / peak):.2f} |")
+              f"| {count * sec:.2f} | {seconds_lost(row, peak):.2f} |")
 
 
 if __name__ == "__main__":
