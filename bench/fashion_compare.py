@@ -34,8 +34,28 @@ def reference_stats(extractor, data_dir, cache_dir):
 
 def score_features(fake, real, seed=0):
     r = evaluate.metrics_of_features(fake, real, METRICS, seed=seed, kid_subsets=50)
+    shares = np.asarray(r["class_counts"], np.float64) / max(1, sum(r["class_counts"]))
     return {"fd": r["fid"], "kid": r["kid"], "is": r["is"], "precision": r["precision"],
-            "recall": r["recall"], "classes": r["classes"], "class_counts": r["class_counts"]}
+            "recall": r["recall"], "classes": r["classes"], "class_counts": r["class_counts"],
+            "classes_5pct": int(np.sum(shares >= 0.05)),
+            "share_min": float(shares.min()), "share_max": float(shares.max())}
+
+
+def vitgan_wall_seconds(workdir):
+    """{step: wall-clock seconds from the run's start}: the start is when config.json was
+    written (the run is known to start; before the model is built and the step compiled),
+    each step's time that of its TensorBoard progress event. Everything counts: compiling,
+    samples, in-training KID, checkpoints. Valid for a run that was not resumed."""
+    import tensorflow as tf
+
+    start = os.path.getmtime(os.path.join(workdir, "config.json"))
+    wall = {}
+    for path in sorted(glob.glob(os.path.join(workdir, "logs", "events.out.tfevents.*"))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                if value.tag == "train/images_per_second":
+                    wall[event.step] = event.wall_time - start
+    return wall
 
 
 def vitgan_training_seconds(workdir):
@@ -62,6 +82,7 @@ def score_vitgan(workdir, extractor, real, samples):
     import tensorflow as tf
 
     seconds, batch = vitgan_training_seconds(workdir)
+    wall = vitgan_wall_seconds(workdir)
     rows = []
     state = tf.train.get_checkpoint_state(os.path.join(workdir, "checkpoints"))
     paths = list(state.all_model_checkpoint_paths) if state else []
@@ -71,6 +92,7 @@ def score_vitgan(workdir, extractor, real, samples):
             generator, samples, 500), samples, verbose=False)
         row = {"model": "vitgan", "run": workdir, "checkpoint": path, "step": step,
                "images": step * batch, "train_seconds": round(seconds.get(step, float("nan")), 1),
+               "wall_seconds": round(wall.get(step, float("nan")), 1),
                **score_features(fake, real)}
         print(json.dumps(row), flush=True)
         rows.append(row)
@@ -81,11 +103,13 @@ def score_dcgan(workdir, extractor, real, samples):
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "baselines"))
     import dcgan
 
-    g = dcgan.build_generator()
     rows = []
     with open(os.path.join(workdir, "snapshots", "log.jsonl")) as f:
         entries = [json.loads(line) for line in f if line.strip()]
-    z = np.random.default_rng(0).standard_normal((samples, dcgan.LATENT)).astype(np.float32)
+    arch = entries[0].get("arch", "tutorial") if entries else "tutorial"
+    g = dcgan.build_generator(arch)
+    z = np.random.default_rng(0).standard_normal((samples, dcgan.LATENTS[arch])).astype(
+        np.float32)
     for entry in entries:
         g.load_weights(entry["weights"])
         fake = features.extract(extractor, (dcgan.generate(g, z[i:i + 500])
@@ -122,12 +146,14 @@ def main():
         rows += score_vitgan(workdir, extractor, real, args.samples)
     for workdir in args.dcgan:
         rows += score_dcgan(workdir, extractor, real, args.samples)
-    print(f"\n{'model':<20} {'kimg':>7} {'train s':>8} {'FD':>8} {'KID':>8} {'IS':>6} "
-          f"{'prec':>5} {'rec':>5} {'cls':>4}  run")
+    print(f"\n{'model':<20} {'kimg':>7} {'train s':>8} {'wall s':>7} {'FD':>8} {'KID':>8} "
+          f"{'IS':>6} {'prec':>5} {'rec':>5} {'>=5%':>4} {'min%':>5} {'max%':>5}  run")
     for r in rows:
         print(f"{r['model']:<20} {r['images'] / 1000:>7.1f} {r['train_seconds']:>8.0f} "
+              f"{r.get('wall_seconds', r['train_seconds']):>7.0f} "
               f"{r['fd']:>8.2f} {r['kid']:>8.4f} {r['is']:>6.2f} {r['precision']:>5.2f} "
-              f"{r['recall']:>5.2f} {r['classes']:>4}  {r.get('checkpoint', '')}")
+              f"{r['recall']:>5.2f} {r['classes_5pct']:>4} {100 * r['share_min']:>5.1f} "
+              f"{100 * r['share_max']:>5.1f}  {r.get('checkpoint', '')}")
     if args.out:
         os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
         with open(args.out, "w") as f:

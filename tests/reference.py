@@ -108,3 +108,71 @@ def patchify(images, p):
         for j in range(w_ // p):
             out.append(images[:, i * p:(i + 1) * p, j * p:(j + 1) * p, :].reshape(b, p * p, c))
     return np.stack(out, axis=1)
+
+
+def fir_downsample(x, taps=(1.0, 3.0, 3.0, 1.0), pad=1, stride=2):
+    """Pad x (N, H, W, C) by `pad`, then each output pixel is sum_ab f_a f_b x[s*i+a, s*j+b]
+    with f = taps / sum(taps): the separable low-pass filter, written as the sum it is."""
+    f = np.asarray(taps, np.float64)
+    f = f / f.sum()
+    k = len(f)
+    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    h = (xp.shape[1] - k) // stride + 1
+    w_ = (xp.shape[2] - k) // stride + 1
+    out = np.zeros((x.shape[0], h, w_, x.shape[3]))
+    for i in range(h):
+        for j in range(w_):
+            for a in range(k):
+                for b in range(k):
+                    out[:, i, j] += f[a] * f[b] * xp[:, stride * i + a, stride * j + b]
+    return out
+
+
+def conv2d(x, kernel, stride=1, pad=0):
+    """Cross-correlation (N, H, W, Cin) * (k, k, Cin, Cout), zero padding `pad`, valid."""
+    k = kernel.shape[0]
+    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    h = (xp.shape[1] - k) // stride + 1
+    w_ = (xp.shape[2] - k) // stride + 1
+    out = np.zeros((x.shape[0], h, w_, kernel.shape[3]))
+    for i in range(h):
+        for j in range(w_):
+            window = xp[:, stride * i:stride * i + k, stride * j:stride * j + k, :]
+            out[:, i, j] = np.einsum("nabc,abcd->nd", window, kernel)
+    return out
+
+
+def equalized_conv(x, kernel, bias, down=False, activation=None):
+    """StyleGAN2's conv: W / sqrt(fan_in); down: [1,3,3,1] blur (pad (k+1)/2) then stride 2."""
+    k = kernel.shape[0]
+    kernel = kernel / np.sqrt(k * k * kernel.shape[2])
+    if down:
+        y = conv2d(fir_downsample(x, pad=(k + 1) // 2, stride=1), kernel, stride=2)
+    else:
+        y = conv2d(x, kernel, pad=k // 2)
+    if bias is not None:
+        y = y + bias
+    return np.sqrt(2.0) * leaky_relu(y) if activation == "leaky_relu" else y
+
+
+def residual_down_block(x, conv0, conv1, skip):
+    """(conv1_down(conv0(x)) + skip_down(x)) / sqrt(2); conv* = (kernel, bias)."""
+    main = equalized_conv(x, *conv0, activation="leaky_relu")
+    main = equalized_conv(main, *conv1, down=True, activation="leaky_relu")
+    return (main + equalized_conv(x, skip, None, down=True)) / np.sqrt(2.0)
+
+
+def minibatch_stddev(x, group, channels=1, eps=1e-8):
+    """Sample i's groupmates are the samples j with j = i mod (N / group); one statistic per
+    channel slice: the mean over features and positions of the groupmates' std."""
+    n = x.shape[0]
+    m = n // group
+    flat = x.reshape(n, -1, channels, x.shape[-1] // channels)
+    stats = np.zeros((n, channels))
+    for i in range(n):
+        members = flat[[j for j in range(n) if j % m == i % m]]
+        std = np.sqrt(members.var(axis=0) + eps)
+        stats[i] = std.mean(axis=(0, 2))
+    extra = np.broadcast_to(stats.reshape((n,) + (1,) * (x.ndim - 2) + (channels,)),
+                            x.shape[:-1] + (channels,))
+    return np.concatenate([x, extra], axis=-1)

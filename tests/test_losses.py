@@ -29,3 +29,15 @@ def test_r1_penalty_of_a_linear_critic():
     images = tf.zeros((2, 4, 4, 3))
     r1 = losses.r1_penalty(lambda x: tf.reduce_sum(a * x, axis=[1, 2, 3]), images).numpy()
     np.testing.assert_allclose(r1, [np.sum(a.numpy() ** 2)] * 2, rtol=1e-5)
+
+
+def test_relativistic_pairing_losses():
+    # RpGAN scores each pair by the difference of its logits, not by a global threshold.
+    real, fake = np.array([[2.0], [-1.0]]), np.array([[0.5], [-3.0]])
+    np.testing.assert_allclose(losses.relativistic_discriminator_loss(real, fake).numpy(),
+                               _softplus(fake[:, 0] - real[:, 0]), rtol=1e-6)
+    np.testing.assert_allclose(losses.relativistic_generator_loss(real, fake).numpy(),
+                               _softplus(real[:, 0] - fake[:, 0]), rtol=1e-6)
+    # Shifting every logit by a constant changes nothing: only the ranking within a pair counts.
+    np.testing.assert_allclose(losses.relativistic_discriminator_loss(real + 7, fake + 7),
+                               losses.relativistic_discriminator_loss(real, fake), rtol=1e-6)

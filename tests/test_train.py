@@ -11,7 +11,7 @@ import tensorflow as tf
 from PIL import Image
 
 from tests.helpers import randn
-from vitgan_tf import data, rundir, train_lib
+from vitgan_tf import data, evaluate, rundir, train_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -270,15 +270,34 @@ def test_multi_worker_mirrored_two_processes_agree(tmp_path):
 
 
 @pytest.mark.integration
-def test_kid_during_training_is_logged_to_tensorboard(tmp_path):
-    cfg = _cfg(tmp_path, total_steps=2, kid_every=2, kid_samples=6,
+def test_fd_and_kid_during_training_keep_the_best_checkpoint(tmp_path, monkeypatch):
+    # FDs in the order the monitor will see them (step 2, 4, 6): the best is step 4's.
+    fds = iter([5.0, 3.0, 4.0])
+    real_evaluate = evaluate.evaluate
+
+    def scripted(*args, **kwargs):
+        return {**real_evaluate(*args, **kwargs), "fid": next(fds)}
+
+    monkeypatch.setattr(evaluate, "evaluate", scripted)
+    cfg = _cfg(tmp_path, total_steps=6, kid_every=2, kid_samples=6, keep_checkpoints=1,
                inception_weights="none")
     train_lib.train(cfg, dataset=_data())
     tags = set()
     for name in os.listdir(tmp_path / "logs"):
         for event in tf.compat.v1.train.summary_iterator(str(tmp_path / "logs" / name)):
             tags.update(value.tag for value in event.summary.value)
-    assert "eval/kid_keras_inception_random" in tags
+    assert {"eval/kid_keras_inception_random", "eval/fd_keras_inception_random"} <= tags
+    with open(tmp_path / "metrics.jsonl") as f:
+        rows = [json.loads(line) for line in f]
+    assert [(r["step"], r["fd"], r["best"]) for r in rows] == [
+        (2, 5.0, True), (4, 3.0, True), (6, 4.0, False)]
+    # The best (step 4) survives the rotation (keep 1: only ckpt-6 is left there), alone.
+    assert rundir.best_record(str(tmp_path))["step"] == 4
+    best_files = sorted(os.listdir(tmp_path / "checkpoints" / "best"))
+    assert best_files == ["best.json", "ckpt-4.data-00000-of-00001", "ckpt-4.index"]
+    assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-6")
+    _, _, path, step = rundir.load_generator(str(tmp_path), "best")
+    assert step == 4 and path.endswith(os.path.join("best", "ckpt-4"))
     cached = os.listdir(tmp_path / "stats")
     assert len(cached) == 1 and cached[0].startswith("digits_train_")
     assert cached[0].endswith("_16px_keras_inception_random_6.npz")

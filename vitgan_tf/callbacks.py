@@ -6,6 +6,7 @@ run every `log_every` steps and no host sync happens inside a chunk. Steps are r
 generator optimizer's iteration counter, so they continue across resumes.
 """
 
+import json
 import math
 import os
 import signal
@@ -119,8 +120,12 @@ class SampleGrid(keras.callbacks.Callback):
             images_lib.save_png(grid, os.path.join(self.sample_dir, "latest.png"))
 
 
-class KIDMonitor(keras.callbacks.Callback):
-    """KID of the EMA generator every `every` steps against cached real statistics.
+class QualityMonitor(keras.callbacks.Callback):
+    """FD and KID of the EMA generator every `every` steps against cached real statistics.
+
+    Each evaluation is logged (eval/fd_<extractor>, eval/kid_<extractor> in TensorBoard) and
+    appended as one JSON line to `metrics_path`. When the FD is the lowest so far, `on_best`
+    is called with (step, fd): the training loop keeps that checkpoint as the run's best.
 
     Args:
         every: steps between evaluations.
@@ -128,17 +133,25 @@ class KIDMonitor(keras.callbacks.Callback):
         real_stats: a zero-argument callable returning the real statistics
             (`evaluate.real_statistics`), called once, at the first evaluation.
         num_samples: generated images per evaluation.
-        writer: `tf.summary` writer for eval/kid_<extractor>, or None.
+        writer: `tf.summary` writer, or None.
         seed, total_steps: latent seed; also evaluate at this last step.
+        metrics_path: the metrics.jsonl file, or None.
+        on_best: callable (step, fd), or None.
+        best_fd: the best FD of the run so far (a resumed run passes it on).
+        batch_size: global batch size, for the kimg column.
     """
 
     def __init__(self, every, extractor, real_stats, num_samples=2000, writer=None, seed=0,
-                 total_steps=None):
+                 total_steps=None, metrics_path=None, on_best=None, best_fd=math.inf,
+                 batch_size=None):
         super().__init__()
         self.every, self.extractor, self._real_stats = every, extractor, real_stats
         self.num_samples, self.writer = num_samples, writer
         self.seed, self.total_steps = seed, total_steps
+        self.metrics_path, self.on_best, self.best_fd = metrics_path, on_best, best_fd
+        self.batch_size = batch_size
         self.real = None
+        self._start = time.time()
 
     def on_epoch_end(self, epoch, logs=None):
         step = _step(self.model)
@@ -151,15 +164,31 @@ class KIDMonitor(keras.callbacks.Callback):
         if self.real is None:
             self.real = self._real_stats()
         results = evaluate.evaluate(
-            self.model.ema_generator, self.real, self.extractor, ["kid"], self.num_samples,
-            batch_size=50, kid_subsets=50, kid_subset_size=min(1000, self.num_samples),
-            seed=self.seed)
-        logging.info("step %d  KID %.5f +- %.5f (%s, %d samples)", step, results["kid"],
-                     results["kid_std"], self.extractor.name, self.num_samples)
+            self.model.ema_generator, self.real, self.extractor, ["fid", "kid"],
+            self.num_samples, batch_size=50, kid_subsets=50,
+            kid_subset_size=min(1000, self.num_samples), seed=self.seed)
+        fd, name = float(results["fid"]), self.extractor.name
+        logging.info("step %d  FD %.3f  KID %.5f +- %.5f (%s, %d samples)", step, fd,
+                     results["kid"], results["kid_std"], name, self.num_samples)
         if self.writer is not None:
             with self.writer.as_default(step=step):
-                tf.summary.scalar(f"eval/kid_{self.extractor.name}", results["kid"])
+                tf.summary.scalar(f"eval/fd_{name}", fd)
+                tf.summary.scalar(f"eval/kid_{name}", results["kid"])
             self.writer.flush()
+        best = math.isfinite(fd) and fd < self.best_fd
+        if self.metrics_path:
+            row = {"step": step, "fd": fd, "kid": float(results["kid"]),
+                   "kid_std": float(results["kid_std"]), "extractor": name,
+                   "num_samples": self.num_samples, "best": best,
+                   "seconds": round(time.time() - self._start, 1)}
+            if self.batch_size:
+                row["kimg"] = step * self.batch_size / 1000
+            with open(self.metrics_path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+        if best:
+            self.best_fd = fd
+            if self.on_best is not None:
+                self.on_best(step, fd)
         return results
 
 

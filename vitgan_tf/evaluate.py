@@ -34,7 +34,8 @@ KID_CACHE = 10_000  # real activations kept in the cache for KID
 def define_flags():
     """Command-line flags (defined only when run as a program)."""
     flags.DEFINE_string("workdir", None, "Training run directory.")
-    flags.DEFINE_string("checkpoint", "", "Checkpoint path; default the latest in the workdir.")
+    flags.DEFINE_string("checkpoint", "", "Checkpoint path, or best (the lowest in-training "
+                        "FD); default the latest in the workdir.")
     flags.DEFINE_list("metrics", ["fid", "kid", "is"],
                       "fid, kid, is, pr (precision and recall); a suffix such as fid50k sets the "
                       "number of generated samples.")

@@ -217,7 +217,8 @@ def define_flags():
     flags.DEFINE_string("workdir", None, "Training run directory.")
     flags.DEFINE_string("output", None, "Model directory, e.g. export/models/NAME; versions "
                         "are its numbered subdirectories.")
-    flags.DEFINE_string("checkpoint", "", "Checkpoint path; default the latest in the workdir.")
+    flags.DEFINE_string("checkpoint", "", "Checkpoint path, or best (the lowest in-training "
+                        "FD); default the latest in the workdir.")
     flags.DEFINE_integer("version", 0, "Version number; 0: the next free one.")
     flags.DEFINE_float("truncation_psi", 1.0, "Default truncation psi baked into the "
                        "signatures (generate_truncated takes it as an input).")

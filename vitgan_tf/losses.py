@@ -1,4 +1,5 @@
-"""ViTGAN's losses: non-saturating logistic GAN loss, bCR and R1. All return per-example values.
+"""GAN losses: non-saturating logistic and relativistic pairing (RpGAN) losses, bCR, R1 and R2.
+All return per-example values.
 
 Callers sum them and divide by the global batch size, so the gradient all-reduced across
 replicas is the gradient of the global mean.
@@ -21,19 +22,32 @@ def generator_loss(fake_logits):
     return tf.nn.softplus(-_flat(fake_logits))
 
 
+def relativistic_discriminator_loss(real_logits, fake_logits):
+    """RpGAN: softplus(D(G(z_i)) - D(x_i)) per pair (Jolicoeur-Martineau 2019; R3GAN, Huang et
+    al. 2024). Each real is paired with one generated sample, so D is rewarded for ranking every
+    real above its partner, not for a global threshold that a few modes can satisfy."""
+    return tf.nn.softplus(_flat(fake_logits) - _flat(real_logits))
+
+
+def relativistic_generator_loss(real_logits, fake_logits):
+    """RpGAN's generator loss softplus(D(x_i) - D(G(z_i))) per pair."""
+    return tf.nn.softplus(_flat(real_logits) - _flat(fake_logits))
+
+
 def consistency_loss(logits, augmented_logits):
     """bCR term ||D(x) - D(T(x))||^2 per example (Zhao et al. 2021)."""
     return tf.square(_flat(logits) - _flat(augmented_logits))
 
 
-def r1_penalty(real_logits_fn, real_images):
+def r1_penalty(logits_fn, images):
     """||grad_x D(x)||^2 per example (Mescheder et al. 2018); the caller weights it by gamma/2.
+    R1 when `images` are real, R2 when they are generated (R3GAN uses both).
 
-    real_logits_fn: images -> logits, run under a tape watching the images.
+    logits_fn: images -> logits, run under a tape watching the images.
     """
     with tf.GradientTape() as tape:
-        tape.watch(real_images)
-        logits = real_logits_fn(real_images)
+        tape.watch(images)
+        logits = logits_fn(images)
         total = tf.reduce_sum(tf.cast(logits, tf.float32))
-    grads = tf.cast(tape.gradient(total, real_images), tf.float32)
+    grads = tf.cast(tape.gradient(total, images), tf.float32)
     return tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])

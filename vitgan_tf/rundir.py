@@ -3,6 +3,9 @@
     WORKDIR/config.json          the TrainConfig and the model config (written once a run starts)
     WORKDIR/checkpoints/ckpt-N   G, D, EMA G (every weight, ISN state included), both optimizers
     WORKDIR/checkpoints/damaged/ newer checkpoints that did not restore, moved aside, never deleted
+    WORKDIR/checkpoints/best/    the checkpoint with the lowest in-training FD (best.json says
+                                 which), outside the rotation; `--checkpoint=best` reads it
+    WORKDIR/metrics.jsonl        one line per in-training evaluation (FD, KID)
     WORKDIR/samples/, logs/      sample grids and TensorBoard events (written by the callbacks)
 
 Sample, evaluate and export read runs through `load_generator`, which builds and restores the EMA
@@ -27,6 +30,8 @@ from vitgan_tf.features import EXTRACTORS
 from vitgan_tf.models import Generator, ViTGAN, get_config
 
 CHECKPOINTS = "checkpoints"
+BEST = "best"  # checkpoints/best/ and --checkpoint=best
+METRICS_FILE = "metrics.jsonl"
 
 
 class RunError(ValueError):
@@ -67,7 +72,14 @@ class TrainConfig:
         "DiffAugment policy: comma-separated color,scale,translation,cutout; empty: none.")
     augment_probability: float = _field(0.8, "Per-sample probability of each augmentation.")
     ema_half_life_kimg: float = _field(10.0, "Generator EMA half-life in thousands of images.")
-    r1_gamma: float = _field(0.0, "R1 penalty weight (0: off, the ViT discriminator default).")
+    r1_gamma: float = _field(
+        0.0, "R1 penalty weight on real images (0: off, the ViT discriminator default; the "
+        "StyleGAN2 discriminator needs it).")
+    r2_gamma: float = _field(0.0, "R2 penalty weight: the same penalty on generated images.")
+    r1_interval: int = _field(
+        1, "Lazy regularization: R1/R2 every N steps, weighted by N (StyleGAN2 uses 16).")
+    loss: str = _field("ns", "GAN loss: ns (non-saturating, the paper's) or rpgan "
+                       "(relativistic pairing, R3GAN's).")
     mixed_precision: str = _field("float32", "float32, mixed_float16 or mixed_bfloat16.")
     jit_compile: bool = _field(False, "XLA-compile the train step.")
     strategy: str = _field(
@@ -79,9 +91,10 @@ class TrainConfig:
     keep_checkpoints: int = _field(3, "Checkpoints kept.")
     num_samples: int = _field(64, "Images in each sample grid.")
     kid_every: int = _field(
-        0, "Steps between KID evaluations of the EMA generator (0: off; a multiple of "
-        "--log_every). Logged to TensorBoard as eval/kid_<extractor>.")
-    kid_samples: int = _field(2000, "Generated and real images for the in-training KID.")
+        0, "Steps between FD and KID evaluations of the EMA generator (0: off; a multiple of "
+        "--log_every). Logged to TensorBoard (eval/fd_<extractor>, eval/kid_<extractor>) and "
+        "WORKDIR/metrics.jsonl; the checkpoint of the lowest FD is kept in checkpoints/best.")
+    kid_samples: int = _field(2000, "Generated and real images for the in-training FD and KID.")
     kid_extractor: str = _field(
         "keras_inception", "fid_inception (2015 graph, --inception_path), keras_inception or "
         "fashion_classifier (Fashion-MNIST domain metric).")
@@ -111,7 +124,7 @@ class TrainConfig:
              "the folder of MNIST's four *-ubyte.gz files")
         need(self.batch_size >= 1, "batch_size", "a positive integer")
         need(self.total_steps >= 1, "total_steps", "a positive integer")
-        for flag in ("lr", "beta1", "beta2", "bcr_real", "bcr_fake", "r1_gamma",
+        for flag in ("lr", "beta1", "beta2", "bcr_real", "bcr_fake", "r1_gamma", "r2_gamma",
                      "augment_probability", "ema_half_life_kimg"):
             need(finite(flag), flag, "a finite number")
         need(self.lr > 0, "lr", "a positive number")
@@ -122,6 +135,9 @@ class TrainConfig:
         need(self.bcr_real >= 0, "bcr_real", "a number >= 0")
         need(self.bcr_fake >= 0, "bcr_fake", "a number >= 0")
         need(self.r1_gamma >= 0, "r1_gamma", "a number >= 0")
+        need(self.r2_gamma >= 0, "r2_gamma", "a number >= 0")
+        need(self.r1_interval >= 1, "r1_interval", "a positive integer")
+        need(self.loss in ("ns", "rpgan"), "loss", "ns or rpgan")
         need(0 <= self.augment_probability <= 1, "augment_probability", "a number in [0, 1]")
         need(self.ema_half_life_kimg > 0, "ema_half_life_kimg", "a positive number")
         need(self.mixed_precision in ("float32", "mixed_float16", "mixed_bfloat16"),
@@ -171,7 +187,10 @@ def parse_overrides(text, config):
             changes[name] = value.lower() in ("true", "1")
         elif isinstance(current, int):
             changes[name] = int(value)
-        elif isinstance(current, float) or current is None:
+        elif current is None:  # An optional field: its declared type says int or float.
+            declared = str(next(f.type for f in dataclasses.fields(config) if f.name == name))
+            changes[name] = int(value) if declared.startswith("int") else float(value)
+        elif isinstance(current, float):
             changes[name] = float(value)
         else:
             changes[name] = value
@@ -218,7 +237,8 @@ def build_gan(cfg, model=None):
     `model_config(cfg)`."""
     gan = ViTGAN(model or model_config(cfg), augment_policy=cfg.augment_policy,
                  augment_probability=cfg.augment_probability, bcr_real=cfg.bcr_real,
-                 bcr_fake=cfg.bcr_fake, r1_gamma=cfg.r1_gamma,
+                 bcr_fake=cfg.bcr_fake, r1_gamma=cfg.r1_gamma, r2_gamma=cfg.r2_gamma,
+                 r1_interval=cfg.r1_interval, loss=cfg.loss,
                  ema_half_life_kimg=cfg.ema_half_life_kimg, d_steps=cfg.d_steps, seed=cfg.seed,
                  dtype=cfg.mixed_precision)
     gan.compile(g_optimizer=make_optimizer(cfg), d_optimizer=make_optimizer(cfg),
@@ -359,6 +379,36 @@ def rewrite_state(checkpoint_dir):
         tf.compat.v1.train.update_checkpoint_state(checkpoint_dir, paths[-1], paths)
 
 
+def best_record(workdir):
+    """The run's best checkpoint as {"step", "fd", "path"}, or None when it has none."""
+    path = os.path.join(workdir, CHECKPOINTS, BEST, "best.json")
+    try:
+        with open(path) as f:
+            record = json.load(f)
+        record["path"] = os.path.join(workdir, CHECKPOINTS, BEST, record["checkpoint"])
+        return record
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def save_best(gan, workdir, step, fd):
+    """Write the GAN's state as checkpoints/best/ckpt-<step>, then best.json (atomically), then
+    remove the previous best: at every moment best.json names a complete checkpoint."""
+    folder = os.path.join(workdir, CHECKPOINTS, BEST)
+    os.makedirs(folder, exist_ok=True)
+    previous = best_record(workdir)
+    prefix = make_checkpoint(gan).write(os.path.join(folder, f"ckpt-{step}"))
+    record = os.path.join(folder, "best.json")
+    with open(record + ".tmp", "w") as f:
+        json.dump({"step": step, "fd": fd, "checkpoint": os.path.basename(prefix)}, f)
+    os.replace(record + ".tmp", record)
+    if previous and os.path.basename(previous["path"]) != os.path.basename(prefix):
+        for old in glob.glob(previous["path"] + ".*"):
+            os.remove(old)
+    logging.info("Best FD so far (%.3f at step %d): kept as %s", fd, step, prefix)
+    return prefix
+
+
 # -- config.json ---------------------------------------------------------------------------------
 
 
@@ -418,6 +468,13 @@ def load_config(workdir):
 
 def _resolve_checkpoint(workdir, checkpoint, target, read):
     checkpoint_dir = os.path.join(workdir, CHECKPOINTS)
+    if checkpoint == BEST:
+        record = best_record(workdir)
+        if record is None:
+            raise RunError(f"--checkpoint=best: {workdir} has no best checkpoint "
+                           f"({os.path.join(checkpoint_dir, BEST, 'best.json')}); it is kept "
+                           "by runs trained with --kid_every.")
+        checkpoint = record["path"]
     if not checkpoint:
         path, _ = restore_latest(target, checkpoint_dir, read)
         if path is None:

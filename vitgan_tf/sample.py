@@ -24,7 +24,8 @@ IMAGE_EXTENSIONS = (".png",)
 def define_flags():
     """Command-line flags (defined only when run as a program)."""
     flags.DEFINE_string("workdir", None, "Training run directory.")
-    flags.DEFINE_string("checkpoint", "", "Checkpoint path; default the latest in the workdir.")
+    flags.DEFINE_string("checkpoint", "", "Checkpoint path, or best (the lowest in-training "
+                        "FD); default the latest in the workdir.")
     flags.DEFINE_integer("num", 64, "Images in the grid (or interpolation rows).")
     flags.DEFINE_string("seeds", "", "Seeds of the images, e.g. 0-7,42 (overrides --num and "
                         "--seed).")

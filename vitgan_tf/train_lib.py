@@ -57,7 +57,7 @@ def _write_dir(workdir, strategy, is_chief):
     return os.path.join(workdir, "tmp_workers", f"worker_{strategy.cluster_resolver.task_id}")
 
 
-def _kid_monitor(cfg, writer):
+def _quality_monitor(cfg, writer, gan):
     from vitgan_tf import evaluate, features
 
     extractor = features.make_extractor(cfg.kid_extractor, cfg.inception_path,
@@ -69,8 +69,12 @@ def _kid_monitor(cfg, writer):
                                              cfg.kid_samples, 50,
                                              os.path.join(cfg.workdir, "stats"))[0]
 
-    return callbacks_lib.KIDMonitor(cfg.kid_every, extractor, real_stats, cfg.kid_samples,
-                                    writer, cfg.seed, cfg.total_steps)
+    best = rundir.best_record(cfg.workdir)
+    return callbacks_lib.QualityMonitor(
+        cfg.kid_every, extractor, real_stats, cfg.kid_samples, writer, cfg.seed,
+        cfg.total_steps, metrics_path=os.path.join(cfg.workdir, rundir.METRICS_FILE),
+        on_best=lambda step, fd: rundir.save_best(gan, cfg.workdir, step, fd),
+        best_fd=best["fd"] if best else float("inf"), batch_size=cfg.batch_size)
 
 
 def _chunks(step, total, every):
@@ -160,7 +164,7 @@ def train(cfg, dataset=None):
                                  writer, cfg.num_samples, cfg.seed, cfg.total_steps),
         checkpointer, stop]
     if cfg.kid_every and is_chief:
-        callbacks.insert(2, _kid_monitor(cfg, writer))
+        callbacks.insert(2, _quality_monitor(cfg, writer, gan))
     for steps_per_epoch, epochs, initial_epoch in _chunks(step, cfg.total_steps, cfg.log_every):
         try:
             gan.fit(dataset, steps_per_epoch=steps_per_epoch, epochs=epochs,

@@ -45,6 +45,12 @@ CASES = {
     "GeneratorBlock/unmodulated": (
         L.GeneratorBlock, {"num_heads": 2, "key_dim": 4, "mlp_dim": 16, "modulated": False},
         ((None, 5, D), (None, 6)), (None, 5, D), 4 + 8 + 4, 0),
+    "EqualizedConv2D": (L.EqualizedConv2D, {"filters": 5, "activation": "leaky_relu"},
+                        ((None, 8, 8, 3),), (None, 8, 8, 5), 2, 0),
+    "EqualizedConv2D/down": (L.EqualizedConv2D, {"filters": 5, "down": True, "use_bias": False},
+                             ((None, 8, 8, 3),), (None, 4, 4, 5), 1, 0),
+    "ResidualDownBlock": (L.ResidualDownBlock, {"filters": 6}, ((None, 8, 8, 3),),
+                          (None, 4, 4, 6), 5, 0),
     "DiscriminatorBlock": (L.DiscriminatorBlock, {"num_heads": 2, "key_dim": 4, "mlp_dim": 16},
                            ((None, 5, D),), (None, 5, D), 4 + 6 + 4, 10),
     "DiscriminatorBlock/dot_plain_sn": (
@@ -80,5 +86,6 @@ def test_spectral_norm_wrapper_contract(kind):
 def test_every_layer_is_covered():
     classes = {c for _, c in inspect.getmembers(L, inspect.isclass)
                if issubclass(c, keras.layers.Layer)}
-    covered = {case[0] for case in CASES.values()} | {L.ImprovedSpectralNorm}
+    # ImprovedSpectralNorm: the wrapper test above; MinibatchStdDev (no weights): test_conv.py.
+    covered = {case[0] for case in CASES.values()} | {L.ImprovedSpectralNorm, L.MinibatchStdDev}
     assert classes - covered == set()

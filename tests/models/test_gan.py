@@ -66,17 +66,31 @@ def _plain_step(gan, real, lr):
 
     D step: non-saturating loss on DiffAugment of real and generated images plus bCR, each
     batch through its own D call; then the G step through the updated D, on the same latents
-    (G's forward pass is shared with the D step in `train_step`; here it is run again).
+    (G's forward pass is shared with the D step in `train_step`; here it is run again). With
+    loss="rpgan" both steps score pairs (real_i, fake_i); R1/R2 are gamma/2 ||grad D||^2.
     """
+    rpgan = gan.loss == "rpgan"
     g, d = gan.generator, gan.discriminator
     seed = tf.constant([gan.seed, 0], tf.int64)
     d_seed = rng.fold(seed, 10)
     z = gan._latents(rng.fold(d_seed, 0), real.shape[0])
     fake = g(z, training=True)
     with tf.GradientTape() as tape:
-        real_logits = d(gan._augment(real, rng.fold(d_seed, 1)), training=True)
-        fake_logits = d(gan._augment(fake, rng.fold(d_seed, 2)), training=True)
-        loss = tf.reduce_mean(tf.nn.softplus(fake_logits) + tf.nn.softplus(-real_logits))
+        real_aug = gan._augment(real, rng.fold(d_seed, 1))
+        fake_aug = gan._augment(fake, rng.fold(d_seed, 2))
+        real_logits = d(real_aug, training=True)
+        fake_logits = d(fake_aug, training=True)
+        if rpgan:
+            loss = tf.reduce_mean(tf.nn.softplus(fake_logits - real_logits))
+        else:
+            loss = tf.reduce_mean(tf.nn.softplus(fake_logits) + tf.nn.softplus(-real_logits))
+        for gamma, images in ((gan.r1_gamma, real_aug), (gan.r2_gamma, fake_aug)):
+            if gamma:
+                with tf.GradientTape() as inner:
+                    inner.watch(images)
+                    total = tf.reduce_sum(d(images, training=True))
+                grad = inner.gradient(total, images)
+                loss += 0.5 * gamma * tf.reduce_mean(tf.reduce_sum(tf.square(grad), [1, 2, 3]))
         if gan.bcr_real:
             loss += gan.bcr_real * tf.reduce_mean(tf.square(d(real, training=True) - real_logits))
         if gan.bcr_fake:
@@ -87,23 +101,35 @@ def _plain_step(gan, real, lr):
     with tf.GradientTape() as tape:
         fake = g(z, training=True)
         logits = d(gan._augment(fake, rng.fold(rng.fold(seed, 1), 1)), training=True)
-        loss = tf.reduce_mean(tf.nn.softplus(-logits))
+        if rpgan:
+            real_logits = d(gan._augment(real, rng.fold(rng.fold(seed, 1), 2)), training=True)
+            loss = tf.reduce_mean(tf.nn.softplus(real_logits - logits))
+        else:
+            loss = tf.reduce_mean(tf.nn.softplus(-logits))
     g_delta = [-lr * grad for grad in tape.gradient(loss, g.trainable_variables)]
     return [np.asarray(x) for x in d_delta], [np.asarray(x) for x in g_delta]
 
 
-@pytest.mark.parametrize("bcr_real,bcr_fake", [(10.0, 10.0), (0.0, 1.0)])
-def test_train_step_equals_the_plain_algorithm(tmp_path, bcr_real, bcr_fake):
+@pytest.mark.parametrize("settings", [
+    {"bcr_real": 10.0, "bcr_fake": 10.0},
+    {"bcr_real": 0.0, "bcr_fake": 1.0},
+    # The hybrid: StyleGAN2 D, RpGAN, R1 and R2 (lazy, due at step 0, so weighted by 4).
+    {"bcr_real": 0.0, "bcr_fake": 0.0, "loss": "rpgan", "r1_gamma": 0.5, "r2_gamma": 0.25,
+     "model_overrides": "d_arch=stylegan2,d_conv_channels=4,d_conv_max_channels=8"},
+])
+def test_train_step_equals_the_plain_algorithm(tmp_path, settings):
     # The step shares G's forward pass between the D and G steps; the weight updates must be
     # those of the plain algorithm, which runs G again for the G step.
     lr = 0.01
-    gan = build_gan(_cfg(tmp_path, bcr_real=bcr_real, bcr_fake=bcr_fake,
-                         augment_probability=1.0))
+    gan = build_gan(_cfg(tmp_path, augment_probability=1.0, **settings))
     gan.compile(g_optimizer=keras.optimizers.SGD(lr), d_optimizer=keras.optimizers.SGD(lr))
     real = tf.constant(np.clip(randn(4, 16, 16, 3), -1, 1))
     models = (gan.generator, gan.discriminator)
     before = [[v.numpy().copy() for v in m.weights] for m in models]
     expected_d, expected_g = _plain_step(gan, real, lr)
+    if "loss" in settings:  # lazy R1/R2 at step 0 is the plain penalty times the interval
+        gan.r1_interval = 4
+        gan.r1_gamma, gan.r2_gamma = gan.r1_gamma / 4, gan.r2_gamma / 4
     for model, weights in zip(models, before):
         model.set_weights(weights)
     gan.fit(tf.data.Dataset.from_tensors(real), epochs=1, verbose=0, shuffle=False)
@@ -125,7 +151,8 @@ def test_train_step_equals_the_plain_algorithm(tmp_path, bcr_real, bcr_fake):
 
 @pytest.mark.parametrize("overrides", [
     "d_norm=sn", "d_norm=none", "d_attention=dot", "d_overlapping_patches=false",
-    "g_decoder=linear", "g_conditioning=additive"])
+    "g_decoder=linear", "g_conditioning=additive", "d_mbstd_group=2",
+    "d_arch=stylegan2,d_conv_channels=4"])
 def test_every_ablation_switch_trains_a_step(tmp_path, overrides):
     gan = build_gan(_cfg(tmp_path, model_overrides=overrides))
     before = _snapshot(gan.generator) + _snapshot(gan.discriminator)
@@ -134,3 +161,16 @@ def test_every_ablation_switch_trains_a_step(tmp_path, overrides):
     assert all(np.isfinite(values[-1]) for values in history.values())
     after = _snapshot(gan.generator) + _snapshot(gan.discriminator)
     assert sum(not np.array_equal(a, b) for a, b in zip(before, after)) > len(before) // 2
+
+
+def test_lazy_r1_runs_every_interval_steps(tmp_path):
+    gan = build_gan(_cfg(tmp_path, r1_gamma=1.0, r2_gamma=1.0, r1_interval=2,
+                         model_overrides="d_arch=stylegan2,d_conv_channels=4"))
+    ds = tf.data.Dataset.from_tensors(np.clip(randn(4, 16, 16, 3), -1, 1)).repeat()
+    seen = []
+    for _ in range(3):  # one step per fit: the trackers hold that step's values
+        history = gan.fit(ds, steps_per_epoch=1, epochs=1, verbose=0).history
+        seen.append((history["r1"][-1], history["r2"][-1]))
+    assert seen[0][0] > 0 and seen[0][1] > 0
+    assert seen[1] == (0.0, 0.0)
+    assert seen[2][0] > 0 and seen[2][1] > 0

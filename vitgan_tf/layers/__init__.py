@@ -1,6 +1,12 @@
 """ViTGAN's Keras layers, one family per module."""
 
 from vitgan_tf.layers.attention import DotProductAttention, L2Attention
+from vitgan_tf.layers.conv import (
+                                   EqualizedConv2D,
+                                   MinibatchStdDev,
+                                   ResidualDownBlock,
+                                   fir_filter,
+)
 from vitgan_tf.layers.equalized import EqualizedDense, MappingNetwork, pixel_norm
 from vitgan_tf.layers.patches import OverlappingPatchEmbedding, patchify, stitch_patches
 from vitgan_tf.layers.siren import (
@@ -15,9 +21,10 @@ from vitgan_tf.layers.spectral_norm import ImprovedSpectralNorm, wrap_spectral_n
 from vitgan_tf.layers.transformer import DiscriminatorBlock, GeneratorBlock
 
 __all__ = [
-    "DiscriminatorBlock", "DotProductAttention", "EqualizedDense", "GeneratorBlock",
-    "ImplicitPatchDecoder", "ImprovedSpectralNorm", "L2Attention", "LinearPatchDecoder",
-    "MappingNetwork", "ModulatedDense", "OverlappingPatchEmbedding", "SelfModulatedLayerNorm",
-    "SinePositionEmbedding", "coordinate_grid", "patchify", "pixel_norm", "stitch_patches",
+    "coordinate_grid", "DiscriminatorBlock", "DotProductAttention", "EqualizedConv2D",
+    "EqualizedDense", "fir_filter", "GeneratorBlock", "ImplicitPatchDecoder",
+    "ImprovedSpectralNorm", "L2Attention", "LinearPatchDecoder", "MappingNetwork",
+    "MinibatchStdDev", "ModulatedDense", "OverlappingPatchEmbedding", "patchify", "pixel_norm",
+    "ResidualDownBlock", "SelfModulatedLayerNorm", "SinePositionEmbedding", "stitch_patches",
     "wrap_spectral_norm",
 ]

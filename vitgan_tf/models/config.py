@@ -4,7 +4,8 @@ import dataclasses
 
 # The values allowed for the string-valued switches.
 CHOICES = {"g_decoder": ("siren", "linear"), "g_conditioning": ("sln", "additive"),
-           "d_norm": ("isn", "sn", "none"), "d_attention": ("l2", "dot")}
+           "d_norm": ("isn", "sn", "none"), "d_attention": ("l2", "dot"),
+           "d_arch": ("vit", "stylegan2")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +40,16 @@ class ViTGANConfig:
     # How w reaches the transformer: "sln" (self-modulated LayerNorm) or "additive" (a linear
     # map of w added to every input token, plain LayerNorm).
     g_conditioning: str = "sln"
-    # Discriminator.
+    # Discriminator: "vit" (the paper's ViT discriminator, the d_* fields below) or
+    # "stylegan2" (the paper's hybrid: StyleGAN2's residual conv discriminator, d_conv_*).
+    d_arch: str = "vit"
+    # Minibatch standard deviation group size (0: off); None: the architecture's default,
+    # 4 for stylegan2 (StyleGAN2's), off for vit (where it is a feature of the head's input).
+    d_mbstd_group: int | None = None
+    # StyleGAN2 discriminator: channels at the image size, doubled per 2x downsampling, capped.
+    d_conv_channels: int = 128
+    d_conv_max_channels: int = 512
+    # ViT discriminator.
     d_patch_size: int = 4
     d_depth: int = 4
     d_hidden_dim: int = 384
@@ -58,7 +68,7 @@ class ViTGANConfig:
         for name in ("image_size", "channels", "latent_dim", "mapping_layers", "g_patch_size",
                      "g_depth", "g_hidden_dim", "g_mlp_dim", "g_num_heads", "decoder_dim",
                      "decoder_layers", "d_patch_size", "d_depth", "d_hidden_dim", "d_mlp_dim",
-                     "d_num_heads"):
+                     "d_num_heads", "d_conv_channels", "d_conv_max_channels"):
             if getattr(self, name) < 1:
                 raise ValueError(
                     f"ViTGANConfig.{name} must be positive, got {getattr(self, name)}.")
@@ -77,12 +87,21 @@ class ViTGANConfig:
             if getattr(self, name) not in allowed:
                 raise ValueError(f"ViTGANConfig.{name} must be one of {allowed}, "
                                  f"got {getattr(self, name)!r}.")
+        if self.d_mbstd_group is not None and self.d_mbstd_group < 0:
+            raise ValueError(f"ViTGANConfig.d_mbstd_group must be >= 0 or None, got "
+                             f"{self.d_mbstd_group}.")
         if not 0.0 <= self.w_avg_beta < 1.0:
             raise ValueError(f"ViTGANConfig.w_avg_beta must be in [0, 1), got {self.w_avg_beta}.")
 
     @property
     def decoder_frequency(self):
         return self.omega_0 if self.decoder_omega_0 is None else self.decoder_omega_0
+
+    def mbstd_group(self, arch=None):
+        """Minibatch-stddev group size of the discriminator (0: off)."""
+        if self.d_mbstd_group is not None:
+            return self.d_mbstd_group
+        return 4 if (arch or self.d_arch) == "stylegan2" else 0
 
     @property
     def g_grid_size(self):

@@ -3,8 +3,22 @@
 import keras
 from keras import ops
 
-from vitgan_tf.layers import DiscriminatorBlock, OverlappingPatchEmbedding, wrap_spectral_norm
+from vitgan_tf.layers import (
+    DiscriminatorBlock,
+    MinibatchStdDev,
+    OverlappingPatchEmbedding,
+    wrap_spectral_norm,
+)
 from vitgan_tf.models.config import get_config
+from vitgan_tf.models.stylegan2_discriminator import StyleGAN2Discriminator
+
+
+def make_discriminator(config, **kwargs):
+    """The discriminator that the config's d_arch names: `Discriminator` (ViT, "vit") or
+    `StyleGAN2Discriminator` ("stylegan2"). kwargs go to its constructor (dtype, name)."""
+    config = get_config(config)
+    cls = StyleGAN2Discriminator if config.d_arch == "stylegan2" else Discriminator
+    return cls(config, **kwargs)
 
 
 @keras.saving.register_keras_serializable(package="vitgan_tf")
@@ -43,6 +57,8 @@ class Discriminator(keras.Model):
         # float32: float16 variances underflow.
         self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5, dtype="float32",
                                                           name="final_ln")
+        group = cfg.mbstd_group("vit")
+        self.mbstd = MinibatchStdDev(group, dtype=policy, name="mbstd") if group else None
         head = keras.layers.Dense(1, dtype=policy, name="head")
         self.head = wrap_spectral_norm(head, sn, "head_isn")
         self.build((None, cfg.image_size, cfg.image_size, cfg.channels))
@@ -54,14 +70,20 @@ class Discriminator(keras.Model):
         for block in self.blocks:
             block.build(tokens_shape)
         self.final_norm.build((None, cfg.d_hidden_dim))
-        self.head.build((None, cfg.d_hidden_dim))
+        if self.mbstd is not None:
+            self.mbstd.build(tokens_shape)
+        self.head.build((None, cfg.d_hidden_dim + (self.mbstd is not None)))
         self.built = True
 
     def call(self, images, training=False):
         h = self.patch_embedding(ops.cast(images, self.compute_dtype), training=training)
         for block in self.blocks:
             h = block(h, training=training)
-        logits = self.head(self.final_norm(h[:, 0]), training=training)
+        features = self.final_norm(h[:, 0])
+        if self.mbstd is not None:
+            stddev = self.mbstd(h)[:, 0, -1:]  # the same value on every token
+            features = ops.concatenate([features, ops.cast(stddev, features.dtype)], axis=-1)
+        logits = self.head(features, training=training)
         return ops.cast(logits, "float32")
 
     def compute_output_shape(self, input_shape):

@@ -6,11 +6,12 @@ import tensorflow as tf
 from vitgan_tf import losses, rng
 from vitgan_tf.augment import diff_augment, parse_policy
 from vitgan_tf.models.config import get_config
-from vitgan_tf.models.discriminator import Discriminator
+from vitgan_tf.models.discriminator import make_discriminator
 from vitgan_tf.models.generator import Generator
 
-METRICS = ("d_loss", "g_loss", "bcr_real", "bcr_fake", "r1", "d_real", "d_fake",
+METRICS = ("d_loss", "g_loss", "bcr_real", "bcr_fake", "r1", "r2", "d_real", "d_fake",
            "d_grad_norm", "g_grad_norm")
+LOSSES = ("ns", "rpgan")
 
 
 def _replica():
@@ -32,9 +33,11 @@ def _grad_norm(grads, optimizer):
 class ViTGAN(keras.Model):
     """ViTGAN training model (Lee et al. 2022).
 
-    One `train_step` per batch of real images: `d_steps` discriminator steps (non-saturating
-    loss on DiffAugment of real and generated images, bCR, optional R1), one generator step
-    (non-saturating loss through DiffAugment), then the w running mean and the EMA generator.
+    One `train_step` per batch of real images: `d_steps` discriminator steps (GAN loss on
+    DiffAugment of real and generated images, bCR, optional R1 and R2), one generator step
+    (GAN loss through DiffAugment), then the w running mean and the EMA generator. The GAN loss
+    is the non-saturating logistic loss ("ns", the paper's) or the relativistic pairing loss
+    ("rpgan", R3GAN's), whose generator step also scores the real batch with the updated D.
     The last D step and the G step score the same generated batch, so G runs forward once per
     step (as in DCGAN's reference loop; the G step sees D after its update).
     Metrics: losses, bCR and R1 terms, mean D(real) and D(fake) logits, and gradient norms (of
@@ -49,6 +52,10 @@ class ViTGAN(keras.Model):
         augment_probability: per-sample probability of each augmentation.
         bcr_real, bcr_fake: bCR weights lambda_real, lambda_fake (0 disables a term).
         r1_gamma: R1 weight gamma (penalty gamma/2 ||grad D(x)||^2); 0 disables it.
+        r2_gamma: R2 weight (the same penalty on generated images); 0 disables it.
+        r1_interval: lazy regularization (StyleGAN2): R1 and R2 every `r1_interval` steps,
+            weighted by the interval so their average strength is unchanged.
+        loss: "ns" or "rpgan".
         ema_half_life_kimg: half-life of the generator EMA in thousands of images.
         d_steps: discriminator steps per generator step (each reuses the real batch).
         seed: run seed.
@@ -56,15 +63,20 @@ class ViTGAN(keras.Model):
 
     def __init__(self, config="32", augment_policy="color,scale,translation,cutout",
                  augment_probability=0.8, bcr_real=10.0, bcr_fake=10.0, r1_gamma=0.0,
-                 ema_half_life_kimg=10.0, d_steps=1, seed=0, **kwargs):
+                 ema_half_life_kimg=10.0, d_steps=1, seed=0, r2_gamma=0.0, r1_interval=1,
+                 loss="ns", **kwargs):
         super().__init__(**kwargs)
         if d_steps < 1:
             raise ValueError(f"`d_steps` must be at least 1, got {d_steps}.")
         if ema_half_life_kimg <= 0:
             raise ValueError(f"`ema_half_life_kimg` must be positive, got {ema_half_life_kimg}.")
-        if min(bcr_real, bcr_fake, r1_gamma) < 0:
-            raise ValueError("bCR weights and r1_gamma must be >= 0, got "
-                             f"{bcr_real}, {bcr_fake}, {r1_gamma}.")
+        if min(bcr_real, bcr_fake, r1_gamma, r2_gamma) < 0:
+            raise ValueError("bCR weights, r1_gamma and r2_gamma must be >= 0, got "
+                             f"{bcr_real}, {bcr_fake}, {r1_gamma}, {r2_gamma}.")
+        if r1_interval < 1:
+            raise ValueError(f"`r1_interval` must be at least 1, got {r1_interval}.")
+        if loss not in LOSSES:
+            raise ValueError(f"`loss` must be one of {LOSSES}, got {loss!r}.")
         self.vitgan_config = cfg = get_config(config)
         self.augment_policy = parse_policy(augment_policy)
         if not 0.0 <= augment_probability <= 1.0:
@@ -72,13 +84,14 @@ class ViTGAN(keras.Model):
                 f"`augment_probability` must be in [0, 1], got {augment_probability}.")
         self.augment_probability = augment_probability
         self.bcr_real, self.bcr_fake, self.r1_gamma = bcr_real, bcr_fake, r1_gamma
+        self.r2_gamma, self.r1_interval, self.loss = r2_gamma, r1_interval, loss
         self.ema_half_life_kimg = ema_half_life_kimg
         self.d_steps = d_steps
         self.seed = seed
         # The dtype policy reaches the models through their constructors, never globally.
         policy = self.dtype_policy
         self.generator = Generator(cfg, dtype=policy, name="generator")
-        self.discriminator = Discriminator(cfg, dtype=policy, name="discriminator")
+        self.discriminator = make_discriminator(cfg, dtype=policy, name="discriminator")
         self.ema_generator = Generator(cfg, dtype=policy, name="ema_generator")
         self.ema_generator.set_weights(self.generator.get_weights())
         self.ema_generator.trainable = False
@@ -146,7 +159,13 @@ class ViTGAN(keras.Model):
                                                   d_seed)
             logits = self.discriminator(self._augment(fake, rng.fold(rng.fold(seed, 1), 1)),
                                         training=True)
-            per_example = losses.generator_loss(logits)
+            if self.loss == "rpgan":
+                # The pairs' real halves, through the updated D; no gradient reaches G there.
+                real_logits = self.discriminator(
+                    self._augment(real, rng.fold(rng.fold(seed, 1), 2)), training=True)
+                per_example = losses.relativistic_generator_loss(real_logits, logits)
+            else:
+                per_example = losses.generator_loss(logits)
             loss = tf.reduce_sum(per_example) / tf.cast(global_batch, tf.float32)
             scaled = self.g_optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, g.trainable_variables)
@@ -179,27 +198,43 @@ class ViTGAN(keras.Model):
             real_aug = self._augment(real, rng.fold(seed, 1))
             real_logits = d(real_aug, training=True)
             fake_logits = d(self._augment(fake, rng.fold(seed, 2)), training=True)
-            per_example = losses.discriminator_loss(real_logits, fake_logits)
+            gan_loss = (losses.relativistic_discriminator_loss if self.loss == "rpgan"
+                        else losses.discriminator_loss)(real_logits, fake_logits)
+            per_example = gan_loss
             zeros = tf.zeros_like(per_example)
-            bcr_real = bcr_fake = r1 = zeros
+            bcr_real = bcr_fake = r1 = r2 = zeros
             # bCR: D(x) against D(T(x)), T(x) being the augmented batch of the GAN loss.
             if self.bcr_real:
                 bcr_real = losses.consistency_loss(d(real, training=True), real_logits)
             if self.bcr_fake:
                 bcr_fake = losses.consistency_loss(d(fake, training=True), fake_logits)
             if self.r1_gamma:
-                r1 = losses.r1_penalty(lambda x: d(x, training=True), real_aug)
+                r1 = self._lazy(lambda: losses.r1_penalty(lambda x: d(x, training=True),
+                                                          real_aug), zeros)
+            if self.r2_gamma:
+                fake_aug = self._augment(fake, rng.fold(seed, 2))
+                r2 = self._lazy(lambda: losses.r1_penalty(lambda x: d(x, training=True),
+                                                          fake_aug), zeros)
             per_example += (self.bcr_real * bcr_real + self.bcr_fake * bcr_fake
-                            + 0.5 * self.r1_gamma * r1)
+                            + 0.5 * self.r1_interval * (self.r1_gamma * r1 + self.r2_gamma * r2))
             loss = tf.reduce_sum(per_example) / tf.cast(global_batch, tf.float32)
             scaled = self.d_optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, d.trainable_variables)
         self.d_optimizer.apply(grads, d.trainable_variables)
         mean = tf.reduce_mean
-        return {"d_loss": mean(losses.discriminator_loss(real_logits, fake_logits)),
+        return {"d_loss": mean(gan_loss),
                 "bcr_real": mean(bcr_real), "bcr_fake": mean(bcr_fake), "r1": mean(r1),
+                "r2": mean(r2),
                 "d_real": mean(real_logits), "d_fake": mean(fake_logits),
                 "d_grad_norm": _grad_norm(grads, self.d_optimizer)}
+
+    def _lazy(self, penalty, zeros):
+        """penalty() on every `r1_interval`-th step (the step counter before this update),
+        zeros otherwise; the caller scales it by the interval."""
+        if self.r1_interval == 1:
+            return penalty()
+        due = tf.equal(self.d_optimizer.iterations % self.r1_interval, 0)
+        return tf.cond(due, penalty, lambda: zeros)
 
     def ema_beta(self, global_batch):
         """Per-step EMA decay for a half-life of `ema_half_life_kimg` thousand images."""
@@ -230,6 +265,7 @@ class ViTGAN(keras.Model):
         return {**base, "config": self.vitgan_config.to_dict(),
                 "augment_policy": ",".join(self.augment_policy),
                 "augment_probability": self.augment_probability, "bcr_real": self.bcr_real,
-                "bcr_fake": self.bcr_fake, "r1_gamma": self.r1_gamma,
+                "bcr_fake": self.bcr_fake, "r1_gamma": self.r1_gamma, "r2_gamma": self.r2_gamma,
+                "r1_interval": self.r1_interval, "loss": self.loss,
                 "ema_half_life_kimg": self.ema_half_life_kimg, "d_steps": self.d_steps,
                 "seed": self.seed}
