@@ -108,7 +108,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     ("batch_size", 0, "--batch_size=0"), ("checkpoint_every", 3, "--checkpoint_every=3"),
     ("dataset", "mnist2", "--dataset='mnist2'"), ("preset", "512", "--preset='512'"),
     ("augment_policy", "flip", "--augment_policy='flip'"),
-    ("mixed_precision", "fp8", "--mixed_precision='fp8'")])
+    ("mixed_precision", "fp8", "--mixed_precision='fp8'"), ("d_lr", -1e-3, "--d_lr=-0.001"),
+    ("loss", "hinge", "--loss='hinge'"), ("r1_interval", 0, "--r1_interval=0"),
+    ("r2_gamma", float("nan"), "--r2_gamma=nan")])
 def test_validate_names_the_flag(tmp_path, flag, value, message):
     with pytest.raises(ValueError) as err:
         _cfg(tmp_path, **{flag: value}).validate()
@@ -211,7 +213,9 @@ def test_digits_source():
 @pytest.mark.integration
 @pytest.mark.parametrize("name,dataset,preset", [
     ("digits", "digits", "digits"), ("cifar10", "cifar10", "32"), ("celeba", "celeb_a", "64"),
-    ("lsun_bedroom", "lsun_bedroom", "64"), ("fashion_mnist", "fashion_mnist", "fashion")])
+    ("lsun_bedroom", "lsun_bedroom", "64"), ("fashion_mnist", "fashion_mnist", "fashion"),
+    ("cifar10_stylegan2d", "cifar10", "32"), ("digits_stylegan2d", "digits", "digits"),
+    ("fashion_mnist_stylegan2d", "fashion_mnist", "fashion")])
 def test_config_flagfiles_parse_and_validate(name, dataset, preset):
     # The command users are promised, `--flagfile=configs/NAME.flags` alone, has a workdir.
     script = (
@@ -227,6 +231,14 @@ def test_config_flagfiles_parse_and_validate(name, dataset, preset):
     assert result.returncode == 0, result.stderr[-2000:]
     got_dataset, got_preset, workdir = result.stdout.split()[-3:]
     assert (got_dataset, got_preset, workdir) == (dataset, preset, f"runs/{name}")
+
+
+def test_separate_discriminator_learning_rate(tmp_path):
+    gan = train_lib.build_gan(_cfg(tmp_path, lr=1e-3, d_lr=4e-3))
+    assert float(gan.g_optimizer.learning_rate) == pytest.approx(1e-3)
+    assert float(gan.d_optimizer.learning_rate) == pytest.approx(4e-3)
+    same = train_lib.build_gan(_cfg(tmp_path, lr=1e-3))
+    assert float(same.d_optimizer.learning_rate) == pytest.approx(1e-3)
 
 
 def _free_ports(n):

@@ -60,7 +60,10 @@ class TrainConfig:
         "d_qk_init_std=0.05,decoder_omega_0=4 (ablations, experiments).")
     batch_size: int = _field(32, "Global batch size (split across replicas).")
     total_steps: int = _field(1000, "Training steps (one D and one G update each).")
-    lr: float = _field(0.002, "Adam learning rate of both networks.")
+    lr: float = _field(0.002, "Adam learning rate of the generator (and of the "
+                       "discriminator unless --d_lr is set).")
+    d_lr: float = _field(0.0, "Adam learning rate of the discriminator; 0: --lr. StyleGAN2's "
+                         "equalized-lr discriminator trains at 0.002-0.0025.")
     beta1: float = _field(0.0, "Adam beta_1.")
     beta2: float = _field(0.99, "Adam beta_2.")
     warmup_steps: int = _field(0, "Linear learning-rate warmup steps (0: none).")
@@ -128,6 +131,7 @@ class TrainConfig:
                      "augment_probability", "ema_half_life_kimg"):
             need(finite(flag), flag, "a finite number")
         need(self.lr > 0, "lr", "a positive number")
+        need(finite("d_lr") and self.d_lr >= 0, "d_lr", "0 (the --lr) or a positive number")
         need(0 <= self.beta1 < 1, "beta1", "a number in [0, 1)")
         need(0 <= self.beta2 < 1, "beta2", "a number in [0, 1)")
         need(self.warmup_steps >= 0, "warmup_steps", "an integer >= 0")
@@ -223,8 +227,8 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
         return {"lr": self.lr, "warmup_steps": self.warmup_steps}
 
 
-def make_optimizer(cfg):
-    opt = keras.optimizers.Adam(LinearWarmup(cfg.lr, cfg.warmup_steps), beta_1=cfg.beta1,
+def make_optimizer(cfg, lr=None):
+    opt = keras.optimizers.Adam(LinearWarmup(lr or cfg.lr, cfg.warmup_steps), beta_1=cfg.beta1,
                                 beta_2=cfg.beta2)
     if cfg.mixed_precision == "mixed_float16":
         opt = keras.optimizers.LossScaleOptimizer(opt)
@@ -241,7 +245,7 @@ def build_gan(cfg, model=None):
                  r1_interval=cfg.r1_interval, loss=cfg.loss,
                  ema_half_life_kimg=cfg.ema_half_life_kimg, d_steps=cfg.d_steps, seed=cfg.seed,
                  dtype=cfg.mixed_precision)
-    gan.compile(g_optimizer=make_optimizer(cfg), d_optimizer=make_optimizer(cfg),
+    gan.compile(g_optimizer=make_optimizer(cfg), d_optimizer=make_optimizer(cfg, cfg.d_lr),
                 jit_compile=cfg.jit_compile)
     return gan
 

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tests import reference as ref
 from tests.helpers import assert_mixed_precision, assert_roundtrip, randn
@@ -141,3 +142,20 @@ def test_discriminator_block_ablation_switches(norm, attention):
 def test_discriminator_block_rejects_an_unknown_attention():
     with pytest.raises(ValueError, match="attention"):
         DiscriminatorBlock(2, 4, 16, attention="cosine")
+
+
+def test_generator_block_attention_equals_keras_multi_head_attention():
+    # The block computes attention itself (flattened projections, for speed) from the weights
+    # of its keras.layers.MultiHeadAttention: the result must be that layer's, and gradients
+    # must reach all of its weights.
+    block = GeneratorBlock(num_heads=4, key_dim=8, mlp_dim=16)
+    block.build((None, 9, 32), (None, 6))
+    for v in block.attention.weights:  # biases start at 0: make them matter
+        v.assign(randn(*v.shape, seed=3) * 0.3)
+    x = tf.constant(randn(3, 9, 32))
+    np.testing.assert_allclose(np.asarray(block._attention(x)),
+                               np.asarray(block.attention(x, x)), rtol=1e-5, atol=1e-5)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(tf.square(block(x, tf.constant(randn(3, 6)))))
+    grads = tape.gradient(loss, block.attention.trainable_weights)
+    assert all(g is not None and np.any(np.asarray(g)) for g in grads)

@@ -145,3 +145,14 @@ def test_additive_conditioning_z_enters_only_through_the_input_embedding():
         g_conditioning="additive"))
     out = np.asarray(mixed(z1), np.float32)
     np.testing.assert_allclose(out, np.asarray(ref_g(z1)), atol=5e-2)
+
+
+def test_tanh_output_bounds_the_linear_image():
+    linear = Generator("tiny")
+    bounded = Generator(get_config("tiny").replace(g_output="tanh"))
+    bounded.set_weights(linear.get_weights())
+    z = randn(4, 32, scale=3.0)
+    raw = np.asarray(linear(z))
+    out = np.asarray(bounded(z))
+    np.testing.assert_allclose(out, np.tanh(raw), rtol=1e-5, atol=1e-6)
+    assert np.all(np.abs(out) < 1)

@@ -14,7 +14,11 @@ class GeneratorBlock(keras.layers.Layer):
 
     Each of the two norms is its own `SelfModulatedLayerNorm`, and the residuals add the
     un-normalized input (Lee et al. 2022, ViTGAN, eq. 3). Attention is standard scaled
-    dot-product multi-head attention; the MLP is Dense-GELU-Dense.
+    dot-product multi-head attention; the MLP is Dense-GELU-Dense. The attention's weights
+    are those of a `keras.layers.MultiHeadAttention` (its checkpoint layout), but the block
+    computes it itself with flattened 2-D projections: Keras runs its (batch, L, D) x
+    (D, H, dh) projections as broadcasting batched matmuls, 2-4x slower on CPUs
+    (bench/README.md); the math is the same.
 
     With `modulated=False` both norms are plain LayerNorms and `style` is ignored: the
     ablation in which z reaches the transformer only through its input embedding
@@ -72,9 +76,31 @@ class GeneratorBlock(keras.layers.Layer):
             return norm(h, style)
         return ops.cast(norm(h), self.compute_dtype)
 
+    def _attention(self, x):
+        """Keras MultiHeadAttention(x, x) with its own weights, projections as 2-D matmuls."""
+        mha, heads, dh = self.attention, self.num_heads, self.key_dim
+        shape = ops.shape(x)
+        batch, length, d = shape[0], shape[1], shape[2]
+        flat = ops.reshape(x, (-1, d))
+
+        def project(dense):
+            kernel = ops.reshape(ops.cast(dense.kernel, x.dtype), (d, heads * dh))
+            y = ops.matmul(flat, kernel) + ops.reshape(ops.cast(dense.bias, x.dtype), (-1,))
+            return ops.transpose(ops.reshape(y, (batch, length, heads, dh)), (0, 2, 1, 3))
+
+        q = project(mha.query_dense) * ops.cast(dh**-0.5, x.dtype)
+        k, v = project(mha.key_dense), project(mha.value_dense)
+        scores = ops.cast(ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))), "float32")
+        weights = ops.cast(ops.softmax(scores, axis=-1), x.dtype)
+        out = ops.reshape(ops.transpose(ops.matmul(weights, v), (0, 2, 1, 3)),
+                          (-1, heads * dh))
+        wo = ops.reshape(ops.cast(mha.output_dense.kernel, x.dtype), (heads * dh, d))
+        out = ops.matmul(out, wo) + ops.cast(mha.output_dense.bias, x.dtype)
+        return ops.reshape(out, (batch, length, d))
+
     def call(self, inputs, style, training=False):
         x = self._norm(self.norm1, inputs, style)
-        h = self.attention(x, x, training=training) + inputs
+        h = self._attention(x) + inputs
         x = self._norm(self.norm2, h, style)
         return self.mlp_out(self.mlp_in(x)) + h
 

@@ -5,7 +5,7 @@ import dataclasses
 # The values allowed for the string-valued switches.
 CHOICES = {"g_decoder": ("siren", "linear"), "g_conditioning": ("sln", "additive"),
            "d_norm": ("isn", "sn", "none"), "d_attention": ("l2", "dot"),
-           "d_arch": ("vit", "stylegan2")}
+           "d_arch": ("vit", "stylegan2"), "g_output": ("linear", "tanh")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +40,9 @@ class ViTGANConfig:
     # How w reaches the transformer: "sln" (self-modulated LayerNorm) or "additive" (a linear
     # map of w added to every input token, plain LayerNorm).
     g_conditioning: str = "sln"
+    # The image: "linear" (the decoder's output as it is, as in the paper and StyleGAN) or
+    # "tanh" (bounded to (-1, 1), as DCGAN's).
+    g_output: str = "linear"
     # Discriminator: "vit" (the paper's ViT discriminator, the d_* fields below) or
     # "stylegan2" (the paper's hybrid: StyleGAN2's residual conv discriminator, d_conv_*).
     d_arch: str = "vit"

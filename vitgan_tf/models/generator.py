@@ -26,7 +26,7 @@ class Generator(keras.Model):
 
     Ablation switches of the config: g_decoder="linear" maps each token to its patch with one
     Dense layer; g_conditioning="additive" adds a linear map of w to every input token and uses
-    plain LayerNorms instead of SLN.
+    plain LayerNorms instead of SLN; g_output="tanh" bounds the image to (-1, 1).
 
     Args:
         config: a `ViTGANConfig`, a preset name ("32", "64", "128", "digits", "tiny") or a dict.
@@ -115,8 +115,8 @@ class Generator(keras.Model):
             h = block(h, w, training=training)
         y = (self.final_norm(h, w) if modulated
              else ops.cast(self.final_norm(h), self.compute_dtype))
-        patches = self.decoder(y)
-        return ops.cast(stitch_patches(patches, cfg.g_grid_size), "float32")
+        images = ops.cast(stitch_patches(self.decoder(y), cfg.g_grid_size), "float32")
+        return ops.tanh(images) if cfg.g_output == "tanh" else images
 
     def call(self, z, truncation_psi=1.0, training=False):
         w = self.mapping(z)
