@@ -56,6 +56,14 @@ VARIANTS = {
                  {"g_decoder": "linear"}, {}),
     "g_additive": ("G: w added to the input tokens, plain LayerNorm instead of SLN",
                    {"g_conditioning": "additive"}, {}),
+    "d_stylegan2": ("D: StyleGAN2 residual conv D (the paper's hybrid), 16 channels, R1 0.05 "
+                    "lazy/16", {"d_arch": "stylegan2", "d_conv_channels": 16,
+                                "d_conv_max_channels": 256},
+                    {"r1_gamma": 0.05, "r1_interval": 16}),
+    "d_stylegan2_rpgan": ("D: StyleGAN2 D as above, relativistic pairing loss (RpGAN)",
+                          {"d_arch": "stylegan2", "d_conv_channels": 16,
+                           "d_conv_max_channels": 256},
+                          {"r1_gamma": 0.05, "r1_interval": 16, "loss": "rpgan"}),
 }
 
 KID_TAG = "eval/kid_fashion_classifier"

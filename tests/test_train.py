@@ -315,3 +315,95 @@ def test_fd_and_kid_during_training_keep_the_best_checkpoint(tmp_path, monkeypat
     assert cached[0].endswith("_16px_keras_inception_random_6.npz")
     with pytest.raises(ValueError, match="--kid_every=3"):
         _cfg(tmp_path, kid_every=3).validate()
+
+
+@pytest.mark.integration
+def test_a_second_training_on_a_held_workdir_is_refused_and_sigkill_frees_it(tmp_path):
+    # A run owns its workdir: a second `train` there is refused before it reads or moves any
+    # checkpoint, naming the holder; the kernel drops the lock of a killed holder at once.
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\n"
+         "from vitgan_tf.workdir_lock import WorkdirLock\n"
+         f"lock = WorkdirLock({str(workdir)!r}).acquire()\n"
+         "print('held', flush=True)\n"
+         "time.sleep(120)\n"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        (workdir / "checkpoints").mkdir()
+        (workdir / "checkpoints" / "ckpt-70.index").write_text("being written")
+        result = _cli("--preset=tiny", "--dataset=digits", f"--workdir={workdir}",
+                      "--total_steps=2", "--log_every=2", "--checkpoint_every=2",
+                      "--sample_every=2")
+        assert result.returncode == 2
+        assert result.stderr.strip().splitlines()[-1] == (
+            f"error: --workdir={str(workdir)!r} is in use by another training run "
+            f"(PID {holder.pid}); wait for it to end, stop it, or use another --workdir.")
+        # Nothing was quarantined or written.
+        assert sorted(os.listdir(workdir)) == ["checkpoints"]
+        assert os.listdir(workdir / "checkpoints") == ["ckpt-70.index"]
+    finally:
+        holder.kill()
+        holder.wait()
+    from vitgan_tf.workdir_lock import WorkdirLock
+
+    with WorkdirLock(str(workdir)):  # free again, at once
+        pass
+
+
+def test_workdir_lock_is_exclusive_and_reentrant_free(tmp_path):
+    from vitgan_tf.workdir_lock import WorkdirLock
+
+    first = WorkdirLock(str(tmp_path)).acquire()
+    with pytest.raises(rundir.RunError, match="in use by another training run"):
+        WorkdirLock(str(tmp_path)).acquire()
+    first.release()
+    WorkdirLock(str(tmp_path)).acquire().release()
+    WorkdirLock(str(tmp_path / "missing")).acquire().release()  # nothing to lock yet
+    WorkdirLock(None).acquire().release()
+
+
+TINY = ["--preset=tiny", "--dataset=digits", "--batch_size=8", "--log_every=2",
+        "--checkpoint_every=2", "--sample_every=2", "--num_samples=4"]
+
+
+def _one_error_line(result, start):
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert lines[-1].startswith(f"error: {start}"), lines[-1]
+
+
+@pytest.mark.integration
+def test_nan_loss_on_resume_is_one_line_and_keeps_the_checkpoint(tmp_path):
+    assert _cli(*TINY, f"--workdir={tmp_path}", "--total_steps=2").returncode == 0
+    result = _cli(*TINY, f"--workdir={tmp_path}", "--total_steps=6", "--lr=1e30")
+    _one_error_line(result, "Non-finite loss at step")
+    assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-2")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("tf_config,strategy,message", [
+    ("{bad json", "auto", "TF_CONFIG is not a valid cluster description (JSONDecodeError"),
+    ("{bad json", "multi_worker", "TF_CONFIG is not a valid cluster description"),
+    ('{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 3}}',
+     "auto", "TF_CONFIG: task index 3 is outside the cluster's 1 worker task(s)."),
+])
+def test_a_bad_tf_config_is_one_line(tmp_path, tf_config, strategy, message):
+    result = _cli(*TINY, f"--workdir={tmp_path / 'run'}", f"--strategy={strategy}",
+                  env={**os.environ, "TF_CONFIG": tf_config})
+    _one_error_line(result, message)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.integration
+def test_a_start_that_fails_after_validation_writes_nothing(tmp_path):
+    # The FID graph is missing: the run stops before it writes config.json, so a retry with
+    # other settings is not refused as "does not match the model of the run".
+    result = _cli(*TINY, f"--workdir={tmp_path / 'run'}", "--total_steps=2", "--kid_every=2",
+                  "--kid_extractor=fid_inception")
+    _one_error_line(result, "--inception_path=''")
+    assert not (tmp_path / "run" / "config.json").exists()
+    retry = _cli(*TINY, f"--workdir={tmp_path / 'run'}", "--total_steps=2", "--preset=digits")
+    assert retry.returncode == 0, retry.stderr[-2000:]

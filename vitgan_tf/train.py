@@ -51,6 +51,8 @@ def main(argv):
         sys.exit(128 + int(e.signum))
     except (rundir.RunError, data_lib.DataError, features.WeightsError, OSError) as e:
         cli.exit_with(e)
+    except FloatingPointError as e:  # a NaN/Inf loss: the last good checkpoint is kept
+        cli.exit_with(e)
 
 
 def run():

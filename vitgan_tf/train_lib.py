@@ -4,6 +4,7 @@ What a run directory holds and how it is read back lives in `rundir`; the callba
 samples, KID, checkpoints, signals) in `callbacks`.
 """
 
+import json
 import os
 
 import tensorflow as tf
@@ -13,6 +14,7 @@ from vitgan_tf import callbacks as callbacks_lib
 from vitgan_tf import data as data_lib
 from vitgan_tf import rundir
 from vitgan_tf.rundir import TrainConfig, build_gan  # noqa: F401 - the training API
+from vitgan_tf.workdir_lock import WorkdirLock
 
 
 class Interrupted(Exception):
@@ -24,10 +26,33 @@ class Interrupted(Exception):
         self.signum, self.step, self.checkpoint = signum, step, checkpoint
 
 
+def check_tf_config():
+    """Refuse a TF_CONFIG that cannot describe this process's place in a cluster, in one line
+    (TF would raise a JSONDecodeError or ValueError from deep inside the strategy)."""
+    text = os.environ.get("TF_CONFIG")
+    if not text:
+        return
+    try:
+        config = json.loads(text)
+        cluster, task = config["cluster"], config.get("task", {})
+        members = cluster[task["type"]]
+        index = int(task["index"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise rundir.RunError(
+            f"TF_CONFIG is not a valid cluster description ({type(error).__name__}: "
+            f"{error}); expected JSON such as {{\"cluster\": {{\"worker\": [\"host:port\", "
+            f"...]}}, \"task\": {{\"type\": \"worker\", \"index\": 0}}}}.") from None
+    if not 0 <= index < len(members):
+        raise rundir.RunError(
+            f"TF_CONFIG: task index {index} is outside the cluster's {len(members)} "
+            f"{task['type']} task(s).")
+
+
 def make_strategy(name):
     # Nothing may touch the TF context before MultiWorkerMirroredStrategy is created (listing
     # devices does), so that case comes first.
     if name == "multi_worker" or (name == "auto" and os.environ.get("TF_CONFIG")):
+        check_tf_config()
         try:
             return tf.distribute.MultiWorkerMirroredStrategy()
         except RuntimeError as error:
@@ -57,11 +82,8 @@ def _write_dir(workdir, strategy, is_chief):
     return os.path.join(workdir, "tmp_workers", f"worker_{strategy.cluster_resolver.task_id}")
 
 
-def _quality_monitor(cfg, writer, gan):
-    from vitgan_tf import evaluate, features
-
-    extractor = features.make_extractor(cfg.kid_extractor, cfg.inception_path,
-                                        cfg.inception_weights)
+def _quality_monitor(cfg, writer, gan, extractor):
+    from vitgan_tf import evaluate
     size = rundir.model_config(cfg).image_size
 
     def real_stats():
@@ -108,6 +130,8 @@ def train(cfg, dataset=None):
 
     Nothing is written to the run directory until the run is known to start: the saved config
     matches, a checkpoint restored (or there is none at all), and the data can be read.
+    The run holds the directory's lock (`workdir_lock`) from before it reads any checkpoint
+    until it returns: a second training on the same directory is refused (`RunError`).
     Raises `Interrupted` after saving a checkpoint when SIGINT or SIGTERM stopped training.
     """
     cfg.validate()
@@ -115,6 +139,12 @@ def train(cfg, dataset=None):
     is_chief = _is_chief(strategy)
     if os.path.exists(cfg.workdir) and not os.path.isdir(cfg.workdir):
         raise rundir.RunError(f"--workdir={cfg.workdir!r} is a file; expected a directory.")
+    # Workers of a multi-worker run share the directory; the chief owns it.
+    with WorkdirLock(cfg.workdir if is_chief else None) as lock:
+        return _train(cfg, dataset, strategy, is_chief, lock)
+
+
+def _train(cfg, dataset, strategy, is_chief, lock):
     rundir.check_resume(cfg)
     model_cfg = rundir.model_config(cfg)
     if callable(dataset):
@@ -141,10 +171,17 @@ def train(cfg, dataset=None):
         logging.info("Already at step %d >= --total_steps=%d; nothing to do.", step,
                      cfg.total_steps)
         return gan
+    extractor = None
+    if cfg.kid_every and is_chief:  # a missing extractor stops the run before it writes
+        from vitgan_tf import features
+
+        extractor = features.make_extractor(cfg.kid_extractor, cfg.inception_path,
+                                            cfg.inception_weights)
     # The run starts: from here on the run directory is written.
     write_dir = _write_dir(cfg.workdir, strategy, is_chief)
     try:
         os.makedirs(write_dir, exist_ok=True)
+        lock.acquire()  # a new directory exists only now
         if is_chief:
             rundir.write_config(cfg)
             rundir.set_aside_newer(checkpoint_dir, step)
@@ -164,7 +201,7 @@ def train(cfg, dataset=None):
                                  writer, cfg.num_samples, cfg.seed, cfg.total_steps),
         checkpointer, stop]
     if cfg.kid_every and is_chief:
-        callbacks.insert(2, _quality_monitor(cfg, writer, gan))
+        callbacks.insert(2, _quality_monitor(cfg, writer, gan, extractor))
     for steps_per_epoch, epochs, initial_epoch in _chunks(step, cfg.total_steps, cfg.log_every):
         try:
             gan.fit(dataset, steps_per_epoch=steps_per_epoch, epochs=epochs,
