@@ -9,6 +9,7 @@ from vitgan_tf.layers import (
     OverlappingPatchEmbedding,
     wrap_spectral_norm,
 )
+from vitgan_tf.models.base import LogitModel
 from vitgan_tf.models.config import get_config
 from vitgan_tf.models.stylegan2_discriminator import StyleGAN2Discriminator
 
@@ -22,7 +23,7 @@ def make_discriminator(config, **kwargs):
 
 
 @keras.saving.register_keras_serializable(package="vitgan_tf")
-class Discriminator(keras.Model):
+class Discriminator(LogitModel):
     """ViTGAN discriminator: image -> one logit (Lee et al. 2022, sec. 4.1).
 
     Overlapping patch tokens plus a CLS token, pre-norm blocks with L2 attention (tied
@@ -85,11 +86,3 @@ class Discriminator(keras.Model):
             features = ops.concatenate([features, ops.cast(stddev, features.dtype)], axis=-1)
         logits = self.head(features, training=training)
         return ops.cast(logits, "float32")
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], 1)
-
-    def get_config(self):
-        base = super().get_config()
-        base.pop("trainable", None)
-        return {**base, "config": self.vitgan_config.to_dict()}

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from vitgan_tf.layers import EqualizedConv2D, EqualizedDense, MinibatchStdDev, ResidualDownBlock
+from vitgan_tf.models.base import LogitModel
 from vitgan_tf.models.config import get_config
 
 
@@ -20,7 +21,7 @@ def resolutions(image_size, final_size=4):
 
 
 @keras.saving.register_keras_serializable(package="vitgan_tf")
-class StyleGAN2Discriminator(keras.Model):
+class StyleGAN2Discriminator(LogitModel):
     """StyleGAN2's residual discriminator (Karras et al. 2020, config E/F "resnet" D), as the
     ViTGAN paper pairs it with the ViT generator for its best FIDs (Lee et al. 2022, table 1).
 
@@ -88,11 +89,3 @@ class StyleGAN2Discriminator(keras.Model):
         x = self.conv(x)
         x = ops.reshape(x, (ops.shape(x)[0], -1))
         return ops.cast(self.out(self.dense(x)), "float32")
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], 1)
-
-    def get_config(self):
-        base = super().get_config()
-        base.pop("trainable", None)
-        return {**base, "config": self.vitgan_config.to_dict()}
