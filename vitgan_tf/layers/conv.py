@@ -140,8 +140,8 @@ class ResidualDownBlock(keras.layers.Layer):
         return (main + self.skip(x)) * (1.0 / math.sqrt(2.0))
 
     def compute_output_shape(self, input_shape):
-        return self.skip.compute_output_shape(input_shape) if self.built else (
-            EqualizedConv2D(self.filters, 1, down=True).compute_output_shape(input_shape))
+        b, h, w = input_shape[:3]
+        return (b, None if h is None else h // 2, None if w is None else w // 2, self.filters)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters}
