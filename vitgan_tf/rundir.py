@@ -377,10 +377,18 @@ def set_aside_newer(checkpoint_dir, step):
 
 def rewrite_state(checkpoint_dir):
     """Rewrite the `checkpoint` state file from the intact checkpoints on disk (it may be
-    missing or garbled), so that CheckpointManager sees and rotates them."""
+    missing or garbled), so that CheckpointManager sees and rotates them.
+
+    Each checkpoint gets its index file's time, and the "last preserved" time is set before
+    the oldest: CheckpointManager only ever deletes recovered checkpoints newer than that time,
+    so without them (as a state file without timestamps has) `--keep_checkpoints` would never
+    remove the checkpoints that existed when the run restarted."""
     paths = list(reversed(_candidates(checkpoint_dir)))
     if paths:
-        tf.compat.v1.train.update_checkpoint_state(checkpoint_dir, paths[-1], paths)
+        times = [os.path.getmtime(path + ".index") for path in paths]
+        tf.compat.v1.train.update_checkpoint_state(
+            checkpoint_dir, paths[-1], paths, all_model_checkpoint_timestamps=times,
+            last_preserved_timestamp=min(times) - 1.0)
 
 
 def best_record(workdir):

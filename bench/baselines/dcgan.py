@@ -102,6 +102,9 @@ def main():
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--arch", choices=sorted(LATENTS), default="fast")
+    parser.add_argument("--xla", action=argparse.BooleanOptionalAction, default=True,
+                        help="XLA-compile the step (on the 2-core VM: 140 img/s against 122 "
+                        "without, 2026-11-27)")
     args = parser.parse_args()
     keras.utils.set_random_seed(args.seed)
     latent = LATENTS[args.arch]
@@ -114,7 +117,7 @@ def main():
     d_opt = keras.optimizers.Adam(args.lr, beta_1=0.5)
     print(f"G {g.count_params():,} parameters, D {d.count_params():,}")
 
-    @tf.function
+    @tf.function(jit_compile=args.xla)
     def step(real):
         z = tf.random.normal([args.batch_size, latent])
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
