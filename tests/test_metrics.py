@@ -234,6 +234,24 @@ def test_sample_cli(trained_run, tmp_path):
         [sys.executable, "-m", "vitgan_tf.sample", f"--workdir={tmp_path}", f"--out={out}"],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "config.json" in bad.stderr
+    # Issue 23 item 2: what cannot fit one PNG grid is refused at once, not computed for days.
+    for args, flag in ((["--seeds=0-99999999"], "--seeds"), (["--num=10000000"], "--num"),
+                       (["--num=100", "--interpolation_steps=100"], "--interpolation_steps")):
+        big = subprocess.run(
+            [sys.executable, "-m", "vitgan_tf.sample", f"--workdir={trained_run}",
+             f"--out={tmp_path / 'big.png'}", *args],
+            cwd=ROOT, capture_output=True, text=True, timeout=120)
+        lines = [line for line in big.stderr.splitlines() if "one PNG grid" in line]
+        assert big.returncode == 2 and len(lines) == 1 and flag in lines[0], big.stderr[-500:]
+        assert "Traceback" not in big.stderr and not (tmp_path / "big.png").exists()
+
+
+def test_parse_seeds_counts_before_it_builds_the_list():
+    assert sample.parse_seeds("0-3,7", limit=5) == [0, 1, 2, 3, 7]
+    with pytest.raises(ValueError, match="more than 5 images"):
+        sample.parse_seeds("0-3,7,9", limit=5)
+    assert sample.max_images(32) == sample.MAX_IMAGES
+    assert sample.max_images(256) == 2**26 // 256**2  # 1024 at 256 px
 
 
 # -- improved precision and recall, the Fashion-MNIST domain metric ---------------------------

@@ -19,6 +19,8 @@ from vitgan_tf import cli, rng, rundir
 from vitgan_tf import images as images_lib
 
 IMAGE_EXTENSIONS = (".png",)
+MAX_IMAGES = 4096  # one PNG grid: 64 x 64 images (a 2048 x 2048 PNG at 32 px)
+MAX_GRID_PIXELS = 2**26  # and at most 8192 x 8192 pixels, so that it fits memory at any size
 
 
 def define_flags():
@@ -38,8 +40,9 @@ def define_flags():
                          "this many images per row, instead of a grid.")
 
 
-def parse_seeds(text):
-    """"0-3,7" -> [0, 1, 2, 3, 7]."""
+def parse_seeds(text, limit=None):
+    """"0-3,7" -> [0, 1, 2, 3, 7]. More than `limit` seeds raise ValueError before any list is
+    built (a range such as 0-99999999 would otherwise take minutes and gigabytes)."""
     seeds = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         low, sep, high = part.partition("-")
@@ -48,10 +51,22 @@ def parse_seeds(text):
         except ValueError:
             raise ValueError(
                 f"--seeds={text!r}: expected integers and ranges such as 0-7,42.") from None
+        if limit is not None and len(seeds) + len(values) > limit:
+            raise ValueError(f"--seeds={text!r}: more than {limit} images, the most that one "
+                             "PNG grid holds; " + _MANY)
         seeds.extend(values)
     if not seeds or min(seeds) < 0 or max(seeds) >= 2**63:
         raise ValueError(f"--seeds={text!r}: expected seeds in [0, 2**63), e.g. 0-7,42.")
     return seeds
+
+
+_MANY = ("to write more images, run sample once per seed range (e.g. --seeds=0-4095, then "
+         "--seeds=4096-8191), or export the generator and call generate_from_seeds.")
+
+
+def max_images(image_size):
+    """The most images one grid may hold at this image size."""
+    return max(1, min(MAX_IMAGES, MAX_GRID_PIXELS // image_size**2))
 
 
 def seed_images(generator, seeds, truncation_psi=1.0, batch_size=256):
@@ -106,8 +121,15 @@ def main(argv):
         if FLAGS.interpolation_steps == 1 or FLAGS.interpolation_steps < 0:
             raise ValueError(f"--interpolation_steps={FLAGS.interpolation_steps}: expected 0 "
                              "(a grid) or at least 2.")
-        seeds = parse_seeds(FLAGS.seeds) if FLAGS.seeds else None
         check_output(FLAGS.out)
+        limit = max_images(rundir.load_config(FLAGS.workdir)[1].image_size)
+        seeds = parse_seeds(FLAGS.seeds, limit) if FLAGS.seeds else None
+        count = FLAGS.num * max(FLAGS.interpolation_steps, 1)
+        if seeds is None and count > limit:
+            what = (f"--num={FLAGS.num} x --interpolation_steps={FLAGS.interpolation_steps}"
+                    if FLAGS.interpolation_steps else f"--num={FLAGS.num}")
+            raise ValueError(f"{what}: {count} images, more than the {limit} that one PNG grid "
+                             "holds; " + _MANY)
         _, generator, checkpoint, step = rundir.load_generator(FLAGS.workdir,
                                                                FLAGS.checkpoint or None)
     except (ValueError, FileNotFoundError) as error:
