@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import subprocess
@@ -183,13 +184,14 @@ def test_evaluate_pipeline_end_to_end_with_a_random_extractor(trained_run, monke
                             np.random.default_rng(9).uniform(-1, 1, (12, 16, 16, 3))
                             .astype(np.float32)))
     extractor = features.KerasInception(weights=None)
-    report, path = evaluate.run(str(trained_run), num_samples=10, real_samples=50,
-                                extractor=extractor, batch_size=5, kid_subsets=3,
-                                kid_subset_size=5, is_splits=2)
+    settings = evaluate.Settings(num_samples=10, real_samples=50, batch_size=5, kid_subsets=3,
+                                 kid_subset_size=5, is_splits=2)
+    report, path = evaluate.run(str(trained_run), extractor, settings=settings)
     with open(path) as f:
         saved = json.load(f)
     assert saved == json.loads(json.dumps(report))
     assert saved["step"] == 2 and saved["real_samples"] == 12
+    assert saved["settings"]["real_samples"] == 12 and saved["settings"]["truncation_psi"] == 1
     assert saved["paper_comparable"] is False
     for key in ("fid", "kid", "kid_std", "is", "is_std"):
         assert np.isfinite(saved[key]), key
@@ -197,14 +199,24 @@ def test_evaluate_pipeline_end_to_end_with_a_random_extractor(trained_run, monke
     cached = os.listdir(os.path.join(trained_run, "stats"))
     assert [n for n in cached if n.endswith("_16px_keras_inception_random_50.npz")]
     assert any(n.startswith("events") for n in os.listdir(os.path.join(trained_run, "logs")))
-    # A later evaluation of fewer metrics adds to the file and keeps FID and IS.
-    later, _ = evaluate.run(str(trained_run), metric_names=["kid"], num_samples=10,
-                            real_samples=50, extractor=extractor, batch_size=5, kid_subsets=3,
-                            kid_subset_size=5)
+    # A later evaluation of fewer metrics with the same settings adds to the file and keeps
+    # FID and IS.
+    later, later_path = evaluate.run(str(trained_run), extractor, ["kid"], settings)
+    assert later_path == path
     with open(path) as f:
         merged = json.load(f)
     assert merged["fid"] == saved["fid"] and merged["is"] == saved["is"]
     assert merged["kid"] == later["kid"]
+    # Issue 23 item 5: other settings go to their own file; the first keeps its labels.
+    other, other_path = evaluate.run(
+        str(trained_run), extractor, ["kid"],
+        dataclasses.replace(settings, truncation_psi=0.5, num_samples=6))
+    assert other_path != path and "_n6_psi0.5_" in os.path.basename(other_path)
+    assert "fid" not in other and other["truncation_psi"] == 0.5 and other["num_samples"] == 6
+    with open(path) as f:
+        first = json.load(f)
+    assert first["truncation_psi"] == 1.0 and first["num_samples"] == 10
+    assert first["fid"] == saved["fid"]
 
 
 @pytest.mark.integration
@@ -334,10 +346,10 @@ def test_evaluate_with_the_fashion_classifier_reports_pr_classes_and_the_real_fl
     shutil.copytree(trained_run, run_dir)
     config["train"].update(dataset="fashion_mnist", data_dir=str(tmp_path))
     (run_dir / "config.json").write_text(json.dumps(config))
-    report, _ = evaluate.run(str(run_dir), metric_names=["fid", "kid", "is", "pr"],
-                             num_samples=20, real_samples=30,
-                             extractor=features.FashionClassifier(), batch_size=10,
-                             kid_subsets=3, kid_subset_size=10, is_splits=2)
+    report, _ = evaluate.run(str(run_dir), features.FashionClassifier(),
+                             ["fid", "kid", "is", "pr"],
+                             evaluate.Settings(num_samples=20, real_samples=30, batch_size=10,
+                                               kid_subsets=3, kid_subset_size=10, is_splits=2))
     assert report["reference_split"] == "test" and report["real_samples"] == 30
     for key in ("fid", "kid", "is", "precision", "recall"):
         assert np.isfinite(report[key]) and np.isfinite(report[f"real_floor_{key}"]), key

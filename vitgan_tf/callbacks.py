@@ -165,8 +165,8 @@ class QualityMonitor(keras.callbacks.Callback):
             self.real = self._real_stats()
         results = evaluate.evaluate(
             self.model.ema_generator, self.real, self.extractor, ["fid", "kid"],
-            self.num_samples, batch_size=50, kid_subsets=50,
-            kid_subset_size=min(1000, self.num_samples), seed=self.seed)
+            evaluate.Settings(num_samples=self.num_samples, batch_size=50, kid_subsets=50,
+                              kid_subset_size=min(1000, self.num_samples), seed=self.seed))
         fd, name = float(results["fid"]), self.extractor.name
         logging.info("step %d  FD %.3f  KID %.5f +- %.5f (%s, %d samples)", step, fd,
                      results["kid"], results["kid_std"], name, self.num_samples)

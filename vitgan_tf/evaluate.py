@@ -5,8 +5,9 @@
     python -m vitgan_tf.evaluate --workdir=runs/fashion --extractor=fashion_classifier \
         --metrics=fid10k,kid,is,pr
 
-Writes WORKDIR/eval/step_<N>_<extractor>.json (a later evaluation of the same step and
-extractor adds its metrics to the file and replaces only the ones it recomputed) and logs
+Writes WORKDIR/eval/step_<N>_<extractor>_n<samples>_psi<psi>_<settings hash>.json (a later
+evaluation of the same step, extractor and settings adds its metrics to that file and replaces
+only the ones it recomputed; other settings get their own file) and logs
 eval/* scalars to TensorBoard at the checkpoint's step. Real-data statistics are computed once
 and cached (npz) per dataset settings, split, resolution, extractor and sample count.
 
@@ -15,6 +16,7 @@ training images. With a test split, the report also gives the real-vs-real floor
 metrics for `num_samples` real training images in place of generated ones.
 """
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -63,10 +65,11 @@ def parse_metrics(names, num_samples):
     """(metric names, generated sample count) from e.g. ["fid50k", "kid"]."""
     parsed, counts = [], set()
     for name in names:
-        match = re.fullmatch(r"(fid|kid|is|pr)(?:(\d+)k)?", name.strip().lower())
-        if not match:
-            raise ValueError(f"--metrics: unknown metric {name!r}; expected fid, kid, is or pr, "
-                             "optionally with a sample count such as fid50k.")
+        match = re.fullmatch(r"([a-z]+?)(?:(\d+)k)?", name.strip().lower())
+        if not match or match.group(1) not in METRICS:
+            raise ValueError(f"--metrics: unknown metric {name!r}; expected one of "
+                             f"{', '.join(METRICS)}, optionally with a sample count such as "
+                             "fid50k.")
         parsed.append(match.group(1))
         if match.group(2):
             counts.add(int(match.group(2)) * 1000)
@@ -143,57 +146,113 @@ def reference_statistics(dataset, data_dir, image_size, extractor, num_samples, 
     return real_statistics(source, extractor, num_samples, batch_size, cache), split
 
 
-def evaluate(generator, real_stats, extractor, metric_names, num_samples, batch_size=100,
-             truncation_psi=1.0, seed=0, kid_subsets=100, kid_subset_size=1000, is_splits=10):
-    """The requested metrics of `generator` against `real_stats` (see `real_statistics`)."""
-    logging.info("Extracting features of %d generated images", num_samples)
-    fake = features.extract(
-        extractor, generated_batches(generator, num_samples, batch_size, truncation_psi, seed),
-        num_samples)
-    return metrics_of_features(fake, real_stats, metric_names, seed, kid_subsets,
-                               kid_subset_size, is_splits)
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """How an evaluation is computed; every field changes the numbers, so the report file of an
+    evaluation is named by its settings (`report_path`).
+
+    num_samples: generated images; real_samples: real images for the statistics (at most the
+    dataset's size); batch_size: images per generator / extractor batch; truncation_psi: 1 is
+    none, as in the paper; seed: latent seed (image i has seed seed * 10**9 + i); kid_subsets,
+    kid_subset_size: KID's subsets; is_splits: Inception Score splits.
+    """
+    num_samples: int = 50_000
+    real_samples: int = 50_000
+    batch_size: int = 100
+    truncation_psi: float = 1.0
+    seed: int = 0
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    is_splits: int = 10
 
 
-def metrics_of_features(fake, real_stats, metric_names, seed=0, kid_subsets=100,
-                        kid_subset_size=1000, is_splits=10):
-    """Metrics of extracted features {"pool", "logits"} against `real_stats`; with "is", also
-    the count of samples per class (argmax of the logits) and the number of classes that hold
-    at least 1% of the samples."""
+# -- the metrics: name -> function(fake features, real statistics, settings) -> {key: value} --
+
+METRICS = {}
+
+
+def _metric(name):
+    def register(function):
+        METRICS[name] = function
+        return function
+    return register
+
+
+@_metric("fid")
+def _fid(fake, real, settings):
+    mu, sigma = metrics.activation_statistics(fake["pool"])
+    return {"fid": metrics.frechet_distance(mu, sigma, real["mu"], real["sigma"])}
+
+
+@_metric("kid")
+def _kid(fake, real, settings):
+    kid, std = metrics.kernel_inception_distance(
+        fake["pool"], real["kid_activations"], settings.kid_subsets, settings.kid_subset_size,
+        settings.seed)
+    return {"kid": kid, "kid_std": std}
+
+
+@_metric("is")
+def _inception_score(fake, real, settings):
+    """With the count of samples per class (argmax of the logits) and the number of classes
+    that hold at least 1% of the samples."""
+    probabilities = tf.nn.softmax(fake["logits"]).numpy()
+    score, std = metrics.inception_score(probabilities, settings.is_splits)
+    counts = np.bincount(probabilities.argmax(1), minlength=probabilities.shape[1])
+    return {"is": score, "is_std": std, "class_counts": counts.tolist(),
+            "classes": int(np.sum(counts >= 0.01 * len(probabilities)))}
+
+
+@_metric("pr")
+def _precision_recall(fake, real, settings):
+    precision, recall = metrics.precision_recall(real["kid_activations"], fake["pool"])
+    return {"precision": precision, "recall": recall}
+
+
+def metrics_of_features(fake, real_stats, metric_names, settings=Settings()):
+    """The metrics named (keys of METRICS) of extracted features {"pool", "logits"} against
+    `real_stats` (see `real_statistics`)."""
     results = {}
-    if "fid" in metric_names:
-        mu, sigma = metrics.activation_statistics(fake["pool"])
-        results["fid"] = metrics.frechet_distance(mu, sigma, real_stats["mu"],
-                                                  real_stats["sigma"])
-    if "kid" in metric_names:
-        results["kid"], results["kid_std"] = metrics.kernel_inception_distance(
-            fake["pool"], real_stats["kid_activations"], kid_subsets, kid_subset_size, seed)
-    if "is" in metric_names:
-        probabilities = tf.nn.softmax(fake["logits"]).numpy()
-        results["is"], results["is_std"] = metrics.inception_score(probabilities, is_splits)
-        counts = np.bincount(probabilities.argmax(1), minlength=probabilities.shape[1])
-        results["class_counts"] = counts.tolist()
-        results["classes"] = int(np.sum(counts >= 0.01 * len(probabilities)))
-    if "pr" in metric_names:
-        results["precision"], results["recall"] = metrics.precision_recall(
-            real_stats["kid_activations"], fake["pool"])
+    for name in metric_names:
+        results.update(METRICS[name](fake, real_stats, settings))
     return results
 
 
-def real_floor(dataset, data_dir, image_size, real_stats, extractor, metric_names, num_samples,
-               batch_size=100, seed=0, kid_subsets=100, kid_subset_size=1000, is_splits=10):
-    """The metrics of `num_samples` real training images against the test-split reference: the
-    best a generator can score with this many samples."""
+def evaluate(generator, real_stats, extractor, metric_names, settings=Settings()):
+    """The requested metrics of `generator` against `real_stats` (see `real_statistics`)."""
+    logging.info("Extracting features of %d generated images", settings.num_samples)
+    fake = features.extract(
+        extractor, generated_batches(generator, settings.num_samples, settings.batch_size,
+                                     settings.truncation_psi, settings.seed),
+        settings.num_samples)
+    return metrics_of_features(fake, real_stats, metric_names, settings)
+
+
+def real_floor(dataset, data_dir, image_size, real_stats, extractor, metric_names,
+               settings=Settings()):
+    """The metrics of `settings.num_samples` real training images against the test-split
+    reference: the best a generator can score with this many samples."""
     source = data_lib.image_source(dataset, image_size, data_dir, split="train")
-    source = source.shuffle(100_000, seed=seed).batch(batch_size)
-    real = features.extract(extractor, source.as_numpy_iterator(), num_samples, verbose=False)
-    return metrics_of_features(real, real_stats, metric_names, seed, kid_subsets,
-                               kid_subset_size, is_splits)
+    source = source.shuffle(100_000, seed=settings.seed).batch(settings.batch_size)
+    real = features.extract(extractor, source.as_numpy_iterator(), settings.num_samples,
+                            verbose=False)
+    return metrics_of_features(real, real_stats, metric_names, settings)
 
 
-def run(workdir, checkpoint=None, metric_names=("fid", "kid", "is"), num_samples=50_000,
-        real_samples=50_000, extractor=None, batch_size=100, truncation_psi=1.0, cache_dir=None,
-        seed=0, kid_subsets=100, kid_subset_size=1000, is_splits=10):
-    """Evaluate the EMA generator of a run; writes the JSON and TensorBoard scalars."""
+def report_path(out_dir, step, extractor_name, settings):
+    """eval/step_<N>_<extractor>_n<samples>_psi<psi>_<hash of all settings>.json: evaluations
+    with other settings never share a file, so each number keeps the settings it was computed
+    with."""
+    digest = hashlib.sha256(json.dumps(dataclasses.asdict(settings), sort_keys=True)
+                            .encode()).hexdigest()[:8]
+    return os.path.join(out_dir, f"step_{step:08d}_{extractor_name}_n{settings.num_samples}_"
+                        f"psi{settings.truncation_psi:g}_{digest}.json")
+
+
+def run(workdir, extractor, metric_names=("fid", "kid", "is"), settings=Settings(),
+        checkpoint=None, cache_dir=None):
+    """Evaluate the EMA generator of a run; writes the JSON (`report_path`) and TensorBoard
+    scalars. Returns (report, path)."""
     cfg, generator, checkpoint, step = rundir.load_generator(workdir, checkpoint)
     size = generator.vitgan_config.image_size
     cache_dir = cache_dir or os.path.join(workdir, "stats")
@@ -201,17 +260,19 @@ def run(workdir, checkpoint=None, metric_names=("fid", "kid", "is"), num_samples
     for folder in (cache_dir, out_dir):  # Fail on an unwritable place before the work.
         os.makedirs(folder, exist_ok=True)
     real, split = reference_statistics(cfg.dataset, cfg.data_dir, size, extractor,
-                                       real_samples, batch_size, cache_dir)
-    kid_subset_size = min(kid_subset_size, num_samples, int(real["num_samples"]))
-    results = evaluate(generator, real, extractor, metric_names, num_samples,
-                       batch_size, truncation_psi, seed, kid_subsets, kid_subset_size, is_splits)
+                                       settings.real_samples, settings.batch_size, cache_dir)
+    settings = dataclasses.replace(
+        settings, real_samples=int(real["num_samples"]),
+        kid_subset_size=min(settings.kid_subset_size, settings.num_samples,
+                            int(real["num_samples"])))
+    results = evaluate(generator, real, extractor, metric_names, settings)
     if split != "train":
         floor = real_floor(cfg.dataset, cfg.data_dir, size, real, extractor, metric_names,
-                           num_samples, batch_size, seed, kid_subsets, kid_subset_size, is_splits)
+                           settings)
         results.update({f"real_floor_{name}": value for name, value in floor.items()})
-    path = os.path.join(out_dir, f"step_{step:08d}_{extractor.name}.json")
+    path = report_path(out_dir, step, extractor.name, settings)
     report = {}
-    if os.path.exists(path):  # keep the metrics of an earlier evaluation that this one skips
+    if os.path.exists(path):  # same settings: keep the metrics that this evaluation skips
         try:
             with open(path) as f:
                 report = json.load(f)
@@ -220,9 +281,9 @@ def run(workdir, checkpoint=None, metric_names=("fid", "kid", "is"), num_samples
     report.update({"step": step, "checkpoint": checkpoint, "dataset": cfg.dataset,
                    "extractor": extractor.name,
                    "paper_comparable": extractor.name == features.FIDInception.name,
-                   "reference_split": split, "num_samples": num_samples,
-                   "real_samples": int(real["num_samples"]), "truncation_psi": truncation_psi,
-                   **results})
+                   "reference_split": split, "settings": dataclasses.asdict(settings),
+                   "num_samples": settings.num_samples, "real_samples": settings.real_samples,
+                   "truncation_psi": settings.truncation_psi, **results})
     with open(path + ".tmp", "w") as f:
         json.dump(report, f, indent=2)
     os.replace(path + ".tmp", path)
@@ -254,10 +315,11 @@ def main(argv):
         rundir.load_config(FLAGS.workdir)  # A bad --workdir first, before loading weights.
         extractor = features.make_extractor(FLAGS.extractor, FLAGS.inception_path,
                                             FLAGS.inception_weights)
-        report, path = run(FLAGS.workdir, FLAGS.checkpoint or None, names, num_samples,
-                           FLAGS.real_samples, extractor, FLAGS.batch_size,
-                           FLAGS.truncation_psi, FLAGS.cache_dir or None, FLAGS.seed,
-                           FLAGS.kid_subsets, FLAGS.kid_subset_size, FLAGS.is_splits)
+        settings = Settings(num_samples=num_samples, **{
+            field.name: FLAGS[field.name].value for field in dataclasses.fields(Settings)
+            if field.name != "num_samples"})
+        report, path = run(FLAGS.workdir, extractor, names, settings, FLAGS.checkpoint or None,
+                           FLAGS.cache_dir or None)
     except (ValueError, FileNotFoundError) as error:
         cli.exit_with(error)
     except OSError as error:  # e.g. a read-only or full --cache_dir or --workdir
