@@ -196,6 +196,8 @@ def test_sigterm_and_sigint_save_a_checkpoint_and_exit_nonzero(tmp_path, sig):
     (["--seed=9223372036854775808"], "--seed"),
     (["--lr=inf"], "--lr=inf"),
     (["--model_overrides=nonsense=1"], "--model_overrides"),
+    # Issue 23 item 6: a folder given without --dataset=folder is not silently ignored.
+    (["--data_dir=/tmp"], "--dataset=digits is built in"),
     # Flag parsing errors, which absl reports with a usage hint and exit 1.
     (["--total_steps=abc"], "--total_steps=abc"),
     (["--flagfile=/nonexistent/run.flags"], "/nonexistent/run.flags"),

@@ -125,6 +125,9 @@ class TrainConfig:
         need(self.dataset != "folder" or bool(self.data_dir), "data_dir", "a folder of images")
         need(self.dataset != "mnist" or bool(self.data_dir), "data_dir",
              "the folder of MNIST's four *-ubyte.gz files")
+        if self.dataset == "digits" and self.data_dir:
+            raise ValueError(f"--data_dir={self.data_dir!r}: --dataset=digits is built in and "
+                             "reads no files; for a folder of images add --dataset=folder.")
         need(self.batch_size >= 1, "batch_size", "a positive integer")
         need(self.total_steps >= 1, "total_steps", "a positive integer")
         for flag in ("lr", "beta1", "beta2", "bcr_real", "bcr_fake", "r1_gamma", "r2_gamma",
