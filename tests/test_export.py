@@ -266,7 +266,7 @@ def test_cli_prints_signatures_and_rejects_bad_workdirs(exported, tmp_path):
     config["model"]["no_such_field"] = 1
     with open(tmp_path / "empty" / "config.json", "w") as f:
         json.dump(config, f)
-    with pytest.raises(ValueError, match="does not fit this version"):
+    with pytest.raises(ValueError, match="not a valid model config"):
         rundir.load_generator(str(tmp_path / "empty"))
 
 

@@ -153,6 +153,32 @@ def test_a_truncated_config_json_is_named(run):
         rundir.load_generator(str(run))
 
 
+def _edit_config(run, section, **values):
+    config = json.loads((run / "config.json").read_text())
+    config[section].update(values)
+    (run / "config.json").write_text(json.dumps(config))
+
+
+def test_a_hand_edited_config_json_is_named_with_its_field(run):
+    # Issue 23 item 10: no contradictory "--preset='tiny' ... (saved preset 'tiny')".
+    _edit_config(run, "model", d_arch="bogus")
+    for call in (lambda: train_lib.train(_cfg(run, total_steps=6), dataset=_data()),
+                 lambda: rundir.load_generator(str(run))):
+        with pytest.raises(rundir.RunError) as error:
+            call()
+        assert "config.json" in str(error.value) and '"model" section' in str(error.value)
+        assert "d_arch" in str(error.value) and "--preset" not in str(error.value)
+    # A valid but different model names the fields that differ.
+    _edit_config(run, "model", d_arch="vit", g_depth=3)
+    with pytest.raises(rundir.RunError, match="g_depth: saved 3, now"):
+        train_lib.train(_cfg(run, total_steps=6), dataset=_data())
+    # An invalid dataset in the train section is named as the file's field, not as a flag
+    # (evaluate has no --dataset).
+    _edit_config(run, "train", dataset="nonsense")
+    with pytest.raises(rundir.RunError, match=r'config.json: "train"."dataset" is \'nonsense\''):
+        rundir.load_config(str(run))
+
+
 def _cli(*args, **kw):
     return subprocess.run([sys.executable, "-m", "vitgan_tf.train", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=300, **kw)

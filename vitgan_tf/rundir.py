@@ -442,14 +442,32 @@ def read_config(workdir):
     return saved
 
 
+def _saved_model(workdir, saved):
+    """The saved model section as a ViTGANConfig; RunError naming the file if it is not one."""
+    try:
+        return get_config(dict(saved["model"]))
+    except (ValueError, TypeError) as error:
+        raise RunError(f"{os.path.join(workdir, 'config.json')}: its \"model\" section is not a "
+                       f"valid model config of this version of vitgan_tf ({error}); fix the "
+                       "file or use a new --workdir.") from None
+
+
 def check_resume(cfg):
-    """Refuse to resume a run with a model other than the saved one (nothing is written)."""
+    """Refuse to resume a run with a model other than the saved one (nothing is written), and
+    say which fields differ."""
     saved = read_config(cfg.workdir)
-    if saved is not None and saved.get("model") != model_config(cfg).to_dict():
+    if saved is None:
+        return
+    # Both sides normalised: a run saved before a field existed compares with its default.
+    old, new = _saved_model(cfg.workdir, saved).to_dict(), model_config(cfg).to_dict()
+    changed = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    if changed:
+        shown = "; ".join(f"{k}: saved {old.get(k)!r}, now {new.get(k)!r}" for k in changed[:4])
+        more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
         raise RunError(
             f"--preset={cfg.preset!r} (with --model_overrides={cfg.model_overrides!r}) does not "
-            f"match the model of the run in {cfg.workdir} (saved preset "
-            f"{saved['train'].get('preset')!r}); use the saved settings or a new --workdir.")
+            f"match the model of the run in {cfg.workdir} ({shown}{more}); use the run's "
+            "settings or a new --workdir.")
 
 
 def write_config(cfg):
@@ -473,12 +491,11 @@ def load_config(workdir):
                        "directory (python -m vitgan_tf.train --workdir=...)?")
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     cfg = TrainConfig(**{k: v for k, v in saved["train"].items() if k in fields})
-    try:
-        model = get_config(dict(saved["model"]))
-    except (ValueError, TypeError) as error:
-        raise RunError(f"{workdir}/config.json: its model config does not fit this version of "
-                       f"vitgan_tf ({error}).") from None
-    return dataclasses.replace(cfg, workdir=workdir), model
+    if cfg.dataset not in data.SOURCES:  # what sample/evaluate read of the train section
+        raise RunError(f"{os.path.join(workdir, 'config.json')}: \"train\".\"dataset\" is "
+                       f"{cfg.dataset!r}; expected one of {', '.join(data.SOURCES)}. Fix the "
+                       "file.")
+    return dataclasses.replace(cfg, workdir=workdir), _saved_model(workdir, saved)
 
 
 def _resolve_checkpoint(workdir, checkpoint, target, read):
