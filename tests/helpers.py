@@ -1,7 +1,11 @@
 """Assertions shared by the tests."""
 
+import contextlib
+import subprocess
+
 import keras
 import numpy as np
+import pytest
 
 
 def assert_roundtrip(layer, *args, **kwargs):
@@ -109,3 +113,19 @@ def _accepts_training(layer):
     import inspect
 
     return "training" in inspect.signature(layer.call).parameters
+
+
+@contextlib.contextmanager
+def tmpfs(path, options):
+    """A tmpfs mounted at `path` for the `with` block (e.g. options "size=900k" for a small
+    disk, "size=1m,ro" for a read-only one); skips the test where mounting is not allowed (it
+    needs root with CAP_SYS_ADMIN)."""
+    path.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+                          capture_output=True)
+    if made.returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)

@@ -102,11 +102,23 @@ def test_saved_model_cli_lists_the_documented_signatures(exported):
     assert "inputs['z']" in default and "shape: (-1, 32)" in default and "DT_FLOAT" in default
 
 
-def test_wrong_latent_size_is_rejected_by_the_signature(exported):
+def test_input_shapes_are_checked_at_the_signature(exported):
+    # Issue 23 item 14: a loaded signature (like TF Serving) does not check declared shapes;
+    # without EnsureShape these failed deep in the graph ("Matrix size-incompatible").
     _, written, _ = exported
     model = tf.saved_model.load(written["saved_model"])
-    with pytest.raises((ValueError, TypeError, tf.errors.InvalidArgumentError)):
-        model.signatures["serving_default"](z=tf.zeros([2, 31]))
+    sig = model.signatures
+    for call, name in (
+            (lambda: sig["serving_default"](z=tf.zeros([2, 31])), "z"),
+            (lambda: sig["generate_raw"](z=tf.zeros([2, 32, 1])), "z"),
+            (lambda: sig["generate_truncated"](z=tf.zeros([2, 32]),
+                                               truncation_psi=tf.constant([0.5, 0.5])),
+             "truncation_psi"),
+            (lambda: sig["generate_from_seeds"](seeds=tf.constant([[1, 2]], tf.int64)),
+             "seeds")):
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=rf"Shape of tensor {name} \["):
+            call()
 
 
 @pytest.mark.parametrize("variant,tolerance", [
@@ -128,7 +140,9 @@ def test_tflite_variants_run_in_litert_and_match_the_saved_model(exported, varia
     outputs = {d["name"]: interpreter.get_tensor(d["index"])
                for d in interpreter.get_output_details()}
     raw = next(v for k, v in outputs.items() if v.dtype == np.float32)
-    images = next(v for k, v in outputs.items() if v.dtype == np.uint8)
+    images = next(v for k, v in outputs.items() if v.dtype == np.uint8 and v.ndim == 4)
+    valid = next(v for k, v in outputs.items() if v.ndim == 1)
+    np.testing.assert_array_equal(valid, [1, 1, 1])
     model = tf.saved_model.load(written["saved_model"])
     reference = model.signatures["generate_raw"](z=tf.constant(z))["images"].numpy()
     assert raw.shape == images.shape == (3, 16, 16, 3)
@@ -137,17 +151,12 @@ def test_tflite_variants_run_in_litert_and_match_the_saved_model(exported, varia
     np.testing.assert_allclose(np.clip(raw, -1, 1), np.clip(reference, -1, 1), atol=tolerance)
 
 
-def _litert(path, z):
+def _litert(path, z, valid=False):
+    """Run a TFLite model as export/README.md shows: its signature runner, by output name."""
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_path=path)
-    z_input = interpreter.get_input_details()[0]
-    interpreter.resize_tensor_input(z_input["index"], list(z.shape))
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(z_input["index"], z)
-    interpreter.invoke()
-    outputs = [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
-    return next(v for v in outputs if v.dtype == np.uint8)
+    outputs = Interpreter(model_path=path).get_signature_runner("serving_default")(z=z)
+    return outputs["valid"] if valid else outputs["images"]
 
 
 def test_seed_s_is_the_same_image_in_the_sample_cli_saved_model_and_tflite(exported, tmp_path):
@@ -185,6 +194,21 @@ def test_non_finite_inputs_are_refused_with_invalid_argument(exported):
     with pytest.raises(tf.errors.InvalidArgumentError, match="truncation_psi must be finite"):
         model.signatures["generate_truncated"](z=tf.zeros([1, 32]),
                                                truncation_psi=tf.constant(np.inf, tf.float32))
+
+
+@pytest.mark.parametrize("variant", ["float32", "dynamic_range"])
+def test_tflite_flags_rows_with_a_non_finite_z_and_blacks_them_out(exported, variant):
+    # Issue 23 item 7: TFLite cannot raise; a NaN z gave all-255 images with no sign.
+    _, written, _ = exported
+    z = np.zeros((3, 32), np.float32)
+    z[0] = 0.5
+    z[1, 4], z[2, 0] = np.nan, np.inf
+    valid = _litert(written["tflite"][variant], z, valid=True)
+    images = _litert(written["tflite"][variant], z)
+    np.testing.assert_array_equal(valid, [1, 0, 0])
+    assert images[1:].max() == 0 and images[0].max() > 0
+    good = _litert(written["tflite"][variant], z[:1])
+    np.testing.assert_array_equal(images[:1], good)
 
 
 def test_float16_tflite_gives_finite_images_for_z_zero(exported):
@@ -233,6 +257,66 @@ def test_second_export_writes_version_2_and_leaves_version_1(exported):
     assert _digest(models / "1") == before
     with open(models / "2" / "assets.extra" / "vitgan_tf.json") as f:
         assert json.load(f)["step"] == 2
+
+
+def test_a_tflite_only_export_takes_its_version(exported, tmp_path):
+    # Issue 23 item 12: it took version 1 without a folder; the next full export then wrote
+    # SavedModel 1 and stopped at "tflite/v1_float32.tflite exists".
+    base, _, _ = exported
+    out = tmp_path / "m"
+    first = export.export(str(base / "run"), str(out), formats=("tflite",),
+                          tflite_variants=("float32",))
+    assert first["version"] == 1 and not (out / "1").exists()
+    second = export.export(str(base / "run"), str(out), tflite_variants=("float32",))
+    assert second["version"] == 2 and (out / "2").is_dir()
+    assert sorted(os.listdir(out / "tflite")) == ["v1_float32.tflite", "v2_float32.tflite"]
+    with pytest.raises(FileExistsError, match="version 1 exists"):
+        export.export(str(base / "run"), str(out), version=1, formats=("saved_model",))
+
+
+def test_exports_to_one_output_take_turns_and_a_failed_one_leaves_nothing(
+        exported, tmp_path, monkeypatch):
+    # Issue 23 item 13: two exports at once collided on "1.tmp" and left it behind.
+    import threading
+
+    from vitgan_tf.workdir_lock import DirectoryLock
+
+    base, _, _ = exported
+    out = tmp_path / "m"
+    out.mkdir()
+    (out / "1.tmp").mkdir()  # left by an export that was killed
+    results = []
+    with DirectoryLock(str(out)):  # another export is writing
+        worker = threading.Thread(target=lambda: results.append(export.export(
+            str(base / "run"), str(out), formats=("saved_model",))))
+        worker.start()
+        worker.join(timeout=5)
+        assert worker.is_alive() and not results  # waiting its turn, nothing written
+        (out / "1").mkdir()  # what the other export wrote
+    worker.join(timeout=120)
+    assert results and results[0]["version"] == 2
+    assert sorted(os.listdir(out)) == ["1", "2"]  # the stale 1.tmp is gone too
+    # A failure after the SavedModel was written removes all that this export wrote.
+    def fail(*args, **kwargs):
+        raise tf.errors.ResourceExhaustedError(None, None, "No space left on device")
+
+    monkeypatch.setattr(export, "convert_tflite", fail)
+    with pytest.raises(export.ExportError, match="disk full"):
+        export.export(str(base / "run"), str(out), tflite_variants=("float32",))
+    assert sorted(os.listdir(out)) == ["1", "2", "tflite"] and not os.listdir(out / "tflite")
+
+
+def test_export_to_a_full_disk_is_one_line_and_leaves_nothing(exported, small_disk):
+    # Issue 23 item 11: a ResourceExhaustedError traceback, exit 1.
+    base, _, _ = exported
+    (small_disk / "filler").write_bytes(b"\0" * 850_000)
+    result = subprocess.run(
+        [sys.executable, "-m", "vitgan_tf.export", f"--workdir={base / 'run'}",
+         f"--output={small_disk / 'm'}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "disk full" in errors[0] and "--output" in errors[0]
+    assert os.listdir(small_disk / "m") == []
 
 
 def test_cli_prints_signatures_and_rejects_bad_workdirs(exported, tmp_path):

@@ -3,7 +3,6 @@
 Each scenario starts from one small trained run (tiny preset, ckpt-2 and ckpt-4), copied.
 """
 
-import contextlib
 import json
 import os
 import shutil
@@ -266,35 +265,6 @@ def test_cli_workdir_that_is_a_file_or_read_only(tmp_path):
     result = _cli("--preset=tiny", "--dataset=digits", f"--workdir={ro / 'run'}",
                   "--total_steps=2")
     assert result.returncode == 2 and "Traceback" not in result.stderr
-
-
-@contextlib.contextmanager
-def _tmpfs(path, options):
-    """A tmpfs mounted at `path` for the `with` block; skips the test where mounting is not
-    allowed (it needs root with CAP_SYS_ADMIN)."""
-    path.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
-                          capture_output=True)
-    if made.returncode:
-        pytest.skip("cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], capture_output=True)
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 900 kB tmpfs: one tiny-preset checkpoint (about 540 kB) fits, a second does not."""
-    with _tmpfs(tmp_path / "disk", "size=900k") as mount:
-        yield mount
-
-
-@pytest.fixture
-def read_only_disk(tmp_path):
-    """A read-only tmpfs: even root cannot write there (EROFS), unlike a chmod-ed folder."""
-    with _tmpfs(tmp_path / "ro", "size=1m,ro") as mount:
-        yield mount
 
 
 def test_a_workdir_on_a_read_only_disk_is_one_line(read_only_disk):

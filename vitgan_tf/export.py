@@ -16,17 +16,22 @@ in [-1, 1] a generator's values can fall outside (the uint8 outputs clip). A z, 
 that is not finite is refused with INVALID_ARGUMENT (HTTP 400 from TF Serving).
 """
 
+import contextlib
 import json
 import math
 import os
+import re
+import shutil
 
 import tensorflow as tf
 from absl import flags, logging
 
 from vitgan_tf import cli, rng, rundir
 from vitgan_tf.images import to_uint8
+from vitgan_tf.workdir_lock import DirectoryLock
 
 TFLITE_VARIANTS = ("float32", "float16", "dynamic_range")
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 class GeneratorModule(tf.Module):
@@ -46,6 +51,10 @@ class GeneratorModule(tf.Module):
         z_spec = tf.TensorSpec([None, latent_dim], tf.float32, name="z")
 
         def images(z, truncation_psi):
+            # A loaded signature (and TF Serving) does not check the shapes its inputs declare:
+            # EnsureShape does, at run time, with INVALID_ARGUMENT naming the input.
+            z = tf.ensure_shape(z, [None, latent_dim], name="z")
+            truncation_psi = tf.ensure_shape(truncation_psi, [], name="truncation_psi")
             # Non-finite input would give black images silently: refuse it (InvalidArgument).
             z = tf.debugging.check_numerics(z, "z must be finite")
             truncation_psi = tf.debugging.check_numerics(
@@ -63,6 +72,7 @@ class GeneratorModule(tf.Module):
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="seeds")])
         def generate_from_seeds(seeds):
+            seeds = tf.ensure_shape(seeds, [None], name="seeds")
             return {"images": to_uint8(images(rng.latents_from_seeds(seeds, latent_dim), psi))}
 
         @tf.function(input_signature=[z_spec])
@@ -81,10 +91,27 @@ class GeneratorModule(tf.Module):
                 "generate_raw": self.generate_raw}
 
 
+def _versions(base):
+    """Version numbers taken in a model directory: SavedModel folders N/ and TFLite files
+    tflite/vN_*.tflite (a TFLite-only export takes a version too)."""
+    taken = {int(name) for name in _listdir(base) if name.isdigit()}
+    taken |= {int(m.group(1)) for name in _listdir(os.path.join(base, "tflite"))
+              if (m := re.fullmatch(r"v(\d+)_\w+\.tflite", name))}
+    return taken
+
+
+def _listdir(folder):
+    return os.listdir(folder) if os.path.isdir(folder) else []
+
+
 def next_version(base):
-    versions = [int(name) for name in os.listdir(base) if name.isdigit()] if os.path.isdir(
-        base) else []
-    return max(versions, default=0) + 1
+    return max(_versions(base), default=0) + 1
+
+
+def _check_free(output, version):
+    if version in _versions(output):
+        raise FileExistsError(f"version {version} exists in {output}; versions are never "
+                              "overwritten. Leave --version unset to write the next one.")
 
 
 def _tflite_module(generator, truncation_psi):
@@ -95,8 +122,12 @@ def _tflite_module(generator, truncation_psi):
     @tf.function(input_signature=[tf.TensorSpec([None, generator.vitgan_config.latent_dim],
                                                 tf.float32, name="z")])
     def generate(z):
+        # TFLite cannot raise: a row whose z is not finite gets valid 0 and a black image
+        # (its raw output is NaN), where the SavedModel refuses the request.
+        finite = tf.reduce_min(tf.cast(tf.abs(z) <= FLOAT32_MAX, tf.float32), axis=1)
         raw = generator(z, truncation_psi=truncation_psi, training=False)
-        return {"images": to_uint8(raw), "raw": raw}
+        shown = tf.where(finite[:, None, None, None] > 0, raw, -tf.ones_like(raw))
+        return {"images": to_uint8(shown), "raw": raw, "valid": tf.cast(finite, tf.uint8)}
 
     module.generate = generate
     return module
@@ -152,38 +183,86 @@ def export(workdir, output, checkpoint=None, version=0, truncation_psi=1.0,
                          "folder).")
     if version < 0:
         raise ValueError(f"--version={version}: expected 0 (next free) or a positive integer.")
-    version = version or next_version(output)
-    target = os.path.join(output, str(version))
-    if os.path.exists(target):
-        raise FileExistsError(f"{target} exists; versions are never overwritten. Leave "
-                              "--version unset to write the next one.")
+    if version:
+        _check_free(output, version)
     cfg, generator, checkpoint, step = rundir.load_generator(workdir, checkpoint)
+    try:
+        os.makedirs(output, exist_ok=True)
+        # Exports to one model directory take turns: each picks its version under the lock.
+        with DirectoryLock(output, wait=True, what="export to --output"):
+            for stale in glob_tmp(output):  # left by an export that was killed
+                _remove(stale)
+            version = version or next_version(output)
+            _check_free(output, version)
+            return _write(cfg, generator, checkpoint, step, output, version, truncation_psi,
+                          formats, tflite_variants, allow_select_tf_ops)
+    except (OSError, tf.errors.OpError) as error:
+        if isinstance(error, (FileExistsError, FileNotFoundError)):
+            raise
+        reason = getattr(error, "strerror", None) or rundir.short_error(error)
+        raise ExportError(f"--output={output!r}: could not write the export ({reason}); is the "
+                          "disk full or read-only? Nothing partial was left; earlier versions "
+                          "are intact.") from None
+
+
+class ExportError(ValueError):
+    """An export could not be written (disk full, read-only); nothing partial is left."""
+
+
+def glob_tmp(output):
+    """Temporary files and folders of unfinished exports in a model directory."""
+    found = [os.path.join(output, n) for n in _listdir(output) if n.endswith(".tmp")]
+    tflite = os.path.join(output, "tflite")
+    return found + [os.path.join(tflite, n) for n in _listdir(tflite) if n.endswith(".tmp")]
+
+
+def _remove(path):
+    if os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+
+
+def _write(cfg, generator, checkpoint, step, output, version, truncation_psi, formats,
+           tflite_variants, allow_select_tf_ops):
+    """Write version `version` (the caller holds the model directory's lock); on any failure
+    remove what this export wrote, so the directory is as it was."""
+    target = os.path.join(output, str(version))
     written = {"version": version, "checkpoint": checkpoint, "step": step,
                "saved_model": None, "tflite": {}}
-    if "saved_model" in formats:
-        module = GeneratorModule(generator, truncation_psi)
-        tmp = target + ".tmp"
-        tf.saved_model.save(module, tmp, signatures=module.signatures())
-        # assets.extra/ is where TF Serving expects extra files; it does not load them.
-        os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
-        with open(os.path.join(tmp, "assets.extra", "vitgan_tf.json"), "w") as f:
-            json.dump({"checkpoint": checkpoint, "step": step, "preset": cfg.preset,
-                       "dataset": cfg.dataset, "truncation_psi": truncation_psi,
-                       "model": generator.vitgan_config.to_dict()}, f, indent=2)
-        os.replace(tmp, target)  # TF Serving never sees a half-written version
-        written["saved_model"] = target
-    if "tflite" in formats:
-        tflite_dir = os.path.join(output, "tflite")
-        os.makedirs(tflite_dir, exist_ok=True)
-        for variant in tflite_variants:
-            path = os.path.join(tflite_dir, f"v{version}_{variant}.tflite")
-            if os.path.exists(path):
-                raise FileExistsError(f"{path} exists; it is not overwritten.")
-            flat = convert_tflite(generator, variant, truncation_psi, allow_select_tf_ops)
-            with open(path + ".tmp", "wb") as f:
-                f.write(flat)
-            os.replace(path + ".tmp", path)
-            written["tflite"][variant] = path
+    done = []
+    try:
+        if "saved_model" in formats:
+            module = GeneratorModule(generator, truncation_psi)
+            tmp = target + ".tmp"
+            done.append(tmp)
+            tf.saved_model.save(module, tmp, signatures=module.signatures())
+            # assets.extra/ is where TF Serving expects extra files; it does not load them.
+            os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
+            with open(os.path.join(tmp, "assets.extra", "vitgan_tf.json"), "w") as f:
+                json.dump({"checkpoint": checkpoint, "step": step, "preset": cfg.preset,
+                           "dataset": cfg.dataset, "truncation_psi": truncation_psi,
+                           "model": generator.vitgan_config.to_dict()}, f, indent=2)
+            os.replace(tmp, target)  # TF Serving never sees a half-written version
+            done.append(target)
+            written["saved_model"] = target
+        if "tflite" in formats:
+            tflite_dir = os.path.join(output, "tflite")
+            os.makedirs(tflite_dir, exist_ok=True)
+            for variant in tflite_variants:
+                path = os.path.join(tflite_dir, f"v{version}_{variant}.tflite")
+                flat = convert_tflite(generator, variant, truncation_psi, allow_select_tf_ops)
+                done.append(path + ".tmp")
+                with open(path + ".tmp", "wb") as f:
+                    f.write(flat)
+                os.replace(path + ".tmp", path)
+                done.append(path)
+                written["tflite"][variant] = path
+    except BaseException:
+        for path in done:
+            _remove(path)
+        raise
     return written
 
 

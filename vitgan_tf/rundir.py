@@ -322,7 +322,7 @@ def _candidates(checkpoint_dir):
             if any(f.endswith(".index") for f in files)]
 
 
-def _short(error):
+def short_error(error):
     text = getattr(error, "message", None) or str(error) or type(error).__name__
     return text.strip().splitlines()[0][:300]
 
@@ -340,7 +340,7 @@ def restore_latest(target, checkpoint_dir, read=_read_checkpoint):
         try:
             read(target, path)
         except (tf.errors.OpError, ValueError, AssertionError, OSError, IndexError) as error:
-            skipped.append((path, _short(error)))
+            skipped.append((path, short_error(error)))
             continue
         for bad, why in skipped:
             logging.warning("Skipped checkpoint %s, which does not restore (%s); it is left on "
@@ -437,8 +437,9 @@ def read_config(workdir):
             saved = json.load(f)
         saved["train"], saved["model"]  # noqa: B018 - both keys must be there
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise RunError(f"{path}: cannot be read ({_short(error)}); restore it from a backup, or "
-                       "delete it to take the run's settings from the flags again.") from None
+        raise RunError(f"{path}: cannot be read ({short_error(error)}); restore it from a "
+                       "backup, or delete it to take the run's settings from the flags "
+                       "again.") from None
     return saved
 
 
@@ -521,7 +522,8 @@ def _resolve_checkpoint(workdir, checkpoint, target, read):
     try:
         read(target, checkpoint)
     except (tf.errors.OpError, ValueError, AssertionError, OSError, IndexError) as error:
-        raise RunError(f"--checkpoint={checkpoint!r} does not restore: {_short(error)}") from None
+        raise RunError(
+            f"--checkpoint={checkpoint!r} does not restore: {short_error(error)}") from None
     return checkpoint
 
 

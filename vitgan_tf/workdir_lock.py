@@ -2,11 +2,14 @@
 
 `fcntl.flock` on the directory's file descriptor: nothing is written for it, and the kernel
 drops the lock when its process ends, however it ends (SIGKILL included), so a killed run
-leaves the directory usable at once. Reading tools (sample, evaluate, export) take no lock.
+leaves the directory usable at once. Reading tools (sample, evaluate, export) take no lock on
+the run directory; exports take turns on their output directory (`DirectoryLock(wait=True)`).
 """
 
 import fcntl
 import os
+
+from absl import logging
 
 from vitgan_tf.rundir import RunError
 
@@ -27,33 +30,39 @@ def _holder(path):
     return None
 
 
-class WorkdirLock:
-    """Holds the exclusive lock of a run directory while training; a context manager.
+class DirectoryLock:
+    """An exclusive flock on a directory for the `with` block (or acquire/release).
 
-    `acquire()` locks the directory if it exists (a run that starts a new directory locks it
-    once created, by calling `acquire()` again) and raises `RunError` naming the holder's PID
-    when another process holds it. A workdir of None locks nothing.
+    `acquire()` locks the directory if it exists (a user that creates it later calls
+    `acquire()` again). When another process holds it: with `wait`, it logs who holds it and
+    waits its turn; without, it raises `RunError` naming `what`, the directory and the holder's
+    PID. A path of None locks nothing.
     """
 
-    def __init__(self, workdir):
-        self.workdir = workdir
+    def __init__(self, path, wait=False, what="--workdir"):
+        self.path, self.wait, self.what = path, wait, what
         self._fd = None
 
     def acquire(self):
-        if self._fd is not None or not self.workdir or not os.path.isdir(self.workdir):
+        if self._fd is not None or not self.path or not os.path.isdir(self.path):
             return self
-        fd = os.open(self.workdir, os.O_RDONLY)
+        fd = os.open(self.path, os.O_RDONLY)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            os.close(fd)
-            pid = _holder(self.workdir)
-            raise RunError(
-                f"--workdir={self.workdir!r} is in use by another training run "
-                f"({'PID ' + pid if pid else 'another process'}); wait for it to end, stop it, "
-                "or use another --workdir.") from None
+            pid = _holder(self.path)
+            holder = f"PID {pid}" if pid else "another process"
+            if not self.wait:
+                os.close(fd)
+                raise RunError(self._busy(holder)) from None
+            logging.info("%s %s is in use by %s; waiting for it to finish.", self.what,
+                         self.path, holder)
+            fcntl.flock(fd, fcntl.LOCK_EX)
         self._fd = fd
         return self
+
+    def _busy(self, holder):
+        return f"{self.what}={self.path!r} is in use ({holder}); wait for it to end."
 
     def release(self):
         if self._fd is not None:
@@ -65,3 +74,15 @@ class WorkdirLock:
 
     def __exit__(self, *exc):
         self.release()
+
+
+class WorkdirLock(DirectoryLock):
+    """Held by a training run on its run directory: a second training there is refused."""
+
+    def __init__(self, workdir):
+        super().__init__(workdir)
+        self.workdir = workdir
+
+    def _busy(self, holder):
+        return (f"--workdir={self.path!r} is in use by another training run ({holder}); wait "
+                "for it to end, stop it, or use another --workdir.")
