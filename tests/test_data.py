@@ -2,6 +2,7 @@
 small IDX files the tests write themselves."""
 
 import gzip
+import os
 import struct
 
 import numpy as np
@@ -123,6 +124,40 @@ def test_a_folder_whose_images_vanish_mid_run_fails_instead_of_hanging(tmp_path)
     with pytest.raises(tf.errors.InvalidArgumentError, match=data.EMPTY_PASS_MESSAGE):
         for _ in range(10):  # the shuffle buffer may still hold a few images
             next(it)
+
+
+VANISH_SCRIPT = """
+import pathlib, sys
+import tensorflow as tf
+from vitgan_tf import data
+folder = pathlib.Path(sys.argv[1])
+it = iter(data.make_dataset("folder", 16, 2, str(folder), shuffle_buffer=4))
+next(it)
+for path in folder.glob("*.png"):
+    path.unlink()
+try:
+    for _ in range(10):
+        next(it)
+except tf.errors.InvalidArgumentError:
+    print("stopped")
+"""
+
+
+def test_vanished_images_do_not_flood_the_log(tmp_path):
+    # Issue 23 item 9: TF logged a warning per missing file per pass (about 2,600 lines before
+    # the error of a training run).
+    import subprocess
+    import sys
+
+    _write_pngs(tmp_path, 40)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, "-c", VANISH_SCRIPT, str(tmp_path)], cwd=root,
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert result.stdout.strip() == "stopped", result.stderr[-2000:]
+    noise = [line for line in result.stderr.splitlines() if "NotFound" in line
+             or "No such file" in line]
+    assert not noise, noise[:3]
 
 
 def test_a_folder_of_truncated_jpegs_fails_instead_of_training_on_nothing(tmp_path):

@@ -178,6 +178,24 @@ def test_a_hand_edited_config_json_is_named_with_its_field(run):
         rundir.load_config(str(run))
 
 
+def test_a_checkpoint_of_another_model_is_one_line_not_hundreds(run, tmp_path):
+    # Issue 23 item 9: TF logged one warning per unmatched value (708 lines) after our error.
+    other = tmp_path / "other" / "ckpt-1"
+    rundir.make_checkpoint(train_lib.build_gan(_cfg(run, preset="digits"))).write(str(other))
+    _edit = [("--checkpoint", str(other)), ("config.json", None)]
+    for what, checkpoint in _edit:
+        if checkpoint is None:  # a config.json that does not fit the run's checkpoints
+            _edit_config(run, "model", g_depth=3)
+        result = subprocess.run(
+            [sys.executable, "-m", "vitgan_tf.sample", f"--workdir={run}",
+             f"--out={tmp_path / 'x.png'}"] + ([f"--checkpoint={checkpoint}"] if checkpoint
+                                                else []),
+            cwd=ROOT, capture_output=True, text=True, timeout=300)
+        lines = result.stderr.splitlines()
+        assert result.returncode == 2 and len(lines) < 10, lines[:20]
+        assert lines[-1].startswith("error: ") and what in lines[-1], lines[-1]
+
+
 def _cli(*args, **kw):
     return subprocess.run([sys.executable, "-m", "vitgan_tf.train", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=300, **kw)

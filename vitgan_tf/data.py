@@ -101,8 +101,14 @@ def folder_source(folder, image_size):
 
     ds = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files),
                                                            reshuffle_each_iteration=True)
-    # Files whose header parses but whose body is corrupt fail in decode: skipped, logged by TF.
-    return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors(log_warning=True)
+    # Files removed during a run are skipped before ReadFile sees them: its kernel would log a
+    # warning per file per pass, thousands of lines that buried the one error that matters.
+    # Files that still fail to read or decode are skipped without a log line of ours;
+    # `list_image_files` reported those unreadable at the start, and a pass with no image left
+    # stops the run (`repeat_guarded`).
+    ds = ds.filter(lambda path: tf.reshape(tf.numpy_function(os.path.exists, [path], tf.bool),
+                                           []))
+    return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors(log_warning=False)
 
 
 EMPTY_PASS_MESSAGE = "a full pass over the data gave no readable image"

@@ -13,8 +13,10 @@ generator alone; `load_run` restores the whole GAN for training code.
 """
 
 import dataclasses
+import gc
 import glob
 import json
+import logging as pylogging
 import math
 import os
 import re
@@ -296,6 +298,28 @@ def _read_generator(generator, path):
         path).expect_partial().assert_existing_objects_matched()
 
 
+def _probe(read, target, path):
+    """read(target, path); None if it restored, else why not, in one line.
+
+    A read that fails leaves TF's restore-status objects behind, and when they are collected
+    (often at exit, after our error line) TensorFlow logs one warning per value of the
+    checkpoint that found no home: hundreds of lines that buried the error. They are collected
+    here, with TensorFlow's Python logger quiet; nothing of the failure outlives this call."""
+    tf_logger = pylogging.getLogger("tensorflow")
+    level = tf_logger.level
+    tf_logger.setLevel(pylogging.ERROR)
+    try:
+        try:
+            read(target, path)
+            return None
+        except (tf.errors.OpError, ValueError, AssertionError, OSError, IndexError) as error:
+            why = short_error(error)
+        gc.collect()  # the error and its frames are gone: collect the statuses now
+        return why
+    finally:
+        tf_logger.setLevel(level)
+
+
 def checkpoint_step(path):
     """N of a checkpoint path ".../ckpt-N"."""
     match = re.search(r"ckpt-(\d+)$", path)
@@ -327,7 +351,7 @@ def short_error(error):
     return text.strip().splitlines()[0][:300]
 
 
-def restore_latest(target, checkpoint_dir, read=_read_checkpoint):
+def restore_latest(target, checkpoint_dir, read=_read_checkpoint, model="this model"):
     """Restore the newest checkpoint in `checkpoint_dir` that reads completely into `target`.
 
     Damaged or unreadable newer checkpoints are skipped with a warning that says why; nothing
@@ -337,10 +361,9 @@ def restore_latest(target, checkpoint_dir, read=_read_checkpoint):
     """
     skipped = []
     for path in _candidates(checkpoint_dir):
-        try:
-            read(target, path)
-        except (tf.errors.OpError, ValueError, AssertionError, OSError, IndexError) as error:
-            skipped.append((path, short_error(error)))
+        why = _probe(read, target, path)
+        if why is not None:
+            skipped.append((path, why))
             continue
         for bad, why in skipped:
             logging.warning("Skipped checkpoint %s, which does not restore (%s); it is left on "
@@ -350,7 +373,7 @@ def restore_latest(target, checkpoint_dir, read=_read_checkpoint):
         details = "; ".join(f"{os.path.basename(p)}: {why}" for p, why in skipped) or (
             "no checkpoint has its .index file")
         raise RunError(
-            f"{checkpoint_dir} holds checkpoint files but none restores into this model "
+            f"{checkpoint_dir} holds checkpoint files but none restores into {model} "
             f"({details}). If the run's settings changed, use the ones it was trained with or a "
             "new --workdir; if the files are damaged, move them away to start over.")
     return None, []
@@ -509,7 +532,8 @@ def _resolve_checkpoint(workdir, checkpoint, target, read):
                            "by runs trained with --kid_every.")
         checkpoint = record["path"]
     if not checkpoint:
-        path, _ = restore_latest(target, checkpoint_dir, read)
+        path, _ = restore_latest(target, checkpoint_dir, read,
+                                 model=f"the model of {os.path.join(workdir, 'config.json')}")
         if path is None:
             raise RunError(f"--workdir={workdir!r} has no checkpoint yet in {checkpoint_dir}.")
         return path
@@ -519,11 +543,9 @@ def _resolve_checkpoint(workdir, checkpoint, target, read):
     checkpoint = re.sub(r"\.(index|data-\d+-of-\d+)$", "", checkpoint)
     if not tf.io.gfile.exists(checkpoint + ".index"):
         raise RunError(f"--checkpoint={checkpoint!r} does not exist (no {checkpoint}.index).")
-    try:
-        read(target, checkpoint)
-    except (tf.errors.OpError, ValueError, AssertionError, OSError, IndexError) as error:
-        raise RunError(
-            f"--checkpoint={checkpoint!r} does not restore: {short_error(error)}") from None
+    why = _probe(read, target, checkpoint)
+    if why is not None:
+        raise RunError(f"--checkpoint={checkpoint!r} does not restore: {why}")
     return checkpoint
 
 
