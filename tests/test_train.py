@@ -409,3 +409,39 @@ def test_a_start_that_fails_after_validation_writes_nothing(tmp_path):
     assert not (tmp_path / "run" / "config.json").exists()
     retry = _cli(*TINY, f"--workdir={tmp_path / 'run'}", "--total_steps=2", "--preset=digits")
     assert retry.returncode == 0, retry.stderr[-2000:]
+
+
+def _waiting_cluster(tmp_path, *args):
+    """The train CLI as worker 0 of a two-worker cluster whose worker 1 never starts."""
+    ports = _free_ports(2)
+    tf_config = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+                 "task": {"type": "worker", "index": 0}}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vitgan_tf.train", *TINY, f"--workdir={tmp_path / 'run'}", *args],
+        cwd=ROOT, env={**os.environ, "TF_CONFIG": json.dumps(tf_config)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return proc, ports
+
+
+@pytest.mark.integration
+def test_a_cluster_that_never_starts_ends_with_one_line_naming_the_missing_task(tmp_path):
+    # Issue 23 item 3: it logged "Waiting for 1/2 tasks" and waited forever.
+    proc, ports = _waiting_cluster(tmp_path, "--cluster_timeout=5")
+    _, stderr = proc.communicate(timeout=180)
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode != 0 and "Traceback" not in stderr, stderr[-2000:]
+    assert len(errors) == 1 and "--cluster_timeout=5" in errors[0], stderr[-2000:]
+    assert f"worker 1 (127.0.0.1:{ports[1]})" in errors[0]
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_sigterm_ends_a_run_waiting_for_its_cluster(tmp_path):
+    # TF's preemption notifier took SIGTERM for itself: only SIGKILL stopped the wait.
+    proc, _ = _waiting_cluster(tmp_path, "--cluster_timeout=0")
+    time.sleep(20)  # importing TF and reaching the wait
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=30)
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "stopped by SIGTERM" in errors[0], stderr[-2000:]

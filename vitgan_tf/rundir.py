@@ -90,6 +90,9 @@ class TrainConfig:
     strategy: str = _field(
         "auto", "auto (MultiWorker from TF_CONFIG, Mirrored on >1 GPU), default, mirrored, "
         "multi_worker.")
+    cluster_timeout: float = _field(
+        600.0, "Seconds a multi-worker run waits for every task of TF_CONFIG's cluster to "
+        "start before it stops with an error naming the missing ones; 0 waits forever.")
     log_every: int = _field(50, "Steps between progress lines and TensorBoard scalars.")
     checkpoint_every: int = _field(500, "Steps between checkpoints (a multiple of --log_every).")
     sample_every: int = _field(500, "Steps between sample grids (a multiple of --log_every).")
@@ -153,6 +156,8 @@ class TrainConfig:
              "mixed_precision", "float32, mixed_float16 or mixed_bfloat16")
         need(self.strategy in ("auto", "default", "mirrored", "multi_worker"), "strategy",
              "auto, default, mirrored or multi_worker")
+        need(finite("cluster_timeout") and self.cluster_timeout >= 0, "cluster_timeout",
+             "a number of seconds >= 0 (0: no limit)")
         need(self.log_every >= 1, "log_every", "a positive integer")
         for flag in ("checkpoint_every", "sample_every"):
             need(getattr(self, flag) >= 1 and getattr(self, flag) % self.log_every == 0, flag,

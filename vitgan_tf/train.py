@@ -6,10 +6,16 @@ Every field of `rundir.TrainConfig` is a flag, with the field's help text.
 import dataclasses
 import sys
 
-from absl import flags, logging
+from vitgan_tf import cluster
 
-from vitgan_tf import cli, features, rundir, train_lib
-from vitgan_tf import data as data_lib
+# Before TensorFlow starts any thread: a stop signal during a cluster's start-up must stay
+# pending for the start-up watchdog (see `cluster`); unblocked once the strategy exists.
+cluster.block_stop_signals()
+
+from absl import flags, logging  # noqa: E402
+
+from vitgan_tf import cli, features, rundir, train_lib  # noqa: E402
+from vitgan_tf import data as data_lib  # noqa: E402
 
 
 def _define_flags():

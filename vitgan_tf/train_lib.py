@@ -11,8 +11,8 @@ import tensorflow as tf
 from absl import logging
 
 from vitgan_tf import callbacks as callbacks_lib
+from vitgan_tf import cluster, rundir
 from vitgan_tf import data as data_lib
-from vitgan_tf import rundir
 from vitgan_tf.rundir import TrainConfig, build_gan  # noqa: F401 - the training API
 from vitgan_tf.workdir_lock import WorkdirLock
 
@@ -48,18 +48,22 @@ def check_tf_config():
             f"{task['type']} task(s).")
 
 
-def make_strategy(name):
+def make_strategy(name, cluster_timeout=0):
+    """The tf.distribute strategy `name` (TrainConfig.strategy). A multi-worker strategy waits
+    for the cluster at most `cluster_timeout` seconds (0: forever); see `cluster`."""
     # Nothing may touch the TF context before MultiWorkerMirroredStrategy is created (listing
     # devices does), so that case comes first.
     if name == "multi_worker" or (name == "auto" and os.environ.get("TF_CONFIG")):
         check_tf_config()
         try:
-            return tf.distribute.MultiWorkerMirroredStrategy()
+            return cluster.create_with_deadline(tf.distribute.MultiWorkerMirroredStrategy,
+                                                cluster_timeout)
         except RuntimeError as error:
             raise RuntimeError(
                 "MultiWorkerMirroredStrategy must be created before this process runs any "
                 "TensorFlow op; call train() first thing (pass a custom dataset as a "
                 "callable).") from error
+    cluster.unblock_stop_signals()  # blocked by the CLI only for a cluster's start-up
     gpus = tf.config.list_logical_devices("GPU")
     if name == "mirrored" or (name == "auto" and len(gpus) > 1):
         return tf.distribute.MirroredStrategy()
@@ -135,7 +139,7 @@ def train(cfg, dataset=None):
     Raises `Interrupted` after saving a checkpoint when SIGINT or SIGTERM stopped training.
     """
     cfg.validate()
-    strategy = make_strategy(cfg.strategy)
+    strategy = make_strategy(cfg.strategy, cfg.cluster_timeout)
     is_chief = _is_chief(strategy)
     if os.path.exists(cfg.workdir) and not os.path.isdir(cfg.workdir):
         raise rundir.RunError(f"--workdir={cfg.workdir!r} is a file; expected a directory.")
