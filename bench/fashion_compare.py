@@ -79,7 +79,7 @@ def vitgan_training_seconds(workdir):
     return seconds, batch
 
 
-def score_vitgan(workdir, extractor, real, samples):
+def score_vitgan(workdir, extractor, real, samples, every=0):
     import tensorflow as tf
 
     seconds, batch = vitgan_training_seconds(workdir)
@@ -87,7 +87,9 @@ def score_vitgan(workdir, extractor, real, samples):
     rows = []
     state = tf.train.get_checkpoint_state(os.path.join(workdir, "checkpoints"))
     paths = list(state.all_model_checkpoint_paths) if state else []
-    for path in paths:
+    for i, path in enumerate(paths):
+        if every and rundir.checkpoint_step(path) % every and i != len(paths) - 1:
+            continue  # --every: multiples of it and the last checkpoint
         _, generator, _, step = rundir.load_generator(workdir, path)
         fake = features.extract(extractor, evaluate.generated_batches(
             generator, samples, 500), samples, verbose=False)
@@ -132,6 +134,8 @@ def main():
     parser.add_argument("--data_dir", default=None)
     parser.add_argument("--cache_dir", default="runs/stats")
     parser.add_argument("--out", default="")
+    parser.add_argument("--every", type=int, default=0,
+                        help="ViTGAN: score only steps that are multiples of this, and the last")
     args = parser.parse_args()
     extractor = features.FashionClassifier()
     real = reference_stats(extractor, args.data_dir, args.cache_dir)
@@ -144,7 +148,7 @@ def main():
              **score_features(floor, real)}]
     print(json.dumps(rows[0]), flush=True)
     for workdir in args.vitgan:
-        rows += score_vitgan(workdir, extractor, real, args.samples)
+        rows += score_vitgan(workdir, extractor, real, args.samples, args.every)
     for workdir in args.dcgan:
         rows += score_dcgan(workdir, extractor, real, args.samples)
     print(f"\n{'model':<20} {'kimg':>7} {'train s':>8} {'wall s':>7} {'FD':>8} {'KID':>8} "
