@@ -175,7 +175,10 @@ def test_a_folder_of_truncated_jpegs_fails_instead_of_training_on_nothing(tmp_pa
         next(iter(ds))
 
 
+# The IDX reader and the fashion preset's shapes have default tests of their own; training the
+# preset on IDX files end to end runs with -m slow.
 @pytest.mark.integration
+@pytest.mark.slow
 def test_the_fashion_preset_trains_on_idx_files(idx_dir, tmp_path):
     from vitgan_tf import rundir, train_lib
 

@@ -242,8 +242,7 @@ def test_sample_cli(trained_run, tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "config.json" in bad.stderr
     # Issue 23 item 2: what cannot fit one PNG grid is refused at once, not computed for days.
-    for args, flag in ((["--seeds=0-99999999"], "--seeds"), (["--num=10000000"], "--num"),
-                       (["--num=100", "--interpolation_steps=100"], "--interpolation_steps")):
+    for args, flag in ((["--seeds=0-99999999"], "--seeds"),):  # --num: check_count below
         big = subprocess.run(
             [sys.executable, "-m", "vitgan_tf.sample", f"--workdir={trained_run}",
              f"--out={tmp_path / 'big.png'}", *args],
@@ -257,6 +256,12 @@ def test_parse_seeds_counts_before_it_builds_the_list():
     assert sample.parse_seeds("0-3,7", limit=5) == [0, 1, 2, 3, 7]
     with pytest.raises(ValueError, match="more than 5 images"):
         sample.parse_seeds("0-3,7,9", limit=5)
+    sample.check_count(4096, 0, 4096)
+    sample.check_count(64, 64, 4096)
+    with pytest.raises(ValueError, match="--num=10000000: 10000000 images, more than the 4096"):
+        sample.check_count(10_000_000, 0, 4096)
+    with pytest.raises(ValueError, match="--interpolation_steps=100: 10000 images"):
+        sample.check_count(100, 100, 4096)
     assert sample.max_images(32) == sample.MAX_IMAGES
     assert sample.max_images(256) == 2**26 // 256**2  # 1024 at 256 px
 

@@ -228,12 +228,15 @@ def test_sigterm_and_sigint_save_a_checkpoint_and_exit_nonzero(tmp_path, sig):
 @pytest.mark.parametrize("args,message", [
     (["--seed=9223372036854775808"], "--seed"),
     (["--lr=inf"], "--lr=inf"),
-    (["--model_overrides=nonsense=1"], "--model_overrides"),
+    # The same validate() path as --lr=inf: with -m slow.
+    pytest.param(["--model_overrides=nonsense=1"], "--model_overrides", marks=pytest.mark.slow),
     # Issue 23 item 6: a folder given without --dataset=folder is not silently ignored.
     (["--data_dir=/tmp"], "--dataset=digits is built in"),
     # Flag parsing errors, which absl reports with a usage hint and exit 1.
     (["--total_steps=abc"], "--total_steps=abc"),
-    (["--flagfile=/nonexistent/run.flags"], "/nonexistent/run.flags"),
+    # The same absl parse-error path as an unknown flag: with -m slow.
+    pytest.param(["--flagfile=/nonexistent/run.flags"], "/nonexistent/run.flags",
+                 marks=pytest.mark.slow),
     (["--no_such_flag=1"], "no_such_flag"),
     (["positional"], "unexpected arguments ['positional']"),
 ])

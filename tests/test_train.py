@@ -95,7 +95,10 @@ def test_resume_refuses_a_different_model(tmp_path):
         train_lib.train(_cfg(tmp_path, preset="digits", total_steps=4), dataset=_data())
 
 
+# The same guard as the default test_nan_loss_on_resume_is_one_line_and_keeps_the_checkpoint,
+# in-process: with -m slow.
 @pytest.mark.integration
+@pytest.mark.slow
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     train_lib.train(_cfg(tmp_path, total_steps=2), dataset=_data())
     bad = tf.data.Dataset.from_tensors(np.full((4, 16, 16, 3), np.nan, np.float32)).repeat()
@@ -210,27 +213,34 @@ def test_digits_source():
     assert batch.shape == (32, 16, 16, 3)
 
 
-@pytest.mark.integration
-@pytest.mark.parametrize("name,dataset,preset", [
+FLAGFILES = [
     ("digits", "digits", "digits"), ("cifar10", "cifar10", "32"), ("celeba", "celeb_a", "64"),
     ("lsun_bedroom", "lsun_bedroom", "64"), ("fashion_mnist", "fashion_mnist", "fashion"),
     ("cifar10_stylegan2d", "cifar10", "32"), ("digits_stylegan2d", "digits", "digits"),
-    ("fashion_mnist_stylegan2d", "fashion_mnist", "fashion")])
-def test_config_flagfiles_parse_and_validate(name, dataset, preset):
+    ("fashion_mnist_stylegan2d", "fashion_mnist", "fashion")]
+
+
+@pytest.mark.integration
+def test_config_flagfiles_parse_and_validate():
     # The command users are promised, `--flagfile=configs/NAME.flags` alone, has a workdir.
+    # One process parses them all, each from the flags' defaults (unparse_flags).
     script = (
         "import sys\n"
         "from vitgan_tf import train\n"
-        "train.FLAGS(sys.argv)\n"
-        "cfg = train.config_from_flags()\n"
-        "cfg.validate()\n"
-        "print(cfg.dataset, cfg.preset, cfg.workdir)\n")
+        "for name in sys.argv[1:]:\n"
+        "    train.FLAGS.unparse_flags()\n"
+        "    train.FLAGS(['train', f'--flagfile=configs/{name}.flags'])\n"
+        "    cfg = train.config_from_flags()\n"
+        "    cfg.validate()\n"
+        "    print(name, cfg.dataset, cfg.preset, cfg.workdir)\n")
     result = subprocess.run(
-        [sys.executable, "-c", script, f"--flagfile=configs/{name}.flags"],
+        [sys.executable, "-c", script, *(name for name, _, _ in FLAGFILES)],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    got_dataset, got_preset, workdir = result.stdout.split()[-3:]
-    assert (got_dataset, got_preset, workdir) == (dataset, preset, f"runs/{name}")
+    got = [line.split() for line in result.stdout.splitlines()[-len(FLAGFILES):]]
+    assert got == [[name, dataset, preset, f"runs/{name}"] for name, dataset, preset in FLAGFILES]
+    assert sorted(os.path.basename(p)[:-6] for p in os.listdir(os.path.join(ROOT, "configs"))
+                  if p.endswith(".flags")) == sorted(name for name, _, _ in FLAGFILES)
 
 
 def test_separate_discriminator_learning_rate(tmp_path):

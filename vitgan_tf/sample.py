@@ -69,6 +69,16 @@ def max_images(image_size):
     return max(1, min(MAX_IMAGES, MAX_GRID_PIXELS // image_size**2))
 
 
+def check_count(num, interpolation_steps, limit):
+    """Refuse a grid of more than `limit` images (--num, times --interpolation_steps)."""
+    count = num * max(interpolation_steps, 1)
+    if count > limit:
+        what = (f"--num={num} x --interpolation_steps={interpolation_steps}"
+                if interpolation_steps else f"--num={num}")
+        raise ValueError(f"{what}: {count} images, more than the {limit} that one PNG grid "
+                         "holds; " + _MANY)
+
+
 def seed_images(generator, seeds, truncation_psi=1.0, batch_size=256):
     """The generator's images (float, [-1, 1] nominally) of the latents of `seeds`."""
     dim = generator.vitgan_config.latent_dim
@@ -124,12 +134,8 @@ def main(argv):
         check_output(FLAGS.out)
         limit = max_images(rundir.load_config(FLAGS.workdir)[1].image_size)
         seeds = parse_seeds(FLAGS.seeds, limit) if FLAGS.seeds else None
-        count = FLAGS.num * max(FLAGS.interpolation_steps, 1)
-        if seeds is None and count > limit:
-            what = (f"--num={FLAGS.num} x --interpolation_steps={FLAGS.interpolation_steps}"
-                    if FLAGS.interpolation_steps else f"--num={FLAGS.num}")
-            raise ValueError(f"{what}: {count} images, more than the {limit} that one PNG grid "
-                             "holds; " + _MANY)
+        if seeds is None:
+            check_count(FLAGS.num, FLAGS.interpolation_steps, limit)
         _, generator, checkpoint, step = rundir.load_generator(FLAGS.workdir,
                                                                FLAGS.checkpoint or None)
     except (ValueError, FileNotFoundError) as error:
