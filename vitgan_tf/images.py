@@ -8,14 +8,9 @@ import numpy as np
 import tensorflow as tf
 
 
-def to_unit_range(image):
-    """uint8 [0, 255] -> float32 [-1, 1]."""
-    return tf.cast(image, tf.float32) / 127.5 - 1.0
-
-
 def to_uint8(images):
-    """[-1, 1] float images -> uint8, rounded as PNG sample grids are (the inverse of
-    `to_unit_range` up to rounding)."""
+    """[-1, 1] float images -> uint8, rounded as PNG sample grids are (the inverse of the
+    data pipelines' x / 127.5 - 1 up to rounding)."""
     return tf.cast(tf.round(tf.clip_by_value((images + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
 
 
@@ -33,11 +28,6 @@ def image_grid(images, columns=None, border=1):
         top, left = b + r * (h + b), b + col * (w + b)
         grid[top:top + h, left:left + w] = image
     return np.round((np.clip(grid, -1, 1) + 1) * 127.5).astype(np.uint8)
-
-
-def enlarge(grid, factor):
-    """Nearest-neighbour enlargement of a uint8 (H, W, C) image, for small images."""
-    return np.repeat(np.repeat(grid, factor, axis=0), factor, axis=1)
 
 
 def save_png(array, path):

@@ -111,10 +111,6 @@ class TrainConfig:
         "imagenet", "keras_inception weights: imagenet, a file, or none (random; tests).")
     seed: int = _field(0, "Run seed (0 <= seed < 2**63).")
 
-    @classmethod
-    def help(cls, name):
-        return next(f.metadata["help"] for f in dataclasses.fields(cls) if f.name == name)
-
     def validate(self):
         """Raise ValueError naming the flag for any bad value, before any work is done."""
         def need(ok, flag, expected):
