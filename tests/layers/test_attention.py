@@ -65,7 +65,7 @@ def test_gradient_stays_bounded_as_inputs_grow_unlike_dot_product():
     # the input gradient grows with the square of the scale. L2 attention's stays bounded.
     x0 = randn(2, 6, 8)
     x0[:, 0] = 0.0
-    l2 = L2Attention(num_heads=2, key_dim=4, use_spectral_norm=False)
+    l2 = L2Attention(num_heads=2, key_dim=4, spectral_norm="none")
     dot = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4, use_bias=False)
     l2(x0)
     dot(x0, x0)
@@ -85,7 +85,7 @@ def test_logits_and_softmax_in_float32_under_mixed_precision():
 
 def test_serialization():
     assert_roundtrip(L2Attention(2, 4), randn(2, 5, 8))
-    assert_roundtrip(L2Attention(2, 4, use_spectral_norm=False), randn(2, 5, 8))
+    assert_roundtrip(L2Attention(2, 4, spectral_norm="none"), randn(2, 5, 8))
 
 
 def test_bad_arguments():
@@ -109,7 +109,7 @@ def _mha_with_weights_of(layer, x):
 
 
 def test_dot_product_attention_equals_keras_mha_on_the_same_weights():
-    layer = DotProductAttention(num_heads=3, key_dim=4, use_spectral_norm=False)
+    layer = DotProductAttention(num_heads=3, key_dim=4, spectral_norm="none")
     x = randn(2, 7, 12)
     layer(x)
     for i, v in enumerate(layer.trainable_weights):  # Non-zero biases, larger logits.

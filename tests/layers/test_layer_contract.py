@@ -17,7 +17,7 @@ CASES = {
     "L2Attention": (L.L2Attention, {"num_heads": 2, "key_dim": 4}, ((None, 5, D),),
                     (None, 5, D), 6, 6),
     "L2Attention/no_sn": (L.L2Attention, {"num_heads": 2, "key_dim": 4,
-                                          "use_spectral_norm": False},
+                                          "spectral_norm": "none"},
                           ((None, 5, D),), (None, 5, D), 6, 0),
     "DotProductAttention": (L.DotProductAttention, {"num_heads": 2, "key_dim": 4},
                             ((None, 5, D),), (None, 5, D), 8, 8),
@@ -29,7 +29,7 @@ CASES = {
                                   ((None, 16, 16, 3),), (None, 17, D), 6, 2),
     "OverlappingPatchEmbedding/kernel_p": (
         L.OverlappingPatchEmbedding,
-        {"patch_size": 4, "hidden_dim": D, "overlapping": False, "use_spectral_norm": "plain"},
+        {"patch_size": 4, "hidden_dim": D, "overlapping": False, "spectral_norm": "sn"},
         ((None, 16, 16, 3),), (None, 17, D), 6, 2),
     "SinePositionEmbedding": (L.SinePositionEmbedding, {"grid_size": 3, "units": D}, (),
                               (1, 9, D), 2, 0),
@@ -55,7 +55,7 @@ CASES = {
                            ((None, 5, D),), (None, 5, D), 4 + 6 + 4, 10),
     "DiscriminatorBlock/dot_plain_sn": (
         L.DiscriminatorBlock, {"num_heads": 2, "key_dim": 4, "mlp_dim": 16,
-                               "use_spectral_norm": "plain", "attention": "dot"},
+                               "spectral_norm": "sn", "attention": "dot"},
         ((None, 5, D),), (None, 5, D), 4 + 8 + 4, 12),
 }
 
@@ -75,7 +75,7 @@ def test_spectral_norm_wrapper_contract(kind):
         inner = keras.layers.Conv2D(4, 4, strides=2, padding="same")
         inputs, output = ((None, 8, 8, 3),), (None, 4, 4, 4)
 
-    for kwargs in ({}, {"mode": "plain", "power_iterations": 2}):
+    for kwargs in ({}, {"mode": "sn", "power_iterations": 2}):
         def factory(kwargs=kwargs):
             fresh = keras.layers.deserialize(keras.layers.serialize(inner))
             return L.ImprovedSpectralNorm(fresh, **kwargs)

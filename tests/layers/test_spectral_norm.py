@@ -134,7 +134,7 @@ def test_bad_arguments():
 
 def test_plain_mode_normalizes_to_sigma_one():
     # Miyato et al.'s SN, for the ablation: sigma(W_bar) = 1 whatever sigma(W) and sigma(W_init).
-    layer = ImprovedSpectralNorm(keras.layers.Dense(16), mode="plain")
+    layer = ImprovedSpectralNorm(keras.layers.Dense(16), mode="sn")
     x = randn(4, 24)
     layer(x)
     assert float(layer.sigma_init.numpy()) == 1.0
@@ -149,16 +149,19 @@ def test_plain_mode_normalizes_to_sigma_one():
     np.testing.assert_allclose(np.asarray(layer(x)), x @ kernel_bar + ref.w(layer.layer.bias),
                                rtol=1e-4, atol=1e-5)
     clone = assert_roundtrip(layer, x)
-    assert clone.mode == "plain"
+    assert clone.mode == "sn"
 
 
 def test_wrap_spectral_norm_modes():
     from vitgan_tf.layers import wrap_spectral_norm
 
     dense = keras.layers.Dense(3)
-    assert wrap_spectral_norm(dense, False, "n") is dense
-    assert wrap_spectral_norm(dense, None, "n") is dense
-    assert wrap_spectral_norm(keras.layers.Dense(3), True, "n").mode == "improved"
-    assert wrap_spectral_norm(keras.layers.Dense(3), "plain", "n").mode == "plain"
+    assert wrap_spectral_norm(dense, "none", "n") is dense
+    # One spelling (isn/sn/none) everywhere: the old True/"improved"/"plain"/False are refused.
+    for old in (True, False, None, "improved", "plain"):
+        with pytest.raises(ValueError, match="spectral_norm"):
+            wrap_spectral_norm(keras.layers.Dense(3), old, "n")
+    assert wrap_spectral_norm(keras.layers.Dense(3), "isn", "n").mode == "isn"
+    assert wrap_spectral_norm(keras.layers.Dense(3), "sn", "n").mode == "sn"
     with pytest.raises(ValueError, match="mode"):
         ImprovedSpectralNorm(keras.layers.Dense(3), mode="unit")

@@ -123,9 +123,9 @@ def test_unmodulated_generator_block_matches_numpy_and_ignores_the_style():
         lambda dtype: GeneratorBlock(2, 4, 16, modulated=False, dtype=dtype), h, style)
 
 
-@pytest.mark.parametrize("norm,attention", [("plain", "dot"), (False, "l2"), (False, "dot")])
+@pytest.mark.parametrize("norm,attention", [("sn", "dot"), ("none", "l2"), ("none", "dot")])
 def test_discriminator_block_ablation_switches(norm, attention):
-    block = DiscriminatorBlock(num_heads=2, key_dim=4, mlp_dim=16, use_spectral_norm=norm,
+    block = DiscriminatorBlock(num_heads=2, key_dim=4, mlp_dim=16, spectral_norm=norm,
                                attention=attention)
     h = randn(2, 5, 8)
     out = block(h)
@@ -134,8 +134,8 @@ def test_discriminator_block_ablation_switches(norm, attention):
     assert type(block.attention) is expected_class
     wrappers = [layer for layer in block._flatten_layers()
                 if isinstance(layer, ImprovedSpectralNorm)]
-    assert len(wrappers) == (0 if norm is False else 6 if attention == "dot" else 5)
-    assert all(w.mode == "plain" for w in wrappers)
+    assert len(wrappers) == (0 if norm == "none" else 6 if attention == "dot" else 5)
+    assert all(w.mode == "sn" for w in wrappers)
     assert_roundtrip(block, h)
 
 

@@ -105,9 +105,9 @@ def test_attention_at_init_spreads_so_the_cls_token_sees_the_image():
 
 
 @pytest.mark.parametrize("switch,wrappers,mode", [
-    ({"d_norm": "sn"}, 1 + 5 * 1 + 1, "plain"), ({"d_norm": "none"}, 0, None),
-    ({"d_attention": "dot"}, 1 + 6 * 1 + 1, "improved"),
-    ({"d_overlapping_patches": False}, 1 + 5 * 1 + 1, "improved")])
+    ({"d_norm": "sn"}, 1 + 5 * 1 + 1, "sn"), ({"d_norm": "none"}, 0, None),
+    ({"d_attention": "dot"}, 1 + 6 * 1 + 1, "isn"),
+    ({"d_overlapping_patches": False}, 1 + 5 * 1 + 1, "isn")])
 def test_ablation_switches(switch, wrappers, mode):
     from vitgan_tf.layers import ImprovedSpectralNorm
     from vitgan_tf.models import get_config

@@ -22,8 +22,8 @@ class L2Attention(keras.layers.Layer):
     Args:
         num_heads: number of heads.
         key_dim: size d_h of each head.
-        use_spectral_norm: wrap W_qk, W_v and W_o in `ImprovedSpectralNorm`: True or
-            "improved" (ISN), "plain" (sigma = 1), False (none).
+        spectral_norm: wrap W_qk, W_v and W_o in `ImprovedSpectralNorm`: "isn" (improved),
+            "sn" (plain, sigma = 1) or "none".
         qk_initializer: initializer of W_qk; default truncated normal with stddev 0.02 (ViT's).
             It must be small: distances between tokens grow with |W_qk|^2, and with Glorot's
             init every token puts ~99.7% of its attention on itself (its own distance is 0), so
@@ -35,7 +35,7 @@ class L2Attention(keras.layers.Layer):
         training: advances the spectral-norm power iteration.
     """
 
-    def __init__(self, num_heads, key_dim, use_spectral_norm=True,
+    def __init__(self, num_heads, key_dim, spectral_norm="isn",
                  qk_initializer=None, **kwargs):
         super().__init__(**kwargs)
         self.qk_initializer = keras.initializers.get(
@@ -45,12 +45,12 @@ class L2Attention(keras.layers.Layer):
                 f"`num_heads` and `key_dim` must be positive, got {num_heads} and {key_dim}.")
         self.num_heads = num_heads
         self.key_dim = key_dim
-        self.use_spectral_norm = use_spectral_norm
+        self.spectral_norm = spectral_norm
 
     def _dense(self, units, name, initializer="glorot_uniform"):
         layer = keras.layers.Dense(units, kernel_initializer=initializer,
                                    dtype=self.dtype_policy, name=name)
-        return wrap_spectral_norm(layer, self.use_spectral_norm, f"{name}_isn")
+        return wrap_spectral_norm(layer, self.spectral_norm, f"{name}_isn")
 
     def build(self, input_shape):
         features = input_shape[-1]
@@ -95,7 +95,7 @@ class L2Attention(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,
-                "use_spectral_norm": self.use_spectral_norm,
+                "spectral_norm": self.spectral_norm,
                 "qk_initializer": keras.initializers.serialize(self.qk_initializer)}
 
 
@@ -105,7 +105,7 @@ class DotProductAttention(L2Attention):
 
     The vanilla ViT discriminator's attention, for the ablation against `L2Attention`
     (docs/model.md). Same arguments, spectral normalization and float32 logits as
-    `L2Attention`; W_q and W_k both use `qk_initializer`. With `use_spectral_norm=False` it
+    `L2Attention`; W_q and W_k both use `qk_initializer`. With `spectral_norm="none"` it
     computes what `keras.layers.MultiHeadAttention` computes on the same weights.
     """
 

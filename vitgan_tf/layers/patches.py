@@ -42,7 +42,7 @@ class OverlappingPatchEmbedding(keras.layers.Layer):
     Args:
         patch_size: P.
         hidden_dim: token size D.
-        use_spectral_norm: True or "improved" (ISN), "plain" (sigma = 1) or False (none).
+        spectral_norm: "isn" (improved), "sn" (plain, sigma = 1) or "none".
         omega_0: frequency scale of the position embedding.
         overlapping: kernel 2P (True, the paper's) or P (False: plain ViT patches, for the
             ablation).
@@ -53,7 +53,7 @@ class OverlappingPatchEmbedding(keras.layers.Layer):
     Returns: (batch, 1 + (H/P)**2, D); token 0 is CLS.
     """
 
-    def __init__(self, patch_size, hidden_dim, use_spectral_norm=True, omega_0=30.0,
+    def __init__(self, patch_size, hidden_dim, spectral_norm="isn", omega_0=30.0,
                  overlapping=True, **kwargs):
         super().__init__(**kwargs)
         if patch_size < 1 or hidden_dim < 1:
@@ -61,7 +61,7 @@ class OverlappingPatchEmbedding(keras.layers.Layer):
                 f"`patch_size` and `hidden_dim` must be positive, got {patch_size}, {hidden_dim}.")
         self.patch_size = patch_size
         self.hidden_dim = hidden_dim
-        self.use_spectral_norm = use_spectral_norm
+        self.spectral_norm = spectral_norm
         self.omega_0 = omega_0
         self.overlapping = overlapping
 
@@ -76,7 +76,7 @@ class OverlappingPatchEmbedding(keras.layers.Layer):
         conv = keras.layers.Conv2D(self.hidden_dim, kernel, strides=self.patch_size,
                                    padding="same", kernel_initializer="lecun_normal",
                                    dtype=self.dtype_policy, name="projection")
-        self.projection = wrap_spectral_norm(conv, self.use_spectral_norm, "projection_isn")
+        self.projection = wrap_spectral_norm(conv, self.spectral_norm, "projection_isn")
         self.projection.build(input_shape)
         self.position = SinePositionEmbedding(self.grid_size, self.hidden_dim,
                                               omega_0=self.omega_0, dtype="float32",
@@ -102,5 +102,5 @@ class OverlappingPatchEmbedding(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "patch_size": self.patch_size,
-                "hidden_dim": self.hidden_dim, "use_spectral_norm": self.use_spectral_norm,
+                "hidden_dim": self.hidden_dim, "spectral_norm": self.spectral_norm,
                 "omega_0": self.omega_0, "overlapping": self.overlapping}

@@ -24,19 +24,19 @@ class ImprovedSpectralNorm(keras.layers.Wrapper):
     sigma(W_init) is computed exactly (SVD) once, when the layer is built. The trainable kernel is
     never written to: W_bar is computed in `call` and gradients flow through it to W.
 
-    With `mode="plain"` it is Miyato et al.'s spectral normalization instead, W_bar = W / sigma(W)
+    With `mode="sn"` it is Miyato et al.'s spectral normalization instead, W_bar = W / sigma(W)
     (sigma(W_bar) = 1), for the ablation of docs/model.md; the power iteration is the same.
 
     Args:
         layer: a `keras.layers.Dense`, `EinsumDense` or `Conv2D`.
         power_iterations: power-iteration steps per training call (>= 1).
         epsilon: numerical guard for normalizations.
-        mode: "improved" (ISN, the default) or "plain" (sigma(W_bar) = 1).
+        mode: "isn" (improved, the default) or "sn" (plain: sigma(W_bar) = 1).
     """
 
-    MODES = ("improved", "plain")
+    MODES = ("isn", "sn")
 
-    def __init__(self, layer, power_iterations=1, epsilon=1e-12, mode="improved", **kwargs):
+    def __init__(self, layer, power_iterations=1, epsilon=1e-12, mode="isn", **kwargs):
         super().__init__(layer, **kwargs)
         if not isinstance(layer, _SUPPORTED):
             raise ValueError(
@@ -64,7 +64,7 @@ class ImprovedSpectralNorm(keras.layers.Wrapper):
                 "`build(input_shape)`, outside tf.function) so sigma(W_init) can be computed.")
         matrix = np.reshape(kernel.numpy(), (self.fan_in, self.units)).astype(np.float64)
         _, singular_values, vt = np.linalg.svd(matrix, full_matrices=False)
-        sigma_init = float(singular_values[0]) if self.mode == "improved" else 1.0
+        sigma_init = float(singular_values[0]) if self.mode == "isn" else 1.0
         self.sigma_init = self.add_weight(
             name="sigma_init", shape=(), initializer=keras.initializers.Constant(sigma_init),
             trainable=False, dtype="float32")
@@ -114,11 +114,16 @@ class ImprovedSpectralNorm(keras.layers.Wrapper):
                 "epsilon": self.epsilon, "mode": self.mode}
 
 
+SPECTRAL_NORMS = ("isn", "sn", "none")
+
+
 def wrap_spectral_norm(layer, spectral_norm, name):
-    """`layer` in `ImprovedSpectralNorm`: True or "improved" (ISN), "plain" (sigma = 1); or
-    `layer` itself for False or None."""
-    if spectral_norm is True:
-        spectral_norm = "improved"
-    if not spectral_norm:
+    """`layer` in `ImprovedSpectralNorm` for spectral_norm "isn" (improved) or "sn" (plain,
+    sigma = 1); `layer` itself for "none". One spelling everywhere: ViTGANConfig.d_norm, the
+    layers' `spectral_norm` argument and the wrapper's `mode`."""
+    if spectral_norm not in SPECTRAL_NORMS:
+        raise ValueError(f"`spectral_norm` must be one of {SPECTRAL_NORMS}, got "
+                         f"{spectral_norm!r}.")
+    if spectral_norm == "none":
         return layer
     return ImprovedSpectralNorm(layer, mode=spectral_norm, dtype=layer.dtype_policy, name=name)

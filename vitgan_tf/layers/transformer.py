@@ -123,7 +123,7 @@ class DiscriminatorBlock(keras.layers.Layer):
         num_heads: attention heads.
         key_dim: size of each head.
         mlp_dim: hidden size of the MLP.
-        use_spectral_norm: True or "improved" (ISN), "plain" (sigma = 1) or False (none); the
+        spectral_norm: "isn" (improved), "sn" (plain, sigma = 1) or "none"; the
             last two only for ablations.
         qk_init_std: stddev of the truncated-normal init of the attention's W_qk (W_q, W_k).
         attention: "l2" (`L2Attention`, tied W_q = W_k) or "dot" (`DotProductAttention`, the
@@ -136,7 +136,7 @@ class DiscriminatorBlock(keras.layers.Layer):
 
     ATTENTION = {"l2": L2Attention, "dot": DotProductAttention}
 
-    def __init__(self, num_heads, key_dim, mlp_dim, use_spectral_norm=True, qk_init_std=0.02,
+    def __init__(self, num_heads, key_dim, mlp_dim, spectral_norm="isn", qk_init_std=0.02,
                  attention="l2", **kwargs):
         super().__init__(**kwargs)
         if num_heads < 1 or key_dim < 1 or mlp_dim < 1:
@@ -152,7 +152,7 @@ class DiscriminatorBlock(keras.layers.Layer):
         self.num_heads = num_heads
         self.key_dim = key_dim
         self.mlp_dim = mlp_dim
-        self.use_spectral_norm = use_spectral_norm
+        self.spectral_norm = spectral_norm
         self.qk_init_std = qk_init_std
 
     def build(self, input_shape):
@@ -161,13 +161,13 @@ class DiscriminatorBlock(keras.layers.Layer):
 
         def dense(units, activation, name):
             layer = keras.layers.Dense(units, activation=activation, dtype=policy, name=name)
-            return wrap_spectral_norm(layer, self.use_spectral_norm, f"{name}_isn")
+            return wrap_spectral_norm(layer, self.spectral_norm, f"{name}_isn")
 
         # LayerNorm in float32 whatever the policy: float16 variances underflow.
         self.norm1 = keras.layers.LayerNormalization(epsilon=1e-5, dtype="float32", name="ln_1")
         self.norm2 = keras.layers.LayerNormalization(epsilon=1e-5, dtype="float32", name="ln_2")
         self.attention = self.ATTENTION[self.attention_type](
-            self.num_heads, self.key_dim, use_spectral_norm=self.use_spectral_norm,
+            self.num_heads, self.key_dim, spectral_norm=self.spectral_norm,
             qk_initializer=keras.initializers.TruncatedNormal(stddev=self.qk_init_std),
             dtype=policy, name="attention")
         self.mlp_in = dense(self.mlp_dim, "gelu", "mlp_in")
@@ -188,5 +188,5 @@ class DiscriminatorBlock(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,
-                "mlp_dim": self.mlp_dim, "use_spectral_norm": self.use_spectral_norm,
+                "mlp_dim": self.mlp_dim, "spectral_norm": self.spectral_norm,
                 "qk_init_std": self.qk_init_std, "attention": self.attention_type}

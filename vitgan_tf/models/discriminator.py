@@ -45,13 +45,13 @@ class Discriminator(LogitModel):
         super().__init__(**kwargs)
         self.vitgan_config = cfg = get_config(config)
         policy = self.dtype_policy
-        sn = {"isn": "improved", "sn": "plain", "none": False}[cfg.d_norm]
+        sn = cfg.d_norm
         self.patch_embedding = OverlappingPatchEmbedding(
-            cfg.d_patch_size, cfg.d_hidden_dim, use_spectral_norm=sn, omega_0=cfg.omega_0,
+            cfg.d_patch_size, cfg.d_hidden_dim, spectral_norm=sn, omega_0=cfg.omega_0,
             overlapping=cfg.d_overlapping_patches, dtype=policy, name="patch_embedding")
         self.blocks = [
             DiscriminatorBlock(cfg.d_num_heads, cfg.d_hidden_dim // cfg.d_num_heads,
-                               cfg.d_mlp_dim, use_spectral_norm=sn,
+                               cfg.d_mlp_dim, spectral_norm=sn,
                                qk_init_std=cfg.d_qk_init_std, attention=cfg.d_attention,
                                dtype=policy, name=f"block_{i}")
             for i in range(cfg.d_depth)]
