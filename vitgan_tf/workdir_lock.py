@@ -79,10 +79,6 @@ class DirectoryLock:
 class WorkdirLock(DirectoryLock):
     """Held by a training run on its run directory: a second training there is refused."""
 
-    def __init__(self, workdir):
-        super().__init__(workdir)
-        self.workdir = workdir
-
     def _busy(self, holder):
         return (f"--workdir={self.path!r} is in use by another training run ({holder}); wait "
                 "for it to end, stop it, or use another --workdir.")
