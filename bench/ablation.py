@@ -1,11 +1,11 @@
 """The paper's ablations at CPU scale: Fashion-MNIST variants at equal budgets, scored in the
 domain metric.
 
-    python bench/ablation.py --variants=baseline,d_sn --seeds=0,1 [--steps=600]
-    python bench/ablation.py --report            # the table of every run scored so far
+    python -m bench.ablation --variants=baseline,d_sn --seeds=0,1 [--steps=600]
+    python -m bench.ablation --report            # the table of every run scored so far
 
 Each variant is the Fashion-MNIST preset (configs/fashion_mnist.flags) with one switch
-changed: a ViTGANConfig field through --model_overrides, or training flags. Each run is
+changed: a ViTGANConfig field through its --model.<field> flag, or training flags. Each run is
 `python -m vitgan_tf.train` in its own process (the command is printed, so any row can be
 rerun by hand), with the in-training KID every --kid_every steps as its training curve; its
 final EMA generator is then scored against the 10,000 test images in the features of the
@@ -31,9 +31,9 @@ import time
 
 import numpy as np
 
+from bench import common
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 # name: (what changes, model overrides, training flags). Defaults: configs/fashion_mnist.flags.
 VARIANTS = {
@@ -80,32 +80,17 @@ def train_command(variant, seed, args):
                "--keep_checkpoints=1"]
     if args.data_dir:
         command.append(f"--data_dir={args.data_dir}")
-    if overrides:
-        command.append("--model_overrides=" + ",".join(f"{k}={v}" for k, v in overrides.items()))
+    command += [f"--model.{k}={v}" for k, v in overrides.items()]
     command += [f"--{k}={v}" for k, v in flags.items()]
     return workdir, command
 
 
-def read_scalars(workdir):
-    """{tag: [(step, value), ...]} from the run's TensorBoard events."""
-    import tensorflow as tf
-
-    scalars = {}
-    for path in sorted(glob.glob(os.path.join(workdir, "logs", "events.out.tfevents.*"))):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                array = tf.make_ndarray(value.tensor)
-                if array.size == 1:  # Scalars only, not the sample grids.
-                    scalars.setdefault(value.tag, []).append((int(event.step), float(array)))
-    return {tag: sorted(points) for tag, points in scalars.items()}
-
-
 def score_run(variant, seed, workdir, returncode, wall, args, extractor, real):
-    from fashion_compare import score_features, vitgan_training_seconds
-
+    from bench.fashion_compare import score_features, vitgan_training_seconds
     from vitgan_tf import evaluate, features, rundir
 
-    scalars = read_scalars(workdir)
+    scalars = {tag: [(step, value) for step, _, value in points]
+               for tag, points in common.read_scalars(workdir).items()}
     curve = scalars.get(KID_TAG, [])
     row = {"variant": variant, "seed": seed, "steps": args.steps, "workdir": workdir,
            "returncode": returncode, "wall_seconds": round(wall, 1), "kid_curve": curve}
@@ -129,8 +114,7 @@ def score_run(variant, seed, workdir, returncode, wall, args, extractor, real):
 
 
 def run(args):
-    from fashion_compare import reference_stats
-
+    from bench.fashion_compare import reference_stats
     from vitgan_tf import features
 
     os.makedirs(args.results_dir, exist_ok=True)

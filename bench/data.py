@@ -1,7 +1,7 @@
 """Input-pipeline throughput alone (images/s), to show it is never the training bottleneck.
 
-    python bench/data.py                       # digits and a generated image folder
-    python bench/data.py --tfds=cifar10 --data_dir=~/tensorflow_datasets   # prepared tfds data
+    python -m bench.data                       # digits and a generated image folder
+    python -m bench.data --tfds=cifar10 --data_dir=~/tensorflow_datasets   # prepared tfds data
 
 Each pipeline is the training one (`vitgan_tf.data.make_dataset`: decode, resize/crop, scale,
 shuffle, batch, prefetch), iterated without a model, with tf.data's autotuning off as training
@@ -17,6 +17,7 @@ import time
 import numpy as np
 from PIL import Image
 
+from bench import common
 from vitgan_tf import data
 
 
@@ -39,16 +40,17 @@ def main():
                         "lsun_bedroom.")
     parser.add_argument("--data_dir", default=None)
     parser.add_argument("--fashion_dir", default=data.IDX_DATASETS["fashion_mnist"][0])
+    parser.add_argument("--out", default=common.results_path("data"), help="JSON rows")
     args = parser.parse_args()
-    print(f"{os.cpu_count()} cores; batch {args.batch_size}; {args.image_size}px\n")
-    print("| pipeline | images/s, tf.data autotune off (training's setting) | "
-          "images/s, autotune on (TF's default) |")
-    print("|---|---|---|")
+    print(f"{common.describe_machine()}; batch {args.batch_size}; {args.image_size}px")
+    rows = []
 
     def row(name, make):
         rates = [images_per_second(ds, args.batch_size)
                  for ds in (data.without_autotune(make()), make())]
-        print(f"| {name} | {rates[0]:,.0f} | {rates[1]:,.0f} |", flush=True)
+        rows.append({"pipeline": name, "autotune_off": rates[0], "autotune_on": rates[1]})
+        print(f"{name}: {rates[0]:,.0f} images/s (autotune off), {rates[1]:,.0f} (on)",
+              flush=True)
 
     row("digits (in memory)", lambda: data.make_dataset("digits", args.image_size,
                                                         args.batch_size))
@@ -66,10 +68,17 @@ def main():
             lambda: data.make_dataset("fashion_mnist", 28, args.batch_size, args.fashion_dir,
                                       channels=1))
     else:
-        print(f"| fashion_mnist | not installed in {args.fashion_dir} | |")
+        print(f"fashion_mnist: not installed in {args.fashion_dir}")
     if args.tfds:
         row(f"tfds {args.tfds}", lambda: data.make_dataset(args.tfds, args.image_size,
                                                            args.batch_size, args.data_dir))
+    print()
+    print(common.markdown_table(rows, [
+        ("pipeline", "pipeline"), ("images/s, tf.data autotune off (training's setting)",
+                                   "autotune_off", 0),
+        ("images/s, autotune on (TF's default)", "autotune_on", 0)]))
+    print(f"Rows: {common.write_rows(args.out, rows)}")
+
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,6 @@
 """Score Fashion-MNIST generators in the domain metric: ViTGAN runs and DCGAN baselines.
 
-    python bench/fashion_compare.py --vitgan=runs/fashion_mnist --dcgan=runs/dcgan \
+    python -m bench.fashion_compare --vitgan=runs/fashion_mnist --dcgan=runs/dcgan \
         [--samples=10000] [--out=bench/results/fashion_compare.json]
 
 For every checkpoint of each ViTGAN run (its EMA generator) and every snapshot of each DCGAN
@@ -14,15 +14,14 @@ JSON for the README's tables.
 """
 
 import argparse
-import glob
 import json
 import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from vitgan_tf import data, evaluate, features, rundir  # noqa: E402
+from bench import common
+from bench.baselines import dcgan
+from vitgan_tf import checkpoints, data, evaluate, features, rundir
 
 METRICS = ["fid", "kid", "is", "pr"]
 
@@ -42,39 +41,28 @@ def score_features(fake, real, seed=0):
             "share_min": float(shares.min()), "share_max": float(shares.max())}
 
 
+def _images_per_second(workdir):
+    return common.read_scalars(workdir, {"train/images_per_second"}).get(
+        "train/images_per_second", [])
+
+
 def vitgan_wall_seconds(workdir):
     """{step: wall-clock seconds from the run's start}: the start is when config.json was
     written (the run is known to start; before the model is built and the step compiled),
     each step's time that of its TensorBoard progress event. Everything counts: compiling,
     samples, in-training KID, checkpoints. Valid for a run that was not resumed."""
-    import tensorflow as tf
-
     start = os.path.getmtime(os.path.join(workdir, "config.json"))
-    wall = {}
-    for path in sorted(glob.glob(os.path.join(workdir, "logs", "events.out.tfevents.*"))):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                if value.tag == "train/images_per_second":
-                    wall[event.step] = event.wall_time - start
-    return wall
+    return {step: wall - start for step, wall, _ in _images_per_second(workdir)}
 
 
 def vitgan_training_seconds(workdir):
     """({step: seconds spent in training steps up to it}, batch size), from the images/s that
     the run logs to TensorBoard for each chunk of steps (time in callbacks is left out)."""
-    import tensorflow as tf
-
     with open(os.path.join(workdir, "config.json")) as f:
         batch = json.load(f)["train"]["batch_size"]
-    rates = {}
-    for path in sorted(glob.glob(os.path.join(workdir, "logs", "events.out.tfevents.*"))):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                if value.tag == "train/images_per_second":
-                    rates[event.step] = float(tf.make_ndarray(value.tensor))
     seconds, total, last = {}, 0.0, 0
-    for step in sorted(rates):
-        total += (step - last) * batch / rates[step]
+    for step, _, rate in _images_per_second(workdir):
+        total += (step - last) * batch / rate
         seconds[step], last = total, step
     return seconds, batch
 
@@ -88,7 +76,7 @@ def score_vitgan(workdir, extractor, real, samples, every=0):
     state = tf.train.get_checkpoint_state(os.path.join(workdir, "checkpoints"))
     paths = list(state.all_model_checkpoint_paths) if state else []
     for i, path in enumerate(paths):
-        if every and rundir.checkpoint_step(path) % every and i != len(paths) - 1:
+        if every and checkpoints.checkpoint_step(path) % every and i != len(paths) - 1:
             continue  # --every: multiples of it and the last checkpoint
         _, generator, _, step = rundir.load_generator(workdir, path)
         fake = features.extract(extractor, evaluate.generated_batches(
@@ -103,9 +91,6 @@ def score_vitgan(workdir, extractor, real, samples, every=0):
 
 
 def score_dcgan(workdir, extractor, real, samples):
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "baselines"))
-    import dcgan
-
     rows = []
     with open(os.path.join(workdir, "snapshots", "log.jsonl")) as f:
         entries = [json.loads(line) for line in f if line.strip()]
@@ -133,7 +118,8 @@ def main():
     parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--data_dir", default=None)
     parser.add_argument("--cache_dir", default="runs/stats")
-    parser.add_argument("--out", default="")
+    parser.add_argument("--out", default=common.results_path("fashion_compare"),
+                        help="JSON rows")
     parser.add_argument("--every", type=int, default=0,
                         help="ViTGAN: score only steps that are multiples of this, and the last")
     args = parser.parse_args()
@@ -151,18 +137,16 @@ def main():
         rows += score_vitgan(workdir, extractor, real, args.samples, args.every)
     for workdir in args.dcgan:
         rows += score_dcgan(workdir, extractor, real, args.samples)
-    print(f"\n{'model':<20} {'kimg':>7} {'train s':>8} {'wall s':>7} {'FD':>8} {'KID':>8} "
-          f"{'IS':>6} {'prec':>5} {'rec':>5} {'>=5%':>4} {'min%':>5} {'max%':>5}  run")
     for r in rows:
-        print(f"{r['model']:<20} {r['images'] / 1000:>7.1f} {r['train_seconds']:>8.0f} "
-              f"{r.get('wall_seconds', r['train_seconds']):>7.0f} "
-              f"{r['fd']:>8.2f} {r['kid']:>8.4f} {r['is']:>6.2f} {r['precision']:>5.2f} "
-              f"{r['recall']:>5.2f} {r['classes_5pct']:>4} {100 * r['share_min']:>5.1f} "
-              f"{100 * r['share_max']:>5.1f}  {r.get('checkpoint', '')}")
-    if args.out:
-        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-        with open(args.out, "w") as f:
-            json.dump(rows, f, indent=1)
+        r["kimg"] = r["images"] / 1000
+        r["wall_or_train_seconds"] = r.get("wall_seconds", r["train_seconds"])
+        r["min_share"], r["max_share"] = 100 * r["share_min"], 100 * r["share_max"]
+    print(common.markdown_table(rows, [
+        ("model", "model"), ("kimg", "kimg", 1), ("train s", "train_seconds", 0),
+        ("wall s", "wall_or_train_seconds", 0), ("FD", "fd"), ("KID", "kid", 4), ("IS", "is"),
+        ("precision", "precision"), ("recall", "recall"), ("classes >= 5%", "classes_5pct"),
+        ("min %", "min_share", 1), ("max %", "max_share", 1), ("checkpoint", "checkpoint")]))
+    print(f"Rows: {common.write_rows(args.out, rows)}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Real training images/s of Fashion-MNIST step variants, measured in alternating rounds.
 
-    python bench/fashion_step.py [--rounds=5] [--steps=20] [--variants=vit,sg2_32,sg2_16]
+    python -m bench.fashion_step [--rounds=5] [--steps=20] [--variants=vit,sg2_32,sg2_16]
 
 Each variant is the real step (`ViTGAN.train_step` through `Model.fit`) with the settings of
 configs/fashion_mnist.flags and the variant's changes. The variants take turns, `--steps`
@@ -15,26 +15,30 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from vitgan_tf import data, train_lib
+from bench import common
+from vitgan_tf import build, config, data
 
 FASHION = dict(preset="fashion", batch_size=32, lr=5e-4, beta1=0.0, beta2=0.99, bcr_real=0.0,
                bcr_fake=0.0, augment_policy="")
-HYBRID = "d_arch=stylegan2,d_conv_max_channels=256,d_conv_channels="
+def _hybrid(channels):
+    return {"d_arch": "stylegan2", "d_conv_max_channels": 256, "d_conv_channels": channels}
+
+
 VARIANTS = {
     "vit": {},
-    "vit_mbstd": {"model_overrides": "d_mbstd_group=4"},
-    "sg2_32": {"model_overrides": HYBRID + "32", "r1_gamma": 0.05, "r1_interval": 16},
-    "sg2_16": {"model_overrides": HYBRID + "16", "r1_gamma": 0.05, "r1_interval": 16},
-    "sg2_16_rpgan": {"model_overrides": HYBRID + "16", "r1_gamma": 0.05, "r1_interval": 16,
+    "vit_mbstd": {"model": {"d_mbstd_group": 4}},
+    "sg2_32": {"model": _hybrid(32), "r1_gamma": 0.05, "r1_interval": 16},
+    "sg2_16": {"model": _hybrid(16), "r1_gamma": 0.05, "r1_interval": 16},
+    "sg2_16_rpgan": {"model": _hybrid(16), "r1_gamma": 0.05, "r1_interval": 16,
                      "loss": "rpgan"},
-    "sg2_16_b64": {"model_overrides": HYBRID + "16", "r1_gamma": 0.05, "r1_interval": 16,
+    "sg2_16_b64": {"model": _hybrid(16), "r1_gamma": 0.05, "r1_interval": 16,
                    "batch_size": 64},
 }
 
 
 def make(name):
-    cfg = train_lib.TrainConfig(workdir="/tmp/unused", **{**FASHION, **VARIANTS[name]})
-    gan = train_lib.build_gan(cfg)
+    cfg = config.TrainConfig(workdir="/tmp/unused", **{**FASHION, **VARIANTS[name]})
+    gan = build.build_gan(cfg)
     images = np.random.default_rng(0).uniform(-1, 1, (cfg.batch_size * 4, 28, 28, 1))
     ds = data.without_autotune(tf.data.Dataset.from_tensor_slices(
         images.astype("float32")).batch(cfg.batch_size, drop_remainder=True).repeat())
@@ -46,6 +50,7 @@ def main():
     parser.add_argument("--variants", default="vit,sg2_32,sg2_16")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--out", default=common.results_path("fashion_step"), help="JSON rows")
     args = parser.parse_args()
     names = args.variants.split(",")
     built = {name: make(name) for name in names}
@@ -59,12 +64,14 @@ def main():
             gan.fit(ds, steps_per_epoch=args.steps, epochs=1, verbose=0)
             rates[name].append(args.steps * cfg.batch_size / (time.perf_counter() - start))
     base = np.median(rates[names[0]])
-    print(f"| variant | settings | images/s (median of {args.rounds}) | ratio |")
-    print("|---|---|---|---|")
-    for name in names:
-        settings = json.dumps(VARIANTS[name]) if VARIANTS[name] else "fashion_mnist.flags"
-        print(f"| {name} | `{settings}` | {np.median(rates[name]):.1f} | "
-              f"{np.median(rates[name]) / base:.2f} |")
+    rows = [{"variant": name,
+             "settings": json.dumps(VARIANTS[name]) if VARIANTS[name] else "fashion_mnist.flags",
+             "images_per_second": float(np.median(rates[name])),
+             "ratio": float(np.median(rates[name]) / base)} for name in names]
+    print(common.markdown_table(rows, [
+        ("variant", "variant"), ("settings", "settings"),
+        (f"images/s (median of {args.rounds})", "images_per_second", 1), ("ratio", "ratio")]))
+    print(f"Rows: {common.write_rows(args.out, rows)}")
 
 
 if __name__ == "__main__":

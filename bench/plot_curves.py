@@ -1,18 +1,19 @@
 """Plot FD and recall against wall-clock minutes from bench/fashion_compare.py's JSON rows.
 
-    python bench/plot_curves.py bench/results/time_to_quality.json --out=docs/time_to_quality.png
+    python -m bench.plot_curves bench/results/time_to_quality.json --out=docs/time_to_quality.png
 
 One line per run (ViTGAN runs by their wall-clock time from the start of training, DCGAN runs by
 their training time). Needs matplotlib (`pip install -e '.[bench]'`).
 """
 
 import argparse
-import json
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from bench import common  # noqa: E402
 
 
 def curves(rows):
@@ -33,8 +34,7 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--title", default="Fashion-MNIST, 2-core CPU, 10,000 samples")
     args = parser.parse_args()
-    with open(args.rows) as f:
-        rows = json.load(f)
+    rows = common.read_rows(args.rows)
     fig, (ax_fd, ax_rec) = plt.subplots(1, 2, figsize=(11, 4))
     for label, points in curves(rows).items():
         minutes, fd, recall = zip(*points)

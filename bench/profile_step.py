@@ -1,7 +1,7 @@
 """Where the train step's time goes: TF profiler op time by op type, without XLA.
 
-    python bench/profile_step.py                       # 32 preset, batch 32, float32
-    python bench/profile_step.py --preset=64 --precision=mixed_bfloat16
+    python -m bench.profile_step                       # 32 preset, batch 32, float32
+    python -m bench.profile_step --preset=64 --precision=mixed_bfloat16
 
 Traces `--steps` steps of the real compiled fit step with `tf.profiler.experimental` (after two
 warm-up steps), reads the trace (an XSpace protobuf) and sums the duration of every TF op event
@@ -30,7 +30,9 @@ import time
 import numpy as np
 import tensorflow as tf
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
-from train_step import (
+
+from bench import common
+from bench.train_step import (
     PRESET_SETTINGS,
     compute_dtype,
     count_flops,
@@ -171,6 +173,7 @@ def main():
     parser.add_argument("--by_shape", type=int, default=0,
                         help="also time each distinct contraction alone and list the N that "
                         "lose the most time against the peak")
+    parser.add_argument("--out", default=common.results_path("profile_step"), help="JSON rows")
     args = parser.parse_args()
     gan, images, data = synthetic_run(args.preset, args.batch_size, args.precision,
                                       **PRESET_SETTINGS.get(args.preset, {}))
@@ -194,16 +197,23 @@ def main():
           f"inter-op threads); trace in {logdir}")
     print(f"matmul-class ops: {100 * matmul / total:.1f}% of op time; "
           f"other ops: {100 * (total - matmul) / total:.1f}%\n")
-    print("| op type | seconds | share of op time |")
-    print("|---|---|---|")
     ranked = totals.most_common()
-    for op, seconds in ranked[:args.top]:
-        print(f"| {op} | {seconds:.2f} | {100 * seconds / total:.1f}% |")
+    op_rows = [{"table": "op_types", "op": op, "seconds": seconds,
+                "share": f"{100 * seconds / total:.1f}%"} for op, seconds in ranked[:args.top]]
     rest = sum(seconds for _, seconds in ranked[args.top:])
-    print(f"| {len(ranked) - args.top} other types | {rest:.2f} | {100 * rest / total:.1f}% |",
-          flush=True)
-    if args.replay == "false":
-        return
+    op_rows.append({"table": "op_types", "op": f"{len(ranked) - args.top} other types",
+                    "seconds": rest, "share": f"{100 * rest / total:.1f}%"})
+    print(common.markdown_table(op_rows, [("op type", "op"), ("seconds", "seconds"),
+                                          ("share of op time", "share")]), flush=True)
+    rows = op_rows
+    if args.replay == "true":
+        rows += replay_tables(gan, images, args, step_seconds)
+    print(f"Rows: {common.write_rows(args.out, rows)}")
+
+
+def replay_tables(gan, images, args, step_seconds):
+    """The step's dense contractions replayed alone against the peak (and, with --by_shape,
+    each distinct one); printed, and returned as rows."""
     concrete = tf.function(gan.train_step).get_concrete_function(
         tf.TensorSpec(images.shape, tf.float32))
     step_flops = count_flops(concrete)
@@ -214,29 +224,38 @@ def main():
                                 verbose=False)
     print(f"\nPeak matmul {dtype}: {peak / 1e9:.1f} GFLOP/s (at {shape[0]}x{shape[1]}x"
           f"{shape[2]})\n")
-    print("| work | s/step | GFLOP | GFLOP/s | % of peak | share of the step's time |")
-    print("|---|---|---|---|---|---|")
-    for name, sec, fl in (("full step", step_seconds, step_flops),
-                          (f"its {len(ops)} dense contractions alone", seconds, flops)):
-        print(f"| {name} | {sec:.2f} | {fl / 1e9:.1f} | {fl / sec / 1e9:.1f} | "
-              f"{100 * fl / sec / peak:.0f}% | {100 * sec / step_seconds:.0f}% |")
-    print(f"| everything else (difference) | {step_seconds - seconds:.2f} | "
-          f"{(step_flops - flops) / 1e9:.1f} | | | {100 * (1 - seconds / step_seconds):.0f}% |")
+    work = [{"table": "work", "work": name, "seconds": sec, "gflop": fl / 1e9,
+             "gflop_per_second": fl / sec / 1e9, "share_of_peak": f"{100 * fl / sec / peak:.0f}%",
+             "share_of_step": f"{100 * sec / step_seconds:.0f}%"}
+            for name, sec, fl in (("full step", step_seconds, step_flops),
+                                  (f"its {len(ops)} dense contractions alone", seconds, flops))]
+    work.append({"table": "work", "work": "everything else (difference)",
+                 "seconds": step_seconds - seconds, "gflop": (step_flops - flops) / 1e9,
+                 "share_of_step": f"{100 * (1 - seconds / step_seconds):.0f}%"})
+    print(common.markdown_table(work, [
+        ("work", "work"), ("s/step", "seconds"), ("GFLOP", "gflop", 1),
+        ("GFLOP/s", "gflop_per_second", 1), ("% of peak", "share_of_peak"),
+        ("share of the step's time", "share_of_step")]))
     if not args.by_shape:
-        return
-    rows = by_shape(ops, peak)
-    total = sum(count * sec for count, _, _, sec, _ in rows)
-    print(f"\nEach distinct contraction timed alone ({len(rows)} kinds; together "
+        return work
+    kinds = by_shape(ops, peak)
+    total = sum(count * sec for count, _, _, sec, _ in kinds)
+    print(f"\nEach distinct contraction timed alone ({len(kinds)} kinds; together "
           f"{total:.2f} s per step), the {args.by_shape} that lose the most time against the "
           "peak:\n")
-    print("| op | input shapes | count per step | ms each | % of peak | s per step | "
-          "s lost per step |")
-    print("|---|---|---|---|---|---|---|")
-    for row in rows[:args.by_shape]:
-        count, op_type, shapes, sec, fl = row
-        shown = " · ".join("×".join(str(d) for d in shape) for shape in shapes)
-        print(f"| {op_type} | {shown} | {count} | {1e3 * sec:.2f} | {100 * fl / sec / peak:.0f}% "
-              f"| {count * sec:.2f} | {seconds_lost(row, peak):.2f} |")
+    shapes_rows = []
+    for kind in kinds[:args.by_shape]:
+        count, op_type, shapes, sec, fl = kind
+        shapes_rows.append({
+            "table": "by_shape", "op": op_type,
+            "shapes": " · ".join("×".join(str(d) for d in shape) for shape in shapes),
+            "count": count, "ms_each": 1e3 * sec, "share_of_peak": f"{100 * fl / sec / peak:.0f}%",
+            "seconds_per_step": count * sec, "seconds_lost": seconds_lost(kind, peak)})
+    print(common.markdown_table(shapes_rows, [
+        ("op", "op"), ("input shapes", "shapes"), ("count per step", "count"),
+        ("ms each", "ms_each"), ("% of peak", "share_of_peak"),
+        ("s per step", "seconds_per_step"), ("s lost per step", "seconds_lost")]))
+    return work + shapes_rows
 
 
 if __name__ == "__main__":

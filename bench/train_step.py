@@ -1,7 +1,7 @@
 """Train-step throughput: images/s, FLOP/s against this machine's matmul FLOP/s, peak memory.
 
-    python bench/train_step.py                         # 32 preset, batch 32: float32 and XLA
-    python bench/train_step.py --presets=32,64 --batch_sizes=32,64 \
+    python -m bench.train_step                         # 32 preset, batch 32: float32 and XLA
+    python -m bench.train_step --presets=32,64 --batch_sizes=32,64 \
         --precisions=float32,mixed_bfloat16 --jit=false,true
 
 The step is the real one (`ViTGAN.train_step` through `Model.fit`'s compiled train function):
@@ -21,7 +21,7 @@ steps' (time spent outside the steps: iterator set-up and teardown, callbacks).
 The dataset goes through `vitgan_tf.data.without_autotune`, as in training: with tf.data's
 autotuning thread on (`--data_autotune=on`), the fit call often does not return until that
 thread's next wake-up (10.23 s, 20.47 s, 40.95 s, ... after the iterator starts), which made
-whole runs read 2x slow. bench/slow_mode.py runs this script repeatedly to show it.
+whole runs read 2x slow (bench/README.md, "The 2× slow mode").
 """
 
 import argparse
@@ -32,9 +32,10 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
-from _machine import cpu_name
 
-from vitgan_tf import data, train_lib
+from bench import common
+from bench.common import cpu_name
+from vitgan_tf import build, config, data
 from vitgan_tf.models import get_config
 
 
@@ -118,7 +119,7 @@ def synthetic_run(preset, batch, precision, jit=False, data_autotune=False, **tr
     Returns (gan, images, dataset).
     """
     cfg = get_config(preset)
-    gan = train_lib.build_gan(train_lib.TrainConfig(
+    gan = build.build_gan(config.TrainConfig(
         workdir="", preset=preset, batch_size=batch, mixed_precision=precision,
         jit_compile=jit, **train_settings))
     images = np.random.default_rng(0).uniform(
@@ -148,11 +149,6 @@ def bench_one(preset, batch, precision, jit, steps, data_autotune=False):
     return batch / seconds, flops, flops / seconds, timer.times, wall - sum(timer.times)
 
 
-def _share(flops_per_s, peaks, dtype):
-    """A row's FLOP/s as a share of the measured peak of `dtype`; "-" when not measured."""
-    return f"{100 * flops_per_s / peaks[dtype]:.0f}%" if dtype in peaks else "-"
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", default="32")
@@ -163,6 +159,7 @@ def main():
     parser.add_argument("--peak", default="full", choices=["full", "squares", "none"],
                         help="matmul shapes for the peak: squares and the models' own (full), "
                         "squares only, or none (rows then show no share)")
+    parser.add_argument("--out", default=common.results_path("train_step"), help="JSON rows")
     parser.add_argument("--data_autotune", default="off", choices=["off", "on"],
                         help="tf.data autotuning of the input; training turns it off, and "
                         "'on' shows the slow mode it caused")
@@ -188,24 +185,35 @@ def main():
             peaks[dtype], shape = measured_peak(dtype, shapes)
             print(f"Peak matmul {dtype}: {peaks[dtype] / 1e9:.1f} GFLOP/s (best of "
                   f"{len(shapes)} shapes, at {shape[0]}x{shape[1]}x{shape[2]})")
-    print("\n| preset | batch | precision | XLA | images/s | s/step median (min-max) | "
-          "fit overhead s | GFLOP/step | GFLOP/s | % of float32 peak | % of compute-dtype peak | "
-          "peak RSS GB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    rows = []
     for preset in presets:
         for batch in batch_sizes:
             for precision in precisions:
                 for jit in [j.strip().lower() == "true" for j in args.jit.split(",")]:
                     rate, flops, flops_per_s, times, overhead = bench_one(
                         preset, batch, precision, jit, args.steps, args.data_autotune == "on")
-                    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
-
-                    shares = [_share(flops_per_s, peaks, d)
-                              for d in ("float32", compute_dtype(precision))]
-                    print(f"| {preset} | {batch} | {precision} | {jit} | {rate:.2f} | "
-                          f"{np.median(times):.2f} ({min(times):.2f}-{max(times):.2f}) | "
-                          f"{overhead:.2f} | {flops / 1e9:.1f} | {flops_per_s / 1e9:.1f} | "
-                          f"{shares[0]} | {shares[1]} | {rss:.1f} |", flush=True)
+                    row = {"preset": preset, "batch": batch, "precision": precision, "xla": jit,
+                           "images_per_second": rate, "step_median": float(np.median(times)),
+                           "step_min": min(times), "step_max": max(times),
+                           "fit_overhead": overhead, "gflop_per_step": flops / 1e9,
+                           "gflop_per_second": flops_per_s / 1e9,
+                           "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
+                    for key, dtype in (("share_float32_peak", "float32"),
+                                       ("share_compute_peak", compute_dtype(precision))):
+                        if dtype in peaks:
+                            row[key] = f"{100 * flops_per_s / peaks[dtype]:.0f}%"
+                    print(f"{preset} batch {batch} {precision} XLA {jit}: {rate:.2f} images/s",
+                          flush=True)
+                    rows.append(row)
+    print()
+    print(common.markdown_table(rows, [
+        ("preset", "preset"), ("batch", "batch"), ("precision", "precision"), ("XLA", "xla"),
+        ("images/s", "images_per_second"), ("s/step median", "step_median"),
+        ("min", "step_min"), ("max", "step_max"), ("fit overhead s", "fit_overhead"),
+        ("GFLOP/step", "gflop_per_step", 1), ("GFLOP/s", "gflop_per_second", 1),
+        ("% of float32 peak", "share_float32_peak"),
+        ("% of compute-dtype peak", "share_compute_peak"), ("peak RSS GB", "peak_rss_gb", 1)]))
+    print(f"Rows: {common.write_rows(args.out, rows)}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from tests.helpers import tmpfs  # noqa: E402
+from vitgan_tf import config
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +54,7 @@ def tiny_run_master(tmp_path_factory):
     from vitgan_tf import train_lib
 
     workdir = tmp_path_factory.mktemp("tiny_run") / "run"
-    train_lib.train(train_lib.TrainConfig(workdir=str(workdir), **TINY_RUN),
+    train_lib.train(config.TrainConfig(workdir=str(workdir), **TINY_RUN),
                     dataset=tiny_images())
     return workdir
 

@@ -9,10 +9,13 @@ os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from vitgan_tf import train_lib  # noqa: E402
+from vitgan_tf import (
+                            config,
+                            train_lib,  # noqa: E402
+)
 
 workdir, out = sys.argv[1], sys.argv[2]
-cfg = train_lib.TrainConfig(workdir=workdir, preset="tiny", batch_size=4, total_steps=2,
+cfg = config.TrainConfig(workdir=workdir, preset="tiny", batch_size=4, total_steps=2,
                             log_every=2, checkpoint_every=2, sample_every=2, num_samples=4,
                             strategy="multi_worker")
 images = np.random.default_rng(0).uniform(-1, 1, (4, 16, 16, 3)).astype("float32")

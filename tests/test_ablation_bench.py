@@ -2,28 +2,20 @@
 it says it changes (and nothing else)."""
 
 import dataclasses
-import importlib.util
 import os
 import sys
 import types
 
 import pytest
 
-from vitgan_tf import rundir
+from bench import ablation
+from vitgan_tf import config
 from vitgan_tf import train as train_cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _ablation():
-    spec = importlib.util.spec_from_file_location("ablation",
-                                                  os.path.join(ROOT, "bench", "ablation.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ABLATION = _ablation()
+ABLATION = ablation
 ARGS = types.SimpleNamespace(runs_dir="runs/ablation", steps=800, kid_every=200,
                              kid_samples=1000, data_dir=None)
 
@@ -34,7 +26,7 @@ def _parse(command):
     assert command[:3] == [sys.executable, "-m", "vitgan_tf.train"]
     try:
         train_cli.FLAGS(argv)
-        cfg = train_cli.config_from_flags()
+        cfg = config.from_flags(train_cli.FLAGS)
     finally:
         train_cli.FLAGS.unparse_flags()
     cfg.validate()
@@ -47,8 +39,7 @@ def test_baseline_is_the_fashion_preset_with_the_bench_budget():
     assert (cfg.preset, cfg.dataset, cfg.total_steps, cfg.seed) == ("fashion", "fashion_mnist",
                                                                      800, 1)
     assert cfg.kid_every == 200 and cfg.kid_extractor == "fashion_classifier"
-    assert rundir.model_config(cfg) == rundir.model_config(
-        dataclasses.replace(cfg, model_overrides=""))
+    assert cfg.model == {}
 
 
 @pytest.mark.parametrize("variant", sorted(set(ABLATION.VARIANTS) - {"baseline"}))
@@ -56,7 +47,7 @@ def test_each_variant_changes_only_its_switches(variant):
     _, overrides, flags = ABLATION.VARIANTS[variant]
     base = _parse(ABLATION.train_command("baseline", 0, ARGS)[1])
     cfg = _parse(ABLATION.train_command(variant, 0, ARGS)[1])
-    model, base_model = rundir.model_config(cfg), rundir.model_config(base)
+    model, base_model = config.model_config(cfg), config.model_config(base)
     changed = {k for k, v in model.to_dict().items() if base_model.to_dict()[k] != v}
     assert changed == set(overrides)
     for key, value in overrides.items():
@@ -64,7 +55,7 @@ def test_each_variant_changes_only_its_switches(variant):
     train_changes = {f.name for f in dataclasses.fields(cfg)
                      if getattr(cfg, f.name) != getattr(base, f.name)}
     # A flag may restate the default (augment_probability 0.8); nothing else may change.
-    assert train_changes - {"workdir", "model_overrides"} <= set(flags)
-    assert bool(train_changes - {"workdir", "model_overrides"}) == bool(flags)
+    assert train_changes - {"workdir", "model"} <= set(flags)
+    assert bool(train_changes - {"workdir", "model"}) == bool(flags)
     for key, value in flags.items():
         assert getattr(cfg, key) == value

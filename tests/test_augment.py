@@ -3,7 +3,8 @@ import pytest
 import tensorflow as tf
 
 from tests.helpers import randn
-from vitgan_tf.augment import POLICIES, diff_augment, parse_policy
+from vitgan_tf.augment import diff_augment
+from vitgan_tf.config import AUGMENTATIONS, parse_policy
 
 SEED = tf.constant([3, 4], tf.int64)
 
@@ -14,9 +15,9 @@ def _images(n=8, size=16):
 
 def test_shape_dtype_and_probability_zero_is_identity():
     x = _images()
-    y = diff_augment(x, SEED, POLICIES, probability=0.8)
+    y = diff_augment(x, SEED, AUGMENTATIONS, probability=0.8)
     assert y.shape == x.shape and y.dtype == x.dtype
-    np.testing.assert_array_equal(diff_augment(x, SEED, POLICIES, probability=0.0).numpy(),
+    np.testing.assert_array_equal(diff_augment(x, SEED, AUGMENTATIONS, probability=0.0).numpy(),
                                   x.numpy())
 
 
@@ -54,17 +55,17 @@ def test_cutout_zeroes_a_half_size_square():
 
 def test_per_sample_randomness_and_determinism():
     x = tf.repeat(_images(n=1), 8, axis=0)
-    y = diff_augment(x, SEED, POLICIES, probability=1.0).numpy()
+    y = diff_augment(x, SEED, AUGMENTATIONS, probability=1.0).numpy()
     assert len({y[i].tobytes() for i in range(8)}) == 8
-    np.testing.assert_array_equal(diff_augment(x, SEED, POLICIES, 1.0).numpy(), y)
-    other = diff_augment(x, tf.constant([3, 5], tf.int64), POLICIES, 1.0).numpy()
+    np.testing.assert_array_equal(diff_augment(x, SEED, AUGMENTATIONS, 1.0).numpy(), y)
+    other = diff_augment(x, tf.constant([3, 5], tf.int64), AUGMENTATIONS, 1.0).numpy()
     assert not np.allclose(other, y)
 
 
 def test_replica_slices_get_the_single_device_draws():
     x = _images(n=8)
-    full = diff_augment(x, SEED, POLICIES, 0.8).numpy()
-    second_half = diff_augment(x[4:], SEED, POLICIES, 0.8, batch_offset=4, global_batch=8)
+    full = diff_augment(x, SEED, AUGMENTATIONS, 0.8).numpy()
+    second_half = diff_augment(x[4:], SEED, AUGMENTATIONS, 0.8, batch_offset=4, global_batch=8)
     np.testing.assert_allclose(second_half.numpy(), full[4:], atol=1e-6)
 
 
@@ -72,10 +73,10 @@ def test_differentiable_and_xla_compiles():
     x = _images()
     with tf.GradientTape() as tape:
         tape.watch(x)
-        loss = tf.reduce_sum(diff_augment(x, SEED, POLICIES, 1.0) ** 2)
+        loss = tf.reduce_sum(diff_augment(x, SEED, AUGMENTATIONS, 1.0) ** 2)
     grad = tape.gradient(loss, x)
     assert grad is not None and np.abs(grad.numpy()).sum() > 0
-    compiled = tf.function(lambda a, s: diff_augment(a, s, POLICIES, 0.8), jit_compile=True)
+    compiled = tf.function(lambda a, s: diff_augment(a, s, AUGMENTATIONS, 0.8), jit_compile=True)
     np.testing.assert_allclose(compiled(x, SEED).numpy(), diff_augment(x, SEED).numpy(),
                                atol=1e-5)
 
@@ -84,4 +85,4 @@ def test_bad_policy_and_probability():
     with pytest.raises(ValueError, match="Unknown DiffAugment policy"):
         parse_policy("color,flip")
     with pytest.raises(ValueError, match="probability"):
-        diff_augment(_images(), SEED, POLICIES, 1.5)
+        diff_augment(_images(), SEED, AUGMENTATIONS, 1.5)

@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from vitgan_tf import data
+from vitgan_tf import config, data
 
 
 def write_idx(path, array, compress=True):
@@ -157,7 +157,9 @@ def test_vanished_images_do_not_flood_the_log(tmp_path):
     assert result.stdout.strip() == "stopped", result.stderr[-2000:]
     noise = [line for line in result.stderr.splitlines() if "NotFound" in line
              or "No such file" in line]
-    assert not noise, noise[:3]
+    # Before: a line per file per pass (40 here, thousands in a run). Now at most the files
+    # that vanished between the existence check and the read: a few at the moment of deletion.
+    assert len(noise) <= 4, noise[:5]
 
 
 def test_a_folder_of_truncated_jpegs_fails_instead_of_training_on_nothing(tmp_path):
@@ -182,7 +184,7 @@ def test_a_folder_of_truncated_jpegs_fails_instead_of_training_on_nothing(tmp_pa
 def test_the_fashion_preset_trains_on_idx_files(idx_dir, tmp_path):
     from vitgan_tf import rundir, train_lib
 
-    cfg = rundir.TrainConfig(workdir=str(tmp_path / "run"), dataset="fashion_mnist",
+    cfg = config.TrainConfig(workdir=str(tmp_path / "run"), dataset="fashion_mnist",
                              data_dir=str(idx_dir), preset="fashion", batch_size=4,
                              total_steps=2, log_every=2, checkpoint_every=2, sample_every=2,
                              num_samples=4, bcr_real=0, bcr_fake=0, augment_policy="")

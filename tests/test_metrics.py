@@ -9,8 +9,8 @@ import pytest
 import scipy.linalg
 import tensorflow as tf
 
+from vitgan_tf import config, evaluate, features, metrics, rng, rundir, sample
 from vitgan_tf import data as data_lib
-from vitgan_tf import evaluate, features, metrics, rng, rundir, sample, train_lib
 from vitgan_tf import images as images_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -153,7 +153,7 @@ def test_missing_weights_file_gives_a_clear_message(tmp_path):
     with pytest.raises(features.WeightsError, match="not a TensorFlow graph|without the"):
         features.FIDInception(str(tmp_path / "notes.txt"))
     # The CLI checks the run directory first, then the weights.
-    rundir.write_config(train_lib.TrainConfig(workdir=str(tmp_path), preset="tiny"))
+    rundir.write_config(config.TrainConfig(workdir=str(tmp_path), preset="tiny"))
     result = subprocess.run(
         [sys.executable, "-m", "vitgan_tf.evaluate", f"--workdir={tmp_path}",
          f"--inception_path={tmp_path / 'missing.pb'}"],

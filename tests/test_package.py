@@ -60,6 +60,39 @@ def test_the_import_graph_has_no_cycle():
     assert "vitgan_tf.train_lib" not in graph["vitgan_tf.sample"]
 
 
+def test_no_module_imports_another_modules_private_names():
+    modules = {m.rsplit(".", 1)[-1] for m in _module_imports()}
+    found = []
+    for folder, _, names in os.walk(PACKAGE):
+        for name in (n for n in names if n.endswith(".py")):
+            path = os.path.join(folder, name)
+            for node in ast.walk(ast.parse(open(path).read())):
+                if (isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                        "vitgan_tf")):
+                    found += [f"{path}: {a.name}" for a in node.names
+                              if a.name.startswith("_") and not a.name.startswith("__")]
+                elif (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                      and node.value.id in modules and node.attr.startswith("_")
+                      and not node.attr.startswith("__")):
+                    found.append(f"{path}: {node.value.id}.{node.attr}")
+    assert not found
+
+
+def test_settings_are_checked_without_tensorflow():
+    # config, models.config, errors and cli import neither TensorFlow nor Keras.
+    graph = _module_imports()
+    light = {"vitgan_tf.config", "vitgan_tf.models.config", "vitgan_tf.errors", "vitgan_tf.cli"}
+    for module in light:
+        assert graph[module] <= light, (module, graph[module] - light)
+        path = os.path.join(ROOT, *module.split(".")) + ".py"
+        tree = ast.parse(open(path).read())
+        imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
+                    for a in n.names}
+        imported |= {n.module.split(".")[0] for n in ast.walk(tree)
+                     if isinstance(n, ast.ImportFrom) and n.module}
+        assert not imported & {"tensorflow", "keras"}, module
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("script,module", [
     ("vitgan-train", "vitgan_tf.train"), ("vitgan-evaluate", "vitgan_tf.evaluate"),

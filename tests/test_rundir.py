@@ -15,14 +15,14 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import TINY_RUN, tiny_images
-from vitgan_tf import rundir, train_lib
+from vitgan_tf import build, checkpoints, config, rundir, train_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytestmark = pytest.mark.integration
 
 
 def _cfg(workdir, **kw):
-    return train_lib.TrainConfig(**{**TINY_RUN, "workdir": str(workdir), **kw})
+    return config.TrainConfig(**{**TINY_RUN, "workdir": str(workdir), **kw})
 
 
 def _data():
@@ -168,7 +168,7 @@ def test_a_hand_edited_config_json_is_named_with_its_field(run):
 def test_a_checkpoint_of_another_model_is_one_line_not_hundreds(run, tmp_path):
     # Issue 23 item 9: TF logged one warning per unmatched value (708 lines) after our error.
     other = tmp_path / "other" / "ckpt-1"
-    rundir.make_checkpoint(train_lib.build_gan(_cfg(run, preset="digits"))).write(str(other))
+    checkpoints.make_checkpoint(build.build_gan(_cfg(run, preset="digits"))).write(str(other))
     _edit = [("--checkpoint", str(other)), ("config.json", None)]
     for what, checkpoint in _edit:
         if checkpoint is None:  # a config.json that does not fit the run's checkpoints
@@ -225,8 +225,9 @@ def test_sigterm_and_sigint_save_a_checkpoint_and_exit_nonzero(tmp_path, sig):
 @pytest.mark.parametrize("args,message", [
     (["--seed=9223372036854775808"], "--seed"),
     (["--lr=inf"], "--lr=inf"),
-    # The same validate() path as --lr=inf: with -m slow.
-    pytest.param(["--model_overrides=nonsense=1"], "--model_overrides", marks=pytest.mark.slow),
+    # The replaced --model_overrides names its replacement; a bad model field value is named.
+    (["--model_overrides=d_norm=sn"], "write --model.d_norm=sn instead"),
+    (["--model.d_conv_channels=0"], "--model.d_conv_channels=0"),
     # Issue 23 item 6: a folder given without --dataset=folder is not silently ignored.
     (["--data_dir=/tmp"], "--dataset=digits is built in"),
     # Flag parsing errors, which absl reports with a usage hint and exit 1.

@@ -8,10 +8,11 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
+from absl import flags as absl_flags
 from PIL import Image
 
 from tests.helpers import randn
-from vitgan_tf import data, evaluate, rundir, train_lib
+from vitgan_tf import build, checkpoints, config, data, evaluate, rundir, train_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -19,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def _cfg(workdir, **kw):
     base = dict(workdir=str(workdir), preset="tiny", batch_size=4, total_steps=4, log_every=2,
                 checkpoint_every=2, sample_every=2, num_samples=4)
-    return train_lib.TrainConfig(**{**base, **kw})
+    return config.TrainConfig(**{**base, **kw})
 
 
 def _data():
@@ -39,9 +40,9 @@ def test_train_writes_checkpoints_samples_logs_and_resumes(tmp_path):
     assert resumed.g_optimizer.iterations.numpy() == 8
     assert resumed.d_optimizer.iterations.numpy() == 8
     # A fresh model restored from the workdir holds the trained weights and optimizer state.
-    restored = train_lib.build_gan(_cfg(tmp_path))
-    assert rundir.restore_latest(restored, str(tmp_path / "missing")) == (None, [])
-    assert rundir.restore_latest(restored, str(tmp_path / "checkpoints"))[0].endswith("ckpt-8")
+    restored = build.build_gan(_cfg(tmp_path))
+    assert checkpoints.restore_latest(restored, str(tmp_path / "missing")) == (None, [])
+    assert checkpoints.restore_latest(restored, str(tmp_path / "checkpoints"))[0].endswith("ckpt-8")
     assert restored.g_optimizer.iterations.numpy() == 8
     for name in ("generator", "discriminator", "ema_generator"):
         for a, b in zip(getattr(resumed, name).weights, getattr(restored, name).weights):
@@ -52,8 +53,8 @@ def test_train_writes_checkpoints_samples_logs_and_resumes(tmp_path):
 def test_checkpoint_holds_every_weight_of_every_model(tmp_path):
     # Keras 3 layers kept in Python lists are invisible to TF's object graph; a checkpoint of the
     # models themselves would silently drop them (and the non-trainable ISN state with them).
-    gan = train_lib.build_gan(_cfg(tmp_path))
-    path = rundir.make_checkpoint(gan).write(str(tmp_path / "ckpt"))
+    gan = build.build_gan(_cfg(tmp_path))
+    path = checkpoints.make_checkpoint(gan).write(str(tmp_path / "ckpt"))
     saved = {name.split("/")[0] + "/" + name.split("/")[1]
              for name, _ in tf.train.list_variables(path) if "/" in name}
     for model in (gan.generator, gan.discriminator, gan.ema_generator):
@@ -220,34 +221,26 @@ FLAGFILES = [
     ("fashion_mnist_stylegan2d", "fashion_mnist", "fashion")]
 
 
-@pytest.mark.integration
-def test_config_flagfiles_parse_and_validate():
+def test_config_flagfiles_parse_and_validate(monkeypatch):
     # The command users are promised, `--flagfile=configs/NAME.flags` alone, has a workdir.
-    # One process parses them all, each from the flags' defaults (unparse_flags).
-    script = (
-        "import sys\n"
-        "from vitgan_tf import train\n"
-        "for name in sys.argv[1:]:\n"
-        "    train.FLAGS.unparse_flags()\n"
-        "    train.FLAGS(['train', f'--flagfile=configs/{name}.flags'])\n"
-        "    cfg = train.config_from_flags()\n"
-        "    cfg.validate()\n"
-        "    print(name, cfg.dataset, cfg.preset, cfg.workdir)\n")
-    result = subprocess.run(
-        [sys.executable, "-c", script, *(name for name, _, _ in FLAGFILES)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    got = [line.split() for line in result.stdout.splitlines()[-len(FLAGFILES):]]
-    assert got == [[name, dataset, preset, f"runs/{name}"] for name, dataset, preset in FLAGFILES]
+    # Settings are checked without TensorFlow, so the flags parse in this process.
+    monkeypatch.chdir(ROOT)
+    for name, dataset, preset in FLAGFILES:
+        values = absl_flags.FlagValues()
+        config.define_flags(values)
+        values(["train", f"--flagfile=configs/{name}.flags"])
+        cfg = config.from_flags(values).validate()
+        assert (cfg.dataset, cfg.preset, cfg.workdir) == (dataset, preset, f"runs/{name}")
+        assert (config.model_config(cfg).d_arch == "stylegan2") == name.endswith("stylegan2d")
     assert sorted(os.path.basename(p)[:-6] for p in os.listdir(os.path.join(ROOT, "configs"))
                   if p.endswith(".flags")) == sorted(name for name, _, _ in FLAGFILES)
 
 
 def test_separate_discriminator_learning_rate(tmp_path):
-    gan = train_lib.build_gan(_cfg(tmp_path, lr=1e-3, d_lr=4e-3))
+    gan = build.build_gan(_cfg(tmp_path, lr=1e-3, d_lr=4e-3))
     assert float(gan.g_optimizer.learning_rate) == pytest.approx(1e-3)
     assert float(gan.d_optimizer.learning_rate) == pytest.approx(4e-3)
-    same = train_lib.build_gan(_cfg(tmp_path, lr=1e-3))
+    same = build.build_gan(_cfg(tmp_path, lr=1e-3))
     assert float(same.d_optimizer.learning_rate) == pytest.approx(1e-3)
 
 
@@ -314,7 +307,7 @@ def test_fd_and_kid_during_training_keep_the_best_checkpoint(tmp_path, monkeypat
     assert [(r["step"], r["fd"], r["best"]) for r in rows] == [
         (2, 5.0, True), (4, 3.0, True), (6, 4.0, False)]
     # The best (step 4) survives the rotation (keep 1: only ckpt-6 is left there), alone.
-    assert rundir.best_record(str(tmp_path))["step"] == 4
+    assert checkpoints.best_record(str(tmp_path))["step"] == 4
     best_files = sorted(os.listdir(tmp_path / "checkpoints" / "best"))
     assert best_files == ["best.json", "ckpt-4.data-00000-of-00001", "ckpt-4.index"]
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-6")

@@ -11,18 +11,7 @@ Images are (batch, H, W, C) in [-1, 1].
 import tensorflow as tf
 
 from vitgan_tf import rng
-
-POLICIES = ("color", "scale", "translation", "cutout")
-
-
-def parse_policy(policy):
-    """'color,translation' -> ('color', 'translation'); validates every name."""
-    names = tuple(p.strip() for p in policy.split(",") if p.strip()) if policy else ()
-    unknown = [n for n in names if n not in POLICIES]
-    if unknown:
-        raise ValueError(f"Unknown DiffAugment policy {unknown}; expected names from {POLICIES}.")
-    return names
-
+from vitgan_tf.config import AUGMENTATIONS, parse_policy
 
 _fold = rng.fold
 
@@ -113,14 +102,14 @@ def _cutout(images, seed, draw, ratio=0.5):
 _OPS = {"color": _color, "scale": _scale, "translation": _translation, "cutout": _cutout}
 
 
-def diff_augment(images, seed, policy=POLICIES, probability=0.8, batch_offset=0,
+def diff_augment(images, seed, policy=AUGMENTATIONS, probability=0.8, batch_offset=0,
                  global_batch=None):
     """Apply each transformation of `policy` to each image with probability `probability`.
 
     Args:
         images: (batch, H, W, C) float images in [-1, 1].
         seed: int32 tensor of shape (2,), a stateless seed; the same seed gives the same draw.
-        policy: names from `POLICIES` (a tuple, or a comma-separated string), applied in the
+        policy: names from `AUGMENTATIONS` (a tuple, or a comma-separated string), applied in the
             order color, scale, translation, cutout.
         probability: per-sample probability of each transformation, in [0, 1].
         batch_offset, global_batch: under data parallelism, where this replica's images sit
@@ -134,7 +123,7 @@ def diff_augment(images, seed, policy=POLICIES, probability=0.8, batch_offset=0,
         raise ValueError(f"DiffAugment probability must be in [0, 1], got {probability}.")
     draw = _Draw(tf.shape(images)[0], batch_offset, global_batch)
     x = images
-    for index, name in enumerate(POLICIES):
+    for index, name in enumerate(AUGMENTATIONS):
         if name not in policy or probability == 0.0:
             continue
         op_seed = _fold(seed, 1000 + index)

@@ -1,13 +1,18 @@
 """What the four command-line tools share: a user's mistake is one line and exit status 2.
 
 Flag parsing errors (an unknown flag, a value of the wrong type, a missing required flag, a
---flagfile that cannot be read) and positional arguments are reported like the tools' own checks:
-`error: <what and what to do>` on stderr, no traceback, no usage dump, status 2.
+--flagfile that cannot be read), positional arguments and every `errors.UserError` the library
+raises (a bad setting, a missing file, a run directory that cannot be used), as well as an
+OSError (a disk that is full or read-only), are reported the same way: `error: <what and what
+to do>` on stderr, no traceback, no usage dump, status 2.
 """
 
+import math
 import sys
 
 from absl import app, flags
+
+from vitgan_tf.errors import UserError
 
 USAGE_ERROR = 2
 
@@ -17,6 +22,23 @@ def exit_with(error, status=USAGE_ERROR):
     well: absl's stderr handler would print it a second time.)"""
     print(f"error: {error}", file=sys.stderr)
     sys.exit(status)
+
+
+def define_run_flags(truncation_help):
+    """The flags of the tools that read a trained run (sample, evaluate, export): --workdir
+    (required), --checkpoint and --truncation_psi."""
+    flags.DEFINE_string("workdir", None, "Training run directory.")
+    flags.DEFINE_string("checkpoint", "", "Checkpoint path, or best (the lowest in-training "
+                        "FD); default the latest in the workdir.")
+    flags.DEFINE_float("truncation_psi", 1.0, truncation_help)
+    flags.mark_flag_as_required("workdir")
+
+
+def check_truncation_psi(value):
+    """--truncation_psi must be finite (a NaN or inf psi makes every image NaN)."""
+    if not math.isfinite(value):
+        raise UserError(f"--truncation_psi={value}: expected a finite number.")
+    return value
 
 
 def _parse_flags(argv):
@@ -31,5 +53,12 @@ def _parse_flags(argv):
 
 
 def run_main(main):
-    """`absl.app.run(main)` with flag and argument errors reported as `exit_with` does."""
-    app.run(main, flags_parser=_parse_flags)
+    """`absl.app.run(main)` with flag and argument errors, user errors and OSErrors reported as
+    `exit_with` does."""
+    def guarded(argv):
+        try:
+            return main(argv)
+        except (UserError, OSError) as error:
+            exit_with(error)
+
+    app.run(guarded, flags_parser=_parse_flags)

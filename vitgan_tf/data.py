@@ -15,6 +15,9 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from vitgan_tf.config import DATASETS
+from vitgan_tf.errors import UserError
+
 TFDS_DATASETS = {"cifar10": "cifar10", "celeb_a": "celeb_a", "lsun_bedroom": "lsun/bedroom"}
 # IDX datasets: default folder (Debian's package for Fashion-MNIST) and the apt hint.
 IDX_DATASETS = {
@@ -22,7 +25,6 @@ IDX_DATASETS = {
                       "apt-get install -y dataset-fashion-mnist"),
     "mnist": (None, "download the four MNIST *-ubyte.gz files into --data_dir"),
 }
-SOURCES = ("digits", "folder") + tuple(IDX_DATASETS) + tuple(TFDS_DATASETS)
 IDX_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
              "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
 IDX_NATIVE_SIZE = 28
@@ -30,7 +32,7 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
 CELEBA_CROP = 108  # centre crop of the 178x218 aligned faces before resizing (DCGAN practice)
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """A data source that cannot be read, with what to do about it."""
 
 
@@ -103,6 +105,8 @@ def folder_source(folder, image_size):
                                                            reshuffle_each_iteration=True)
     # Files removed during a run are skipped before ReadFile sees them: its kernel would log a
     # warning per file per pass, thousands of lines that buried the one error that matters.
+    # (A file removed between the check and the read still gets its one line. Reading in
+    # Python instead, which would close that gap, kept the process from exiting.)
     # Files that still fail to read or decode are skipped without a log line of ours;
     # `list_image_files` reported those unreadable at the start, and a pass with no image left
     # stops the run (`repeat_guarded`).
@@ -282,7 +286,7 @@ def image_source(dataset, image_size, data_dir=None, split="train", seed=0):
         return idx_source(dataset, image_size, data_dir, split)
     if dataset in TFDS_DATASETS:
         return tfds_source(dataset, data_dir, image_size, seed)
-    raise DataError(f"--dataset={dataset!r} is not one of {SOURCES}.")
+    raise DataError(f"--dataset={dataset!r} is not one of {DATASETS}.")
 
 
 def with_channels(ds, channels):

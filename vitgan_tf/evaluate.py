@@ -19,7 +19,6 @@ metrics for `num_samples` real training images in place of generated ones.
 import dataclasses
 import hashlib
 import json
-import math
 import os
 import re
 
@@ -29,22 +28,22 @@ from absl import flags, logging
 
 from vitgan_tf import cli, features, metrics, rng, rundir
 from vitgan_tf import data as data_lib
+from vitgan_tf.config import EXTRACTORS
+from vitgan_tf.errors import UserError
 
 KID_CACHE = 10_000  # real activations kept in the cache for KID
 
 
 def define_flags():
     """Command-line flags (defined only when run as a program)."""
-    flags.DEFINE_string("workdir", None, "Training run directory.")
-    flags.DEFINE_string("checkpoint", "", "Checkpoint path, or best (the lowest in-training "
-                        "FD); default the latest in the workdir.")
+    cli.define_run_flags("Truncation psi (1: none, as in the paper).")
     flags.DEFINE_list("metrics", ["fid", "kid", "is"],
                       "fid, kid, is, pr (precision and recall); a suffix such as fid50k sets the "
                       "number of generated samples.")
     flags.DEFINE_integer("num_samples", 50_000, "Generated images.")
     flags.DEFINE_integer("real_samples", 50_000, "Real images for the statistics (at most the "
                          "dataset's size).")
-    flags.DEFINE_enum("extractor", "fid_inception", list(features.EXTRACTORS),
+    flags.DEFINE_enum("extractor", "fid_inception", list(EXTRACTORS),
                       "fid_inception: the 2015 Inception graph (paper-comparable); "
                       "keras_inception: keras.applications.InceptionV3 (monitoring only); "
                       "fashion_classifier: the "
@@ -53,7 +52,6 @@ def define_flags():
     flags.DEFINE_string("inception_weights", "imagenet",
                         "keras_inception weights: imagenet, a file, or none (random; tests only).")
     flags.DEFINE_integer("batch_size", 100, "Images per generator / extractor batch.")
-    flags.DEFINE_float("truncation_psi", 1.0, "Truncation psi (1: none, as in the paper).")
     flags.DEFINE_string("cache_dir", "", "Real-statistics cache; default WORKDIR/stats.")
     flags.DEFINE_integer("seed", 0, "Latent seed.")
     flags.DEFINE_integer("kid_subsets", 100, "KID subsets.")
@@ -67,14 +65,14 @@ def parse_metrics(names, num_samples):
     for name in names:
         match = re.fullmatch(r"([a-z]+?)(?:(\d+)k)?", name.strip().lower())
         if not match or match.group(1) not in METRICS:
-            raise ValueError(f"--metrics: unknown metric {name!r}; expected one of "
-                             f"{', '.join(METRICS)}, optionally with a sample count such as "
-                             "fid50k.")
+            raise UserError(f"--metrics: unknown metric {name!r}; expected one of "
+                            f"{', '.join(METRICS)}, optionally with a sample count such as "
+                            "fid50k.")
         parsed.append(match.group(1))
         if match.group(2):
             counts.add(int(match.group(2)) * 1000)
     if len(counts) > 1:
-        raise ValueError(f"--metrics={','.join(names)}: conflicting sample counts {counts}.")
+        raise UserError(f"--metrics={','.join(names)}: conflicting sample counts {counts}.")
     return parsed, counts.pop() if counts else num_samples
 
 
@@ -111,8 +109,8 @@ def real_statistics(source, extractor, num_samples, batch_size, cache_path=None)
             with np.load(cache_path) as cached:
                 stats = dict(cached)
         except Exception as error:  # noqa: BLE001 - any unreadable cache gets the same advice
-            raise ValueError(f"{cache_path}: the real-statistics cache cannot be read ({error}); "
-                             "delete it and it will be computed again.") from None
+            raise UserError(f"{cache_path}: the real-statistics cache cannot be read ({error}); "
+                            "delete it and it will be computed again.") from None
         logging.info("Real statistics from %s", cache_path)
         return stats
     size = int(source.cardinality())
@@ -298,20 +296,18 @@ def run(workdir, extractor, metric_names=("fid", "kid", "is"), settings=Settings
 def main(argv):
     del argv  # Checked by cli.run_main.
     FLAGS = flags.FLAGS
-    try:
+    try:  # a read-only or full --cache_dir or --workdir: say which folders must be writable
         names, num_samples = parse_metrics(FLAGS.metrics, FLAGS.num_samples)
         for flag in ("num_samples", "real_samples", "batch_size", "kid_subset_size"):
             if FLAGS[flag].value < 2:
-                raise ValueError(f"--{flag}={FLAGS[flag].value}: expected an integer >= 2.")
+                raise UserError(f"--{flag}={FLAGS[flag].value}: expected an integer >= 2.")
         for flag in ("kid_subsets", "is_splits"):
             if FLAGS[flag].value < 1:
-                raise ValueError(f"--{flag}={FLAGS[flag].value}: expected an integer >= 1.")
-        if not math.isfinite(FLAGS.truncation_psi):
-            raise ValueError(f"--truncation_psi={FLAGS.truncation_psi}: expected a finite "
-                             "number.")
+                raise UserError(f"--{flag}={FLAGS[flag].value}: expected an integer >= 1.")
+        cli.check_truncation_psi(FLAGS.truncation_psi)
         if "is" in names and FLAGS.is_splits > num_samples:
-            raise ValueError(f"--is_splits={FLAGS.is_splits}: expected at most the "
-                             f"{num_samples} generated samples.")
+            raise UserError(f"--is_splits={FLAGS.is_splits}: expected at most the "
+                            f"{num_samples} generated samples.")
         rundir.load_config(FLAGS.workdir)  # A bad --workdir first, before loading weights.
         extractor = features.make_extractor(FLAGS.extractor, FLAGS.inception_path,
                                             FLAGS.inception_weights)
@@ -320,11 +316,11 @@ def main(argv):
             if field.name != "num_samples"})
         report, path = run(FLAGS.workdir, extractor, names, settings, FLAGS.checkpoint or None,
                            FLAGS.cache_dir or None)
-    except (ValueError, FileNotFoundError) as error:
-        cli.exit_with(error)
-    except OSError as error:  # e.g. a read-only or full --cache_dir or --workdir
-        cli.exit_with(f"{error.filename}: {error.strerror}; --cache_dir (default WORKDIR/stats) "
-                      "and WORKDIR/eval must be writable.")
+    except OSError as error:
+        if isinstance(error, FileNotFoundError):
+            raise
+        raise UserError(f"{error.filename}: {error.strerror}; --cache_dir (default WORKDIR/stats) "
+                        "and WORKDIR/eval must be writable.") from None
     print(json.dumps(report, indent=2))
     print(f"Wrote {path}")
 
@@ -332,7 +328,6 @@ def main(argv):
 def run_cli():
     """Console script entry point (`vitgan-evaluate`)."""
     define_flags()
-    flags.mark_flag_as_required("workdir")
     cli.run_main(main)
 
 

@@ -18,7 +18,6 @@ that is not finite is refused with INVALID_ARGUMENT (HTTP 400 from TF Serving).
 
 import contextlib
 import json
-import math
 import os
 import re
 import shutil
@@ -26,7 +25,8 @@ import shutil
 import tensorflow as tf
 from absl import flags, logging
 
-from vitgan_tf import cli, rng, rundir
+from vitgan_tf import checkpoints, cli, rng, rundir
+from vitgan_tf.errors import UserError
 from vitgan_tf.images import to_uint8
 from vitgan_tf.workdir_lock import DirectoryLock
 
@@ -140,8 +140,8 @@ def convert_tflite(generator, variant, truncation_psi=1.0, allow_select_tf_ops=F
     needing the Flex delegate. The batch dimension is dynamic: interpreters resize it.
     """
     if variant not in TFLITE_VARIANTS:
-        raise ValueError(f"--tflite_variants: unknown variant {variant!r}; expected one of "
-                         f"{TFLITE_VARIANTS}.")
+        raise UserError(f"--tflite_variants: unknown variant {variant!r}; expected one of "
+                        f"{TFLITE_VARIANTS}.")
     module = _tflite_module(generator, truncation_psi)
     concrete = module.generate.get_concrete_function()
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], module)
@@ -162,27 +162,26 @@ def export(workdir, output, checkpoint=None, version=0, truncation_psi=1.0,
            allow_select_tf_ops=False):
     """Export; returns {"saved_model": dir or None, "tflite": {variant: path}, "version": n}."""
     if not output:
-        raise ValueError("--output is required: a model directory such as export/models/NAME.")
+        raise UserError("--output is required: a model directory such as export/models/NAME.")
     for name in formats:
         if name not in ("saved_model", "tflite"):
-            raise ValueError(f"--formats: unknown format {name!r}; expected saved_model, tflite.")
+            raise UserError(f"--formats: unknown format {name!r}; expected saved_model, tflite.")
     if "tflite" in formats:
         for variant in tflite_variants:
             if variant not in TFLITE_VARIANTS:
-                raise ValueError(f"--tflite_variants: unknown variant {variant!r}; expected "
-                                 f"one of {', '.join(TFLITE_VARIANTS)}.")
-    if not math.isfinite(truncation_psi):
-        raise ValueError(f"--truncation_psi={truncation_psi}: expected a finite number.")
+                raise UserError(f"--tflite_variants: unknown variant {variant!r}; expected "
+                                f"one of {', '.join(TFLITE_VARIANTS)}.")
+    cli.check_truncation_psi(truncation_psi)
     if os.path.exists(output) and not os.path.isdir(output):
-        raise ValueError(f"--output={output!r} is a file; expected a model directory.")
+        raise UserError(f"--output={output!r} is a file; expected a model directory.")
     existing = os.path.abspath(output)
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing) or not os.access(existing, os.W_OK):
-        raise ValueError(f"--output={output!r} cannot be written ({existing} is not a writable "
-                         "folder).")
+        raise UserError(f"--output={output!r} cannot be written ({existing} is not a writable "
+                        "folder).")
     if version < 0:
-        raise ValueError(f"--version={version}: expected 0 (next free) or a positive integer.")
+        raise UserError(f"--version={version}: expected 0 (next free) or a positive integer.")
     if version:
         _check_free(output, version)
     cfg, generator, checkpoint, step = rundir.load_generator(workdir, checkpoint)
@@ -199,13 +198,13 @@ def export(workdir, output, checkpoint=None, version=0, truncation_psi=1.0,
     except (OSError, tf.errors.OpError) as error:
         if isinstance(error, (FileExistsError, FileNotFoundError)):
             raise
-        reason = getattr(error, "strerror", None) or rundir.short_error(error)
+        reason = getattr(error, "strerror", None) or checkpoints.short_error(error)
         raise ExportError(f"--output={output!r}: could not write the export ({reason}); is the "
                           "disk full or read-only? Nothing partial was left; earlier versions "
                           "are intact.") from None
 
 
-class ExportError(ValueError):
+class ExportError(UserError):
     """An export could not be written (disk full, read-only); nothing partial is left."""
 
 
@@ -293,14 +292,11 @@ def describe(written):
 
 
 def define_flags():
-    flags.DEFINE_string("workdir", None, "Training run directory.")
+    cli.define_run_flags("Default truncation psi baked into the signatures "
+                         "(generate_truncated takes it as an input).")
     flags.DEFINE_string("output", None, "Model directory, e.g. export/models/NAME; versions "
                         "are its numbered subdirectories.")
-    flags.DEFINE_string("checkpoint", "", "Checkpoint path, or best (the lowest in-training "
-                        "FD); default the latest in the workdir.")
     flags.DEFINE_integer("version", 0, "Version number; 0: the next free one.")
-    flags.DEFINE_float("truncation_psi", 1.0, "Default truncation psi baked into the "
-                       "signatures (generate_truncated takes it as an input).")
     flags.DEFINE_list("formats", ["saved_model", "tflite"], "saved_model, tflite.")
     flags.DEFINE_list("tflite_variants", list(TFLITE_VARIANTS),
                       "float32, float16, dynamic_range.")
@@ -311,12 +307,9 @@ def define_flags():
 def main(argv):
     del argv  # Checked by cli.run_main.
     FLAGS = flags.FLAGS
-    try:
-        written = export(FLAGS.workdir, FLAGS.output, FLAGS.checkpoint or None, FLAGS.version,
-                         FLAGS.truncation_psi, FLAGS.formats, FLAGS.tflite_variants,
-                         FLAGS.allow_select_tf_ops)
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
-        cli.exit_with(error)
+    written = export(FLAGS.workdir, FLAGS.output, FLAGS.checkpoint or None, FLAGS.version,
+                     FLAGS.truncation_psi, FLAGS.formats, FLAGS.tflite_variants,
+                     FLAGS.allow_select_tf_ops)
     logging.info("export done")
     print(describe(written))
 
@@ -324,7 +317,7 @@ def main(argv):
 def run():
     """Console script entry point (`vitgan-export`)."""
     define_flags()
-    flags.mark_flags_as_required(["workdir", "output"])
+    flags.mark_flag_as_required("output")
     cli.run_main(main)
 
 

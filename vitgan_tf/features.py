@@ -17,13 +17,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from vitgan_tf.config import EXTRACTORS
+from vitgan_tf.errors import UserError
 from vitgan_tf.images import to_uint8
 
 FID_INCEPTION_URL = "http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz"
 FID_INCEPTION_FILE = "classify_image_graph_def.pb"
 
 
-class WeightsError(FileNotFoundError):
+class WeightsError(UserError, FileNotFoundError):
     """A feature-extractor weights file that is missing, with where to get it."""
 
 
@@ -149,9 +151,6 @@ class FashionClassifier:
         return {"pool": pool.numpy(), "logits": logits.numpy()}
 
 
-EXTRACTORS = ("fid_inception", "keras_inception", "fashion_classifier")
-
-
 def make_extractor(kind, inception_path=None, inception_weights="imagenet"):
     """An extractor by flag value: "fid_inception", "keras_inception" or
     "fashion_classifier"."""
@@ -161,7 +160,7 @@ def make_extractor(kind, inception_path=None, inception_weights="imagenet"):
         return FIDInception(inception_path)
     if kind == "keras_inception":
         return KerasInception(None if inception_weights == "none" else inception_weights)
-    raise ValueError(f"--extractor={kind!r}: expected one of {', '.join(EXTRACTORS)}.")
+    raise UserError(f"--extractor={kind!r}: expected one of {', '.join(EXTRACTORS)}.")
 
 
 def extract(extractor, batches, num_samples, verbose=True):
@@ -183,5 +182,5 @@ def extract(extractor, batches, num_samples, verbose=True):
         if seen >= num_samples:
             break
     if seen < num_samples:
-        raise ValueError(f"Only {seen} images were available, {num_samples} were asked for.")
+        raise UserError(f"Only {seen} images were available, {num_samples} were asked for.")
     return {key: np.concatenate(value) for key, value in parts.items()}

@@ -9,7 +9,6 @@ Image i of a grid is the latent of seed `--seed` + i (or the i-th of `--seeds`),
 `generate_from_seeds` signature: seed S is the same image everywhere.
 """
 
-import math
 import os
 
 import numpy as np
@@ -17,6 +16,7 @@ from absl import flags
 
 from vitgan_tf import cli, rng, rundir
 from vitgan_tf import images as images_lib
+from vitgan_tf.errors import UserError
 
 IMAGE_EXTENSIONS = (".png",)
 MAX_IMAGES = 4096  # one PNG grid: 64 x 64 images (a 2048 x 2048 PNG at 32 px)
@@ -25,15 +25,11 @@ MAX_GRID_PIXELS = 2**26  # and at most 8192 x 8192 pixels, so that it fits memor
 
 def define_flags():
     """Command-line flags (defined only when run as a program)."""
-    flags.DEFINE_string("workdir", None, "Training run directory.")
-    flags.DEFINE_string("checkpoint", "", "Checkpoint path, or best (the lowest in-training "
-                        "FD); default the latest in the workdir.")
+    cli.define_run_flags("Truncation psi: 1 none, smaller trades variety for quality.")
     flags.DEFINE_integer("num", 64, "Images in the grid (or interpolation rows).")
     flags.DEFINE_string("seeds", "", "Seeds of the images, e.g. 0-7,42 (overrides --num and "
                         "--seed).")
     flags.DEFINE_string("out", "grid.png", "Output PNG.")
-    flags.DEFINE_float("truncation_psi", 1.0, "Truncation psi: 1 none, smaller trades variety for "
-                       "quality.")
     flags.DEFINE_integer("seed", 0, "First seed: the grid shows seeds seed .. seed + num - 1.")
     flags.DEFINE_integer("interpolation_steps", 0,
                          "If > 1, write rows interpolating (in w space) between pairs of latents, "
@@ -41,7 +37,7 @@ def define_flags():
 
 
 def parse_seeds(text, limit=None):
-    """"0-3,7" -> [0, 1, 2, 3, 7]. More than `limit` seeds raise ValueError before any list is
+    """"0-3,7" -> [0, 1, 2, 3, 7]. More than `limit` seeds raise UserError before any list is
     built (a range such as 0-99999999 would otherwise take minutes and gigabytes)."""
     seeds = []
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -49,14 +45,14 @@ def parse_seeds(text, limit=None):
         try:
             values = range(int(low), int(high) + 1) if sep else [int(low)]
         except ValueError:
-            raise ValueError(
+            raise UserError(
                 f"--seeds={text!r}: expected integers and ranges such as 0-7,42.") from None
         if limit is not None and len(seeds) + len(values) > limit:
-            raise ValueError(f"--seeds={text!r}: more than {limit} images, the most that one "
-                             "PNG grid holds; " + _MANY)
+            raise UserError(f"--seeds={text!r}: more than {limit} images, the most that one "
+                            "PNG grid holds; " + _MANY)
         seeds.extend(values)
     if not seeds or min(seeds) < 0 or max(seeds) >= 2**63:
-        raise ValueError(f"--seeds={text!r}: expected seeds in [0, 2**63), e.g. 0-7,42.")
+        raise UserError(f"--seeds={text!r}: expected seeds in [0, 2**63), e.g. 0-7,42.")
     return seeds
 
 
@@ -75,8 +71,8 @@ def check_count(num, interpolation_steps, limit):
     if count > limit:
         what = (f"--num={num} x --interpolation_steps={interpolation_steps}"
                 if interpolation_steps else f"--num={num}")
-        raise ValueError(f"{what}: {count} images, more than the {limit} that one PNG grid "
-                         "holds; " + _MANY)
+        raise UserError(f"{what}: {count} images, more than the {limit} that one PNG grid "
+                        "holds; " + _MANY)
 
 
 def seed_images(generator, seeds, truncation_psi=1.0, batch_size=256):
@@ -109,37 +105,32 @@ def interpolation_rows(generator, rows, steps, truncation_psi=1.0, seed=0):
 def check_output(path):
     """Refuse an output PNG path that cannot be written, before any work."""
     if not path.lower().endswith(IMAGE_EXTENSIONS):
-        raise ValueError(f"--out={path!r}: expected a .png file name.")
+        raise UserError(f"--out={path!r}: expected a .png file name.")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise ValueError(f"--out={path!r}: the folder {folder} does not exist.")
+        raise UserError(f"--out={path!r}: the folder {folder} does not exist.")
     if os.path.isdir(path) or not os.access(folder, os.W_OK):
-        raise ValueError(f"--out={path!r}: cannot write a file there.")
+        raise UserError(f"--out={path!r}: cannot write a file there.")
 
 
 def main(argv):
     del argv  # Checked by cli.run_main.
     FLAGS = flags.FLAGS
-    try:
-        if FLAGS.num < 1:
-            raise ValueError(f"--num={FLAGS.num}: expected a positive integer.")
-        if FLAGS.seed < 0:
-            raise ValueError(f"--seed={FLAGS.seed}: expected an integer >= 0.")
-        if not math.isfinite(FLAGS.truncation_psi):
-            raise ValueError(f"--truncation_psi={FLAGS.truncation_psi}: expected a finite "
-                             "number.")
-        if FLAGS.interpolation_steps == 1 or FLAGS.interpolation_steps < 0:
-            raise ValueError(f"--interpolation_steps={FLAGS.interpolation_steps}: expected 0 "
-                             "(a grid) or at least 2.")
-        check_output(FLAGS.out)
-        limit = max_images(rundir.load_config(FLAGS.workdir)[1].image_size)
-        seeds = parse_seeds(FLAGS.seeds, limit) if FLAGS.seeds else None
-        if seeds is None:
-            check_count(FLAGS.num, FLAGS.interpolation_steps, limit)
-        _, generator, checkpoint, step = rundir.load_generator(FLAGS.workdir,
-                                                               FLAGS.checkpoint or None)
-    except (ValueError, FileNotFoundError) as error:
-        cli.exit_with(error)
+    if FLAGS.num < 1:
+        raise UserError(f"--num={FLAGS.num}: expected a positive integer.")
+    if FLAGS.seed < 0:
+        raise UserError(f"--seed={FLAGS.seed}: expected an integer >= 0.")
+    cli.check_truncation_psi(FLAGS.truncation_psi)
+    if FLAGS.interpolation_steps == 1 or FLAGS.interpolation_steps < 0:
+        raise UserError(f"--interpolation_steps={FLAGS.interpolation_steps}: expected 0 "
+                        "(a grid) or at least 2.")
+    check_output(FLAGS.out)
+    limit = max_images(rundir.load_config(FLAGS.workdir)[1].image_size)
+    seeds = parse_seeds(FLAGS.seeds, limit) if FLAGS.seeds else None
+    if seeds is None:
+        check_count(FLAGS.num, FLAGS.interpolation_steps, limit)
+    _, generator, checkpoint, step = rundir.load_generator(FLAGS.workdir,
+                                                           FLAGS.checkpoint or None)
     if FLAGS.interpolation_steps:
         grid = interpolation_rows(generator, FLAGS.num, FLAGS.interpolation_steps,
                                   FLAGS.truncation_psi, FLAGS.seed)
@@ -152,7 +143,6 @@ def main(argv):
 def run():
     """Console script entry point (`vitgan-sample`)."""
     define_flags()
-    flags.mark_flag_as_required("workdir")
     cli.run_main(main)
 
 

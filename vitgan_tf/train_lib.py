@@ -1,7 +1,8 @@
 """The training loop: strategy, data, the GAN, and `fit` with the callbacks.
 
-What a run directory holds and how it is read back lives in `rundir`; the callbacks (progress,
-samples, KID, checkpoints, signals) in `callbacks`.
+The settings live in `config`, the GAN and its optimizers in `build`, checkpoints in
+`checkpoints`, config.json and loading a run in `rundir`; the callbacks (progress, samples, KID,
+checkpoints, signals) in `callbacks`.
 """
 
 import json
@@ -11,9 +12,11 @@ import tensorflow as tf
 from absl import logging
 
 from vitgan_tf import callbacks as callbacks_lib
-from vitgan_tf import cluster, rundir
+from vitgan_tf import checkpoints, cluster, rundir
 from vitgan_tf import data as data_lib
-from vitgan_tf.rundir import TrainConfig, build_gan  # noqa: F401 - the training API
+from vitgan_tf.build import build_gan
+from vitgan_tf.config import model_config
+from vitgan_tf.errors import UserError
 from vitgan_tf.workdir_lock import WorkdirLock
 
 
@@ -88,18 +91,18 @@ def _write_dir(workdir, strategy, is_chief):
 
 def _quality_monitor(cfg, writer, gan, extractor):
     from vitgan_tf import evaluate
-    size = rundir.model_config(cfg).image_size
+    size = model_config(cfg).image_size
 
     def real_stats():
         return evaluate.reference_statistics(cfg.dataset, cfg.data_dir, size, extractor,
                                              cfg.kid_samples, 50,
                                              os.path.join(cfg.workdir, "stats"))[0]
 
-    best = rundir.best_record(cfg.workdir)
+    best = checkpoints.best_record(cfg.workdir)
     return callbacks_lib.QualityMonitor(
         cfg.kid_every, extractor, real_stats, cfg.kid_samples, writer, cfg.seed,
         cfg.total_steps, metrics_path=os.path.join(cfg.workdir, rundir.METRICS_FILE),
-        on_best=lambda step, fd: rundir.save_best(gan, cfg.workdir, step, fd),
+        on_best=lambda step, fd: checkpoints.save_best(gan, cfg.workdir, step, fd),
         best_fd=best["fd"] if best else float("inf"), batch_size=cfg.batch_size)
 
 
@@ -150,7 +153,7 @@ def train(cfg, dataset=None):
 
 def _train(cfg, dataset, strategy, is_chief, lock):
     rundir.check_resume(cfg)
-    model_cfg = rundir.model_config(cfg)
+    model_cfg = model_config(cfg)
     if callable(dataset):
         dataset = dataset()
     if dataset is None:
@@ -162,12 +165,12 @@ def _train(cfg, dataset, strategy, is_chief, lock):
     logging.info("Strategy %s with %d replica(s); global batch %d", type(strategy).__name__,
                  strategy.num_replicas_in_sync, cfg.batch_size)
     if cfg.batch_size % strategy.num_replicas_in_sync:
-        raise ValueError(f"--batch_size={cfg.batch_size}: expected a multiple of the "
-                         f"{strategy.num_replicas_in_sync} replicas.")
+        raise UserError(f"--batch_size={cfg.batch_size}: expected a multiple of the "
+                        f"{strategy.num_replicas_in_sync} replicas.")
     with strategy.scope():
         gan = build_gan(cfg)
-    checkpoint_dir = os.path.join(cfg.workdir, rundir.CHECKPOINTS)
-    restored, _ = rundir.restore_latest(gan, checkpoint_dir)
+    checkpoint_dir = os.path.join(cfg.workdir, checkpoints.CHECKPOINTS)
+    restored, _ = checkpoints.restore_latest(gan, checkpoint_dir)
     step = int(gan.g_optimizer.iterations.numpy())
     if restored:
         logging.info("Resumed from %s at step %d", restored, step)
@@ -188,12 +191,12 @@ def _train(cfg, dataset, strategy, is_chief, lock):
         lock.acquire()  # a new directory exists only now
         if is_chief:
             rundir.write_config(cfg)
-            rundir.set_aside_newer(checkpoint_dir, step)
-            rundir.rewrite_state(checkpoint_dir)
+            checkpoints.set_aside_newer(checkpoint_dir, step)
+            checkpoints.rewrite_state(checkpoint_dir)
     except OSError as error:
         raise rundir.RunError(f"--workdir={cfg.workdir!r} cannot be written ({error}).") from None
-    manager = tf.train.CheckpointManager(rundir.make_checkpoint(gan),
-                                         os.path.join(write_dir, rundir.CHECKPOINTS),
+    manager = tf.train.CheckpointManager(checkpoints.make_checkpoint(gan),
+                                         os.path.join(write_dir, checkpoints.CHECKPOINTS),
                                          max_to_keep=cfg.keep_checkpoints)
     writer = tf.summary.create_file_writer(os.path.join(write_dir, "logs"))
     stop = callbacks_lib.StopOnSignal()

@@ -11,7 +11,11 @@ import os
 
 from absl import logging
 
-from vitgan_tf.rundir import RunError
+from vitgan_tf.errors import UserError
+
+
+class LockedError(UserError):
+    """The directory is held by another process (named in the message)."""
 
 
 def _holder(path):
@@ -35,7 +39,7 @@ class DirectoryLock:
 
     `acquire()` locks the directory if it exists (a user that creates it later calls
     `acquire()` again). When another process holds it: with `wait`, it logs who holds it and
-    waits its turn; without, it raises `RunError` naming `what`, the directory and the holder's
+    waits its turn; without, it raises `LockedError` naming `what`, the directory and the holder's
     PID. A path of None locks nothing.
     """
 
@@ -54,7 +58,7 @@ class DirectoryLock:
             holder = f"PID {pid}" if pid else "another process"
             if not self.wait:
                 os.close(fd)
-                raise RunError(self._busy(holder)) from None
+                raise LockedError(self._busy(holder)) from None
             logging.info("%s %s is in use by %s; waiting for it to finish.", self.what,
                          self.path, holder)
             fcntl.flock(fd, fcntl.LOCK_EX)

@@ -1,6 +1,6 @@
 """DCGAN baselines on Fashion-MNIST: what the ViTGAN preset is compared with.
 
-    python bench/baselines/dcgan.py --workdir=runs/dcgan --minutes=60 [--arch=fast] [--data_dir=...]
+    python -m bench.baselines.dcgan --workdir=runs/dcgan --minutes=60 [--arch=fast] [--data_dir=...]
 
 Two architectures (Radford et al. 2016), both with the non-saturating loss, Adam 2e-4,
 beta_1 0.5, batch 64, no EMA:
@@ -17,21 +17,19 @@ beta_1 0.5, batch 64, no EMA:
 It trains for `--minutes` of wall time (or `--max_kimg` thousand images) and writes a snapshot
 of G every `--snapshot_kimg` thousand images and at the end: `snapshots/g_<images>.weights.h5`
 with `snapshots/log.jsonl` (images seen, seconds, images/s), and `samples/latest.png`. Score
-them with `bench/fashion_compare.py`.
+them with `python -m bench.fashion_compare`.
 """
 
 import argparse
 import json
 import os
-import sys
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from vitgan_tf import data  # noqa: E402
+from vitgan_tf import data
 from vitgan_tf import images as image_lib
 
 LATENTS = {"tutorial": 100, "fast": 128}

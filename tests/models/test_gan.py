@@ -5,7 +5,8 @@ import tensorflow as tf
 
 from tests.helpers import randn
 from vitgan_tf import rng
-from vitgan_tf.train_lib import TrainConfig, build_gan
+from vitgan_tf.build import build_gan
+from vitgan_tf.config import TrainConfig
 
 
 def _cfg(tmp_path, **kw):
@@ -115,7 +116,7 @@ def _plain_step(gan, real, lr):
     {"bcr_real": 0.0, "bcr_fake": 1.0},
     # The hybrid: StyleGAN2 D, RpGAN, R1 and R2 (lazy, due at step 0, so weighted by 4).
     {"bcr_real": 0.0, "bcr_fake": 0.0, "loss": "rpgan", "r1_gamma": 0.5, "r2_gamma": 0.25,
-     "model_overrides": "d_arch=stylegan2,d_conv_channels=4,d_conv_max_channels=8"},
+     "model": {"d_arch": "stylegan2", "d_conv_channels": 4, "d_conv_max_channels": 8}},
 ])
 def test_train_step_equals_the_plain_algorithm(tmp_path, settings):
     # The step shares G's forward pass between the D and G steps; the weight updates must be
@@ -152,14 +153,14 @@ def test_train_step_equals_the_plain_algorithm(tmp_path, settings):
 # Each switch's layer has its own unit tests; the whole step runs by default for one switch of
 # each model part (D norm, G decoder, D architecture) and with -m slow for the others.
 _SLOW = pytest.mark.slow
-@pytest.mark.parametrize("overrides", [
-    "d_norm=sn", pytest.param("d_norm=none", marks=_SLOW),
-    pytest.param("d_attention=dot", marks=_SLOW),
-    pytest.param("d_overlapping_patches=false", marks=_SLOW),
-    "g_decoder=linear", pytest.param("g_conditioning=additive", marks=_SLOW),
-    pytest.param("d_mbstd_group=2", marks=_SLOW), "d_arch=stylegan2,d_conv_channels=4"])
-def test_every_ablation_switch_trains_a_step(tmp_path, overrides):
-    gan = build_gan(_cfg(tmp_path, model_overrides=overrides))
+@pytest.mark.parametrize("model", [
+    {"d_norm": "sn"}, pytest.param({"d_norm": "none"}, marks=_SLOW),
+    pytest.param({"d_attention": "dot"}, marks=_SLOW),
+    pytest.param({"d_overlapping_patches": False}, marks=_SLOW),
+    {"g_decoder": "linear"}, pytest.param({"g_conditioning": "additive"}, marks=_SLOW),
+    pytest.param({"d_mbstd_group": 2}, marks=_SLOW), {"d_arch": "stylegan2", "d_conv_channels": 4}])
+def test_every_ablation_switch_trains_a_step(tmp_path, model):
+    gan = build_gan(_cfg(tmp_path, model=model))
     before = _snapshot(gan.generator) + _snapshot(gan.discriminator)
     ds = tf.data.Dataset.from_tensors(np.clip(randn(4, 16, 16, 3), -1, 1)).repeat()
     history = gan.fit(ds, steps_per_epoch=1, epochs=1, verbose=0).history
@@ -170,7 +171,7 @@ def test_every_ablation_switch_trains_a_step(tmp_path, overrides):
 
 def test_lazy_r1_runs_every_interval_steps(tmp_path):
     gan = build_gan(_cfg(tmp_path, r1_gamma=1.0, r2_gamma=1.0, r1_interval=2,
-                         model_overrides="d_arch=stylegan2,d_conv_channels=4"))
+                         model={"d_arch": "stylegan2", "d_conv_channels": 4}))
     ds = tf.data.Dataset.from_tensors(np.clip(randn(4, 16, 16, 3), -1, 1)).repeat()
     seen = []
     for _ in range(3):  # one step per fit: the trackers hold that step's values

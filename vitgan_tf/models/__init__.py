@@ -1,10 +1,28 @@
-"""ViTGAN models: Generator, Discriminator, the ViTGAN training model and their config."""
+"""ViTGAN models: Generator, Discriminator, the ViTGAN training model and their config.
 
-from vitgan_tf.models.config import PRESETS, ViTGANConfig, get_config
-from vitgan_tf.models.discriminator import Discriminator, make_discriminator
-from vitgan_tf.models.gan import ViTGAN
-from vitgan_tf.models.generator import Generator
-from vitgan_tf.models.stylegan2_discriminator import StyleGAN2Discriminator
+The models are imported on first use, so that `vitgan_tf.models.config` (the sizes and
+presets) can be read without Keras or TensorFlow.
+"""
 
-__all__ = ["Discriminator", "Generator", "PRESETS", "StyleGAN2Discriminator", "ViTGAN",
-           "ViTGANConfig", "get_config", "make_discriminator"]
+import importlib
+
+_EXPORTS = {
+    "PRESETS": "config", "ViTGANConfig": "config", "get_config": "config",
+    "Discriminator": "discriminator", "make_discriminator": "discriminator",
+    "ViTGAN": "gan", "Generator": "generator",
+    "StyleGAN2Discriminator": "stylegan2_discriminator",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

@@ -4,7 +4,8 @@ import keras
 import tensorflow as tf
 
 from vitgan_tf import losses, rng
-from vitgan_tf.augment import diff_augment, parse_policy
+from vitgan_tf.augment import diff_augment
+from vitgan_tf.config import parse_policy
 from vitgan_tf.models.config import get_config
 from vitgan_tf.models.discriminator import make_discriminator
 from vitgan_tf.models.generator import Generator

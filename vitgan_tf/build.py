@@ -1,0 +1,47 @@
+"""The GAN a run trains: its learning-rate schedule, its optimizers and the compiled ViTGAN."""
+
+import keras
+import tensorflow as tf
+
+from vitgan_tf.config import model_config
+from vitgan_tf.models.gan import ViTGAN
+
+
+@keras.saving.register_keras_serializable(package="vitgan_tf")
+class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
+    """lr * min(1, (step + 1) / warmup_steps); constant lr when warmup_steps is 0."""
+
+    def __init__(self, lr, warmup_steps):
+        self.lr, self.warmup_steps = lr, warmup_steps
+
+    def __call__(self, step):
+        if not self.warmup_steps:
+            return tf.constant(self.lr, tf.float32)
+        ramp = (tf.cast(step, tf.float32) + 1.0) / self.warmup_steps
+        return self.lr * tf.minimum(1.0, ramp)
+
+    def get_config(self):
+        return {"lr": self.lr, "warmup_steps": self.warmup_steps}
+
+
+def make_optimizer(cfg, lr=None):
+    opt = keras.optimizers.Adam(LinearWarmup(lr or cfg.lr, cfg.warmup_steps), beta_1=cfg.beta1,
+                                beta_2=cfg.beta2)
+    if cfg.mixed_precision == "mixed_float16":
+        opt = keras.optimizers.LossScaleOptimizer(opt)
+    return opt
+
+
+def build_gan(cfg, model=None):
+    """ViTGAN compiled with both optimizers, in the run's dtype policy (passed to the models,
+    never set globally); call inside the strategy's scope. cfg: a TrainConfig; model: the
+    ViTGANConfig, default `config.model_config(cfg)`."""
+    gan = ViTGAN(model or model_config(cfg), augment_policy=cfg.augment_policy,
+                 augment_probability=cfg.augment_probability, bcr_real=cfg.bcr_real,
+                 bcr_fake=cfg.bcr_fake, r1_gamma=cfg.r1_gamma, r2_gamma=cfg.r2_gamma,
+                 r1_interval=cfg.r1_interval, loss=cfg.loss,
+                 ema_half_life_kimg=cfg.ema_half_life_kimg, d_steps=cfg.d_steps, seed=cfg.seed,
+                 dtype=cfg.mixed_precision)
+    gan.compile(g_optimizer=make_optimizer(cfg), d_optimizer=make_optimizer(cfg, cfg.d_lr),
+                jit_compile=cfg.jit_compile)
+    return gan

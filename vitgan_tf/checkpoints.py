@@ -1,0 +1,217 @@
+"""Checkpoints of a run: what they hold, saving the best, and restoring past damage.
+
+    WORKDIR/checkpoints/ckpt-N   G, D, EMA G (every weight, ISN state included), both optimizers
+    WORKDIR/checkpoints/damaged/ newer checkpoints that did not restore, moved aside, never deleted
+    WORKDIR/checkpoints/best/    the checkpoint with the lowest in-training FD (best.json says
+                                 which), outside the rotation; `--checkpoint=best` reads it
+"""
+
+import gc
+import glob
+import json
+import logging as pylogging
+import os
+import re
+import shutil
+import time
+
+import tensorflow as tf
+from absl import logging
+
+from vitgan_tf.errors import UserError
+
+CHECKPOINTS = "checkpoints"
+BEST = "best"  # checkpoints/best/ and --checkpoint=best
+
+
+class CheckpointError(UserError):
+    """A checkpoint that does not exist or does not restore, with what to do about it."""
+
+
+def _variables_by_path(model):
+    """A checkpoint node holding every weight of `model` under its Keras path.
+
+    Keras 3 layers kept in Python lists (transformer blocks, SIREN layers, mapping layers) are not
+    reachable through TF's object graph, so `tf.train.Checkpoint(generator=model)` silently leaves
+    them out. Naming each variable by its unique Keras path saves all of them.
+    """
+    variables = {}
+    for variable in model.weights:
+        key = variable.path.split("/", 1)[-1].replace("/", ".")
+        if key in variables:
+            raise ValueError(f"{model.name}: two weights share the path {variable.path!r}; "
+                             "give the layers distinct names.")
+        variables[key] = variable
+    return tf.train.Checkpoint(**variables)
+
+
+def make_checkpoint(gan):
+    """Checkpoint of G, D, EMA G (all weights, ISN state included) and both optimizers.
+
+    The optimizers' iteration counters are the training step and, with the run seed, the whole
+    random state: every random draw in the train step is a stateless function of them.
+    """
+    return tf.train.Checkpoint(generator=_variables_by_path(gan.generator),
+                               discriminator=_variables_by_path(gan.discriminator),
+                               ema_generator=_variables_by_path(gan.ema_generator),
+                               g_optimizer=gan.g_optimizer, d_optimizer=gan.d_optimizer)
+
+
+def read_checkpoint(gan, path):
+    checkpoint = make_checkpoint(gan)
+    _ = checkpoint.save_counter  # created lazily; made so that every saved value has a home
+    checkpoint.read(path).assert_consumed()
+
+
+def read_generator(generator, path):
+    tf.train.Checkpoint(ema_generator=_variables_by_path(generator)).read(
+        path).expect_partial().assert_existing_objects_matched()
+
+
+def probe(read, target, path):
+    """read(target, path); None if it restored, else why not, in one line.
+
+    A read that fails leaves TF's restore-status objects behind, and when they are collected
+    (often at exit, after our error line) TensorFlow logs one warning per value of the
+    checkpoint that found no home: hundreds of lines that buried the error. They are collected
+    here, with TensorFlow's Python logger quiet; nothing of the failure outlives this call."""
+    tf_logger = pylogging.getLogger("tensorflow")
+    level = tf_logger.level
+    tf_logger.setLevel(pylogging.ERROR)
+    try:
+        try:
+            read(target, path)
+            return None
+        except (tf.errors.OpError, ValueError, AssertionError, OSError, IndexError) as error:
+            why = short_error(error)
+        gc.collect()  # the error and its frames are gone: collect the statuses now
+        return why
+    finally:
+        tf_logger.setLevel(level)
+
+
+def checkpoint_step(path):
+    """N of a checkpoint path ".../ckpt-N"."""
+    match = re.search(r"ckpt-(\d+)$", path)
+    if not match:
+        raise CheckpointError(f"--checkpoint={path!r}: expected a checkpoint path such as "
+                       "WORKDIR/checkpoints/ckpt-1000.")
+    return int(match.group(1))
+
+
+def checkpoint_files(checkpoint_dir):
+    """{step: [files]} of every ckpt-N in `checkpoint_dir`, intact or not."""
+    found = {}
+    for path in glob.glob(os.path.join(checkpoint_dir, "ckpt-*")):
+        match = re.match(r"ckpt-(\d+)\.(index|data-\d+-of-\d+)$", os.path.basename(path))
+        if match:
+            found.setdefault(int(match.group(1)), []).append(path)
+    return found
+
+
+def _candidates(checkpoint_dir):
+    """Checkpoint paths with an index file, newest first."""
+    return [os.path.join(checkpoint_dir, f"ckpt-{step}")
+            for step, files in sorted(checkpoint_files(checkpoint_dir).items(), reverse=True)
+            if any(f.endswith(".index") for f in files)]
+
+
+def short_error(error):
+    text = getattr(error, "message", None) or str(error) or type(error).__name__
+    return text.strip().splitlines()[0][:300]
+
+
+def restore_latest(target, checkpoint_dir, read=read_checkpoint, model="this model"):
+    """Restore the newest checkpoint in `checkpoint_dir` that reads completely into `target`.
+
+    Damaged or unreadable newer checkpoints are skipped with a warning that says why; nothing
+    is deleted. The `checkpoint` state file is not needed (it may be missing or garbled).
+    Returns (path, [(skipped path, reason)]); path is None when the folder has no checkpoint
+    data at all. Raises RunError when it has some but none restores.
+    """
+    skipped = []
+    for path in _candidates(checkpoint_dir):
+        why = probe(read, target, path)
+        if why is not None:
+            skipped.append((path, why))
+            continue
+        for bad, why in skipped:
+            logging.warning("Skipped checkpoint %s, which does not restore (%s); it is left on "
+                            "disk.", bad, why)
+        return path, skipped
+    if checkpoint_files(checkpoint_dir):
+        details = "; ".join(f"{os.path.basename(p)}: {why}" for p, why in skipped) or (
+            "no checkpoint has its .index file")
+        raise CheckpointError(
+            f"{checkpoint_dir} holds checkpoint files but none restores into {model} "
+            f"({details}). If the run's settings changed, use the ones it was trained with or a "
+            "new --workdir; if the files are damaged, move them away to start over.")
+    return None, []
+
+
+def set_aside_newer(checkpoint_dir, step):
+    """Move the files of every ckpt-N with N > step (damaged: they did not restore) into
+    checkpoints/damaged/, so that training on from `step` never overwrites them. Also removes
+    the ckpt-N_temp folders that an interrupted save leaves. Returns the moved files."""
+    moved = []
+    for n, files in checkpoint_files(checkpoint_dir).items():
+        if n <= step:
+            continue
+        target = os.path.join(checkpoint_dir, "damaged", time.strftime("%Y%m%d-%H%M%S"))
+        os.makedirs(target, exist_ok=True)
+        for path in files:
+            shutil.move(path, os.path.join(target, os.path.basename(path)))
+            moved.append(path)
+    if moved:
+        logging.warning("Moved %d files of checkpoints newer than step %d, which did not "
+                        "restore, to %s", len(moved), step,
+                        os.path.join(checkpoint_dir, "damaged"))
+    for temp in glob.glob(os.path.join(checkpoint_dir, "ckpt-*_temp")):
+        shutil.rmtree(temp, ignore_errors=True)
+    return moved
+
+
+def rewrite_state(checkpoint_dir):
+    """Rewrite the `checkpoint` state file from the intact checkpoints on disk (it may be
+    missing or garbled), so that CheckpointManager sees and rotates them.
+
+    Each checkpoint gets its index file's time, and the "last preserved" time is set before
+    the oldest: CheckpointManager only ever deletes recovered checkpoints newer than that time,
+    so without them (as a state file without timestamps has) `--keep_checkpoints` would never
+    remove the checkpoints that existed when the run restarted."""
+    paths = list(reversed(_candidates(checkpoint_dir)))
+    if paths:
+        times = [os.path.getmtime(path + ".index") for path in paths]
+        tf.compat.v1.train.update_checkpoint_state(
+            checkpoint_dir, paths[-1], paths, all_model_checkpoint_timestamps=times,
+            last_preserved_timestamp=min(times) - 1.0)
+
+
+def best_record(workdir):
+    """The run's best checkpoint as {"step", "fd", "path"}, or None when it has none."""
+    path = os.path.join(workdir, CHECKPOINTS, BEST, "best.json")
+    try:
+        with open(path) as f:
+            record = json.load(f)
+        record["path"] = os.path.join(workdir, CHECKPOINTS, BEST, record["checkpoint"])
+        return record
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def save_best(gan, workdir, step, fd):
+    """Write the GAN's state as checkpoints/best/ckpt-<step>, then best.json (atomically), then
+    remove the previous best: at every moment best.json names a complete checkpoint."""
+    folder = os.path.join(workdir, CHECKPOINTS, BEST)
+    os.makedirs(folder, exist_ok=True)
+    previous = best_record(workdir)
+    prefix = make_checkpoint(gan).write(os.path.join(folder, f"ckpt-{step}"))
+    record = os.path.join(folder, "best.json")
+    with open(record + ".tmp", "w") as f:
+        json.dump({"step": step, "fd": fd, "checkpoint": os.path.basename(prefix)}, f)
+    os.replace(record + ".tmp", record)
+    if previous and os.path.basename(previous["path"]) != os.path.basename(prefix):
+        for old in glob.glob(previous["path"] + ".*"):
+            os.remove(old)
+    logging.info("Best FD so far (%.3f at step %d): kept as %s", fd, step, prefix)
+    return prefix

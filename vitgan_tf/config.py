@@ -1,0 +1,311 @@
+"""A training run's settings, each declared once: `TrainConfig`.
+
+A field's declaration (type, default, help and what values it accepts) gives its command-line
+flag, its validation, its place in config.json and the value the run receives. The model
+(`ViTGANConfig`) is a preset plus per-field changes, set on the command line as
+`--model.<field>=<value>`, one flag per `ViTGANConfig` field.
+
+This module needs neither TensorFlow nor Keras: the command-line tools check every setting
+before TensorFlow starts.
+"""
+
+import dataclasses
+import math
+
+from vitgan_tf.errors import UserError
+from vitgan_tf.models.config import ViTGANConfig, get_config
+
+# Names of the choices that other modules implement (data.py, features.py, augment.py),
+# kept here so that a setting can be checked without importing them.
+DATASETS = ("digits", "folder", "fashion_mnist", "mnist", "cifar10", "celeb_a", "lsun_bedroom")
+EXTRACTORS = ("fid_inception", "keras_inception", "fashion_classifier")
+AUGMENTATIONS = ("color", "scale", "translation", "cutout")
+MODEL_FLAG_PREFIX = "model."
+
+
+@dataclasses.dataclass(frozen=True)
+class Accepts:
+    """What a setting accepts beyond its type: bounds and/or a list of choices."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # low < value rather than low <= value
+    high_open: bool = False
+    choices: tuple = ()
+
+    def ok(self, value):
+        if self.choices:
+            return value in self.choices
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def expected(self, kind):
+        if self.choices:
+            return "one of " + ", ".join(map(str, self.choices))
+        low = None if self.low is None else (">" if self.low_open else ">=")
+        high = None if self.high is None else ("<" if self.high_open else "<=")
+        noun = "an integer" if kind is int else "a finite number"
+        if low and high:
+            left = "(" if self.low_open else "["
+            right = ")" if self.high_open else "]"
+            return f"{noun} in {left}{_num(self.low)}, {_num(self.high)}{right}"
+        if low:
+            return f"{noun} {low} {_num(self.low)}"
+        if high:
+            return f"{noun} {high} {_num(self.high)}"
+        return noun
+
+
+def _num(value):
+    return int(value) if float(value).is_integer() and abs(value) < 1e15 else value
+
+
+def setting(default, help_text, **accepts):
+    """A TrainConfig field: its default, its help, and what it accepts (`Accepts` arguments)."""
+    return dataclasses.field(default=default,
+                             metadata={"help": help_text, "accepts": Accepts(**accepts)})
+
+
+POSITIVE = {"low": 1}
+POSITIVE_REAL = {"low": 0, "low_open": True}
+NON_NEGATIVE = {"low": 0}
+UNIT = {"low": 0, "high": 1, "high_open": True}
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a training run needs. `train.py` makes one flag per field, with its help."""
+
+    workdir: str = setting(
+        "", "Run directory: checkpoints, TensorBoard logs, samples. An existing one resumes.")
+    dataset: str = setting(
+        "digits", "digits (embedded demo), fashion_mnist / mnist (IDX files), folder "
+        "(--data_dir of images), cifar10, celeb_a, lsun_bedroom (tfds).", choices=DATASETS)
+    data_dir: str | None = setting(
+        None, "Image folder for --dataset=folder; IDX folder for fashion_mnist (default "
+        "/usr/share/datasets/fashion-mnist) and mnist; tfds data_dir for tfds datasets.")
+    preset: str = setting("digits", "Model size: 32, 64, 128, fashion, digits or tiny. Change "
+                          "single fields of it with --model.<field>=<value>.")
+    # Filled from the --model.<field> flags: the changes to the preset's ViTGANConfig.
+    model: dict = dataclasses.field(default_factory=dict, metadata={
+        "help": "Changes to the preset's ViTGANConfig, {field: value}.", "accepts": Accepts()})
+    batch_size: int = setting(32, "Global batch size (split across replicas).", **POSITIVE)
+    total_steps: int = setting(1000, "Training steps (one D and one G update each).",
+                               **POSITIVE)
+    lr: float = setting(0.002, "Adam learning rate of the generator (and of the "
+                        "discriminator unless --d_lr is set).", **POSITIVE_REAL)
+    d_lr: float = setting(0.0, "Adam learning rate of the discriminator; 0: --lr. StyleGAN2's "
+                          "equalized-lr discriminator trains at 0.002-0.0025.", **NON_NEGATIVE)
+    beta1: float = setting(0.0, "Adam beta_1.", **UNIT)
+    beta2: float = setting(0.99, "Adam beta_2.", **UNIT)
+    warmup_steps: int = setting(0, "Linear learning-rate warmup steps (0: none).",
+                                **NON_NEGATIVE)
+    d_steps: int = setting(1, "Discriminator steps per generator step.", **POSITIVE)
+    bcr_real: float = setting(10.0, "bCR weight lambda_real.", **NON_NEGATIVE)
+    bcr_fake: float = setting(10.0, "bCR weight lambda_fake.", **NON_NEGATIVE)
+    augment_policy: str = setting(
+        "color,scale,translation,cutout",
+        "DiffAugment policy: comma-separated color,scale,translation,cutout; empty: none.")
+    augment_probability: float = setting(0.8, "Per-sample probability of each augmentation.",
+                                         low=0, high=1)
+    ema_half_life_kimg: float = setting(
+        10.0, "Generator EMA half-life in thousands of images.", **POSITIVE_REAL)
+    r1_gamma: float = setting(
+        0.0, "R1 penalty weight on real images (0: off, the ViT discriminator default; the "
+        "StyleGAN2 discriminator needs it).", **NON_NEGATIVE)
+    r2_gamma: float = setting(0.0, "R2 penalty weight: the same penalty on generated images.",
+                              **NON_NEGATIVE)
+    r1_interval: int = setting(
+        1, "Lazy regularization: R1/R2 every N steps, weighted by N (StyleGAN2 uses 16).",
+        **POSITIVE)
+    loss: str = setting("ns", "GAN loss: ns (non-saturating, the paper's) or rpgan "
+                        "(relativistic pairing, R3GAN's).", choices=("ns", "rpgan"))
+    mixed_precision: str = setting("float32", "float32, mixed_float16 or mixed_bfloat16.",
+                                   choices=("float32", "mixed_float16", "mixed_bfloat16"))
+    jit_compile: bool = setting(False, "XLA-compile the train step.")
+    strategy: str = setting(
+        "auto", "auto (MultiWorker from TF_CONFIG, Mirrored on >1 GPU), default, mirrored, "
+        "multi_worker.", choices=("auto", "default", "mirrored", "multi_worker"))
+    cluster_timeout: float = setting(
+        600.0, "Seconds a multi-worker run waits for every task of TF_CONFIG's cluster to "
+        "start before it stops with an error naming the missing ones; 0 waits forever.",
+        **NON_NEGATIVE)
+    log_every: int = setting(50, "Steps between progress lines and TensorBoard scalars.",
+                             **POSITIVE)
+    checkpoint_every: int = setting(
+        500, "Steps between checkpoints (a multiple of --log_every).", **POSITIVE)
+    sample_every: int = setting(
+        500, "Steps between sample grids (a multiple of --log_every).", **POSITIVE)
+    keep_checkpoints: int = setting(3, "Checkpoints kept.", **POSITIVE)
+    num_samples: int = setting(64, "Images in each sample grid.", **POSITIVE)
+    kid_every: int = setting(
+        0, "Steps between FD and KID evaluations of the EMA generator (0: off; a multiple of "
+        "--log_every). Logged to TensorBoard (eval/fd_<extractor>, eval/kid_<extractor>) and "
+        "WORKDIR/metrics.jsonl; the checkpoint of the lowest FD is kept in checkpoints/best.",
+        **NON_NEGATIVE)
+    kid_samples: int = setting(
+        2000, "Generated and real images for the in-training FD and KID.", low=2)
+    kid_extractor: str = setting(
+        "keras_inception", "fid_inception (2015 graph, --inception_path), keras_inception or "
+        "fashion_classifier (Fashion-MNIST domain metric).", choices=EXTRACTORS)
+    inception_path: str = setting("", "classify_image_graph_def.pb for fid_inception.")
+    inception_weights: str = setting(
+        "imagenet", "keras_inception weights: imagenet, a file, or none (random; tests).")
+    seed: int = setting(0, "Run seed.", low=0, high=2**63, high_open=True)
+
+    def validate(self):
+        """Raise ConfigError naming the flag for any bad value, before any work is done."""
+        for field in dataclasses.fields(self):
+            value, accepts = getattr(self, field.name), field.metadata["accepts"]
+            kind = _kind(field)
+            if value is None and field.default is None:
+                continue
+            typed = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                typed = True
+            if not typed or not accepts.ok(value):
+                if field.name == "model":
+                    raise ConfigError(f"model: expected a dict of ViTGANConfig fields, got "
+                                      f"{value!r}.")
+                what = (accepts.expected(kind) if kind in (int, float) or accepts.choices
+                        else f"a value of type {kind.__name__}")
+                _bad(field.name, value, what)
+
+        def need(ok, flag, expected):
+            if not ok:
+                _bad(flag, getattr(self, flag), expected)
+
+        need(bool(self.workdir), "workdir", "a run directory")
+        need(self.dataset != "folder" or bool(self.data_dir), "data_dir", "a folder of images")
+        need(self.dataset != "mnist" or bool(self.data_dir), "data_dir",
+             "the folder of MNIST's four *-ubyte.gz files")
+        if self.dataset == "digits" and self.data_dir:
+            raise ConfigError(f"--data_dir={self.data_dir!r}: --dataset=digits is built in and "
+                              "reads no files; for a folder of images add --dataset=folder.")
+        for flag in ("checkpoint_every", "sample_every"):
+            need(getattr(self, flag) % self.log_every == 0, flag,
+                 f"a positive multiple of --log_every={self.log_every}")
+        need(self.kid_every % self.log_every == 0, "kid_every",
+             "0 (off) or a multiple of --log_every")
+        try:
+            get_config(self.preset)
+        except ValueError as e:
+            raise ConfigError(f"--preset={self.preset!r}: {e}") from None
+        model_config(self)
+        try:
+            parse_policy(self.augment_policy)
+        except ValueError as e:
+            raise ConfigError(f"--augment_policy={self.augment_policy!r}: {e}") from None
+        return self
+
+
+class ConfigError(UserError):
+    """A setting with a value it does not accept; the message names its flag."""
+
+
+def _bad(flag, value, expected):
+    raise ConfigError(f"--{flag}={value!r}: expected {expected}.")
+
+
+def _kind(field):
+    """The Python type of a TrainConfig field's value (a field that may be None: its other
+    type)."""
+    text = str(field.type)
+    for kind in (bool, int, float, str, dict):
+        if field.type is kind or text == kind.__name__ or text.startswith(kind.__name__ + " "):
+            return kind
+    raise TypeError(f"{field.name}: unsupported type {field.type!r}")
+
+
+def parse_policy(policy):
+    """'color,translation' -> ('color', 'translation'); validates every name."""
+    names = tuple(p.strip() for p in policy.split(",") if p.strip()) if policy else ()
+    unknown = [n for n in names if n not in AUGMENTATIONS]
+    if unknown:
+        raise ValueError(f"Unknown DiffAugment policy {unknown}; expected names from "
+                         f"{AUGMENTATIONS}.")
+    return names
+
+
+def model_config(cfg):
+    """The run's ViTGANConfig: its preset with the `model` changes applied. ConfigError names
+    the --model.<field> flag of a bad value."""
+    base = get_config(cfg.preset)
+    known = {f.name for f in dataclasses.fields(ViTGANConfig)}
+    for name in cfg.model:
+        if name not in known:
+            raise ConfigError(f"--{MODEL_FLAG_PREFIX}{name}: not a ViTGANConfig field; "
+                              f"expected one of {', '.join(sorted(known))}.")
+    try:
+        return base.replace(**cfg.model)
+    except (ValueError, TypeError) as e:
+        named = [n for n in cfg.model if n in str(e)] or list(cfg.model)
+        flag = ", ".join(f"--{MODEL_FLAG_PREFIX}{n}={cfg.model[n]!r}" for n in named)
+        raise ConfigError(f"{flag or '--preset=' + repr(cfg.preset)}: {e}") from None
+
+
+def define_flags(flag_values):
+    """One absl flag per TrainConfig field and per ViTGANConfig field (--model.<field>, default
+    None: the preset's value), plus --model_overrides, which only says what replaced it."""
+    from absl import flags
+
+    for field in dataclasses.fields(TrainConfig):
+        if field.name == "model":
+            continue
+        default = None if field.name == "workdir" else field.default
+        accepts = field.metadata["accepts"]
+        _define(flags, _kind(field), field.name, default, field.metadata["help"],
+                accepts.choices, flag_values)
+    for field in dataclasses.fields(ViTGANConfig):
+        choices = _model_choices().get(field.name, ())
+        _define(flags, _kind(field), MODEL_FLAG_PREFIX + field.name, None,
+                f"ViTGANConfig.{field.name} (default: the preset's).", choices, flag_values)
+    flags.DEFINE_string("model_overrides", None, "Replaced by --model.<field>=<value> flags.",
+                        flag_values=flag_values)
+    flags.mark_flag_as_required("workdir", flag_values=flag_values)
+
+
+def _model_choices():
+    from vitgan_tf.models.config import CHOICES
+
+    return CHOICES
+
+
+def _define(flags, kind, name, default, help_text, choices, flag_values):
+    if choices and kind is str:
+        flags.DEFINE_enum(name, default, list(choices), help_text, flag_values=flag_values)
+    elif kind is bool:
+        flags.DEFINE_bool(name, default, help_text, flag_values=flag_values)
+    elif kind is int:
+        flags.DEFINE_integer(name, default, help_text, flag_values=flag_values)
+    elif kind is float:
+        flags.DEFINE_float(name, default, help_text, flag_values=flag_values)
+    else:
+        flags.DEFINE_string(name, default, help_text, flag_values=flag_values)
+
+
+def from_flags(flag_values):
+    """The TrainConfig the parsed flags describe (not yet validated)."""
+    old = flag_values["model_overrides"].value
+    if old is not None:
+        pairs = [p.strip() for p in old.split(",") if p.strip()]
+        raise ConfigError(
+            f"--model_overrides={old!r}: replaced by one flag per model field; write "
+            + (" ".join(f"--{MODEL_FLAG_PREFIX}{p}" for p in pairs) or
+               "--model.<field>=<value>") + " instead.")
+    values = {f.name: flag_values[f.name].value for f in dataclasses.fields(TrainConfig)
+              if f.name != "model"}
+    model = {f.name: flag_values[MODEL_FLAG_PREFIX + f.name].value
+             for f in dataclasses.fields(ViTGANConfig)
+             if flag_values[MODEL_FLAG_PREFIX + f.name].value is not None}
+    return TrainConfig(**values, model=model)
+
+
+def from_dict(values):
+    """A TrainConfig from config.json's "train" section (unknown keys, such as the
+    model_overrides of runs saved before 0.3, are left out)."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in values.items() if k in fields})
