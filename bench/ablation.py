@@ -4,8 +4,9 @@ domain metric.
     python -m bench.ablation --variants=baseline,d_sn --seeds=0,1 [--steps=600]
     python -m bench.ablation --report            # the table of every run scored so far
 
-Each variant is the Fashion-MNIST preset (configs/fashion_mnist.flags) with one switch
-changed: a ViTGANConfig field through its --model.<field> flag, or training flags. Each run is
+Each variant is the ViT-discriminator Fashion-MNIST preset (configs/fashion_mnist_vitd.flags)
+with one switch changed: a ViTGANConfig field through its --model.<field> flag, or training
+flags. Each run is
 `python -m vitgan_tf.train` in its own process (the command is printed, so any row can be
 rerun by hand), with the in-training KID every --kid_every steps as its training curve; its
 final EMA generator is then scored against the 10,000 test images in the features of the
@@ -35,7 +36,7 @@ from bench import common
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# name: (what changes, model overrides, training flags). Defaults: configs/fashion_mnist.flags.
+# name: (what changes, model overrides, training flags). Defaults: configs/fashion_mnist_vitd.flags.
 VARIANTS = {
     "baseline": ("the preset: ISN, L2 attention, overlapping patches, SIREN decoder, SLN, "
                  "no DiffAugment, no bCR", {}, {}),
@@ -64,6 +65,12 @@ VARIANTS = {
                           {"d_arch": "stylegan2", "d_conv_channels": 16,
                            "d_conv_max_channels": 256},
                           {"r1_gamma": 0.05, "r1_interval": 16, "loss": "rpgan"}),
+    "d_stylegan2_rpgan_dlr": ("D: StyleGAN2 D with RpGAN as above, D learning rate 0.005 "
+                              "(configs/fashion_mnist.flags)",
+                              {"d_arch": "stylegan2", "d_conv_channels": 16,
+                               "d_conv_max_channels": 256},
+                              {"r1_gamma": 0.05, "r1_interval": 16, "loss": "rpgan",
+                               "d_lr": 0.005}),
 }
 
 KID_TAG = "eval/kid_fashion_classifier"
@@ -73,7 +80,7 @@ def train_command(variant, seed, args):
     _, overrides, flags = VARIANTS[variant]
     workdir = os.path.join(args.runs_dir, f"{variant}-s{seed}")
     command = [sys.executable, "-m", "vitgan_tf.train",
-               f"--flagfile={os.path.join(ROOT, 'configs', 'fashion_mnist.flags')}",
+               f"--flagfile={os.path.join(ROOT, 'configs', 'fashion_mnist_vitd.flags')}",
                f"--workdir={workdir}", f"--total_steps={args.steps}", f"--seed={seed}",
                f"--kid_every={args.kid_every}", f"--kid_samples={args.kid_samples}",
                f"--checkpoint_every={args.steps}", f"--sample_every={args.steps}",
@@ -87,7 +94,7 @@ def train_command(variant, seed, args):
 
 def score_run(variant, seed, workdir, returncode, wall, args, extractor, real):
     from bench.fashion_compare import score_features, vitgan_training_seconds
-    from vitgan_tf import evaluate, features, rundir
+    from vitgan_tf import errors, evaluate, features, rundir
 
     scalars = {tag: [(step, value) for step, _, value in points]
                for tag, points in common.read_scalars(workdir).items()}
@@ -98,7 +105,7 @@ def score_run(variant, seed, workdir, returncode, wall, args, extractor, real):
         row[tag] = scalars.get(f"train/{tag}", [])
     try:
         _, generator, _, step = rundir.load_generator(workdir)
-    except (rundir.RunError, OSError, ValueError) as e:
+    except (errors.RunError, OSError, ValueError) as e:
         print(f"{variant} seed {seed}: no generator to score ({e})", flush=True)
         return {**row, "step": 0, "diverged": True}
     seconds, batch = vitgan_training_seconds(workdir)

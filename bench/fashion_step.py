@@ -3,7 +3,7 @@
     python -m bench.fashion_step [--rounds=5] [--steps=20] [--variants=vit,sg2_32,sg2_16]
 
 Each variant is the real step (`ViTGAN.train_step` through `Model.fit`) with the settings of
-configs/fashion_mnist.flags and the variant's changes. The variants take turns, `--steps`
+configs/fashion_mnist_vitd.flags and the variant's changes. The variants take turns, `--steps`
 steps each per round, so a slow spell of a shared machine hits all of them alike; the table
 gives each variant's median images/s over the rounds and its ratio to the first variant.
 """
@@ -65,7 +65,8 @@ def main():
             rates[name].append(args.steps * cfg.batch_size / (time.perf_counter() - start))
     base = np.median(rates[names[0]])
     rows = [{"variant": name,
-             "settings": json.dumps(VARIANTS[name]) if VARIANTS[name] else "fashion_mnist.flags",
+             "settings": (json.dumps(VARIANTS[name]) if VARIANTS[name]
+                          else "fashion_mnist_vitd.flags"),
              "images_per_second": float(np.median(rates[name])),
              "ratio": float(np.median(rates[name]) / base)} for name in names]
     print(common.markdown_table(rows, [

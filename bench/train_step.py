@@ -6,7 +6,7 @@
 
 The step is the real one (`ViTGAN.train_step` through `Model.fit`'s compiled train function):
 one D step and one G step with DiffAugment and bCR (for the fashion preset without them, as in
-configs/fashion_mnist.flags), then EMA and w_avg. FLOPs are counted by
+configs/fashion_mnist_vitd.flags), then EMA and w_avg. FLOPs are counted by
 TF's graph profiler (`tf.compat.v1.profiler`, float_operation) on the traced step, i.e. the
 multiply-adds of every op with registered FLOP statistics (MatMul, BatchMatMul, Conv2D and
 their gradients, element-wise ops); ops without statistics count 0, so the FLOP/s is a lower

@@ -5,11 +5,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import shutil  # noqa: E402
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from tests.helpers import tmpfs  # noqa: E402
-from vitgan_tf import config
+from tests.helpers import tiny_config, tiny_images, tmpfs  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -34,19 +32,6 @@ def read_only_disk(tmp_path):
         yield mount
 
 
-TINY_RUN = dict(preset="tiny", batch_size=4, total_steps=4, log_every=2, checkpoint_every=2,
-                sample_every=2, num_samples=4, keep_checkpoints=5)
-
-
-def tiny_images():
-    """The fixed 16x16 RGB batch the shared tiny run trains on, as a repeating dataset."""
-    import tensorflow as tf
-
-    from tests.helpers import randn
-
-    return tf.data.Dataset.from_tensors(np.clip(randn(4, 16, 16, 3), -1, 1)).repeat()
-
-
 @pytest.fixture(scope="session")
 def tiny_run_master(tmp_path_factory):
     """One tiny-preset run, 4 steps with checkpoints 2 and 4, trained once per test session.
@@ -54,8 +39,7 @@ def tiny_run_master(tmp_path_factory):
     from vitgan_tf import train_lib
 
     workdir = tmp_path_factory.mktemp("tiny_run") / "run"
-    train_lib.train(config.TrainConfig(workdir=str(workdir), **TINY_RUN),
-                    dataset=tiny_images())
+    train_lib.train(tiny_config(workdir), dataset=tiny_images())
     return workdir
 
 

@@ -1,11 +1,40 @@
-"""Assertions shared by the tests."""
+"""What the tests share: the repository root, the tiny training run, running a CLI, and the
+assertions every layer test makes."""
 
 import contextlib
+import os
 import subprocess
+import sys
 
 import keras
 import numpy as np
 import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# The tiny run: 4 steps of batch 4 on one fixed 16x16 batch, a checkpoint every 2 steps.
+TINY_RUN = dict(preset="tiny", batch_size=4, total_steps=4, log_every=2, checkpoint_every=2,
+                sample_every=2, num_samples=4, keep_checkpoints=5)
+
+
+def tiny_config(workdir, **changes):
+    """The tiny run's TrainConfig in `workdir`, with `changes`."""
+    from vitgan_tf import config
+
+    return config.TrainConfig(**{**TINY_RUN, "workdir": str(workdir), **changes})
+
+
+def tiny_images():
+    """The fixed 16x16 RGB batch the tiny run trains on, as a repeating dataset."""
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensors(np.clip(randn(4, 16, 16, 3), -1, 1)).repeat()
+
+
+def run_cli(tool, *args, **kw):
+    """`python -m vitgan_tf.<tool> *args` from the repository root; the CompletedProcess."""
+    return subprocess.run([sys.executable, "-m", f"vitgan_tf.{tool}", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, **kw)
 
 
 def assert_roundtrip(layer, *args, **kwargs):

@@ -2,7 +2,6 @@
 it says it changes (and nothing else)."""
 
 import dataclasses
-import os
 import sys
 import types
 
@@ -11,9 +10,6 @@ import pytest
 from bench import ablation
 from vitgan_tf import config
 from vitgan_tf import train as train_cli
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 ABLATION = ablation
 ARGS = types.SimpleNamespace(runs_dir="runs/ablation", steps=800, kid_every=200,

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.helpers import ROOT
 from vitgan_tf import export, rundir
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytestmark = pytest.mark.integration  # trains a run, exports it, loads it in other processes
 
 # Runs in a fresh interpreter that imports TensorFlow only, as TF Serving would load it.

@@ -9,11 +9,10 @@ import pytest
 import scipy.linalg
 import tensorflow as tf
 
+from tests.helpers import ROOT
 from vitgan_tf import config, evaluate, features, metrics, rng, rundir, sample
 from vitgan_tf import data as data_lib
 from vitgan_tf import images as images_lib
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _scipy_fid(mu1, s1, mu2, s2):

@@ -14,19 +14,11 @@ import time
 import pytest
 import tensorflow as tf
 
-from tests.conftest import TINY_RUN, tiny_images
-from vitgan_tf import build, checkpoints, config, rundir, train_lib
+from tests.helpers import ROOT, run_cli, tiny_config, tiny_images
+from vitgan_tf import build, checkpoints, errors, rundir, train_lib
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytestmark = pytest.mark.integration
-
-
-def _cfg(workdir, **kw):
-    return config.TrainConfig(**{**TINY_RUN, "workdir": str(workdir), **kw})
-
-
-def _data():
-    return tiny_images()
+_cfg, _data = tiny_config, tiny_images
 
 
 @pytest.fixture
@@ -99,14 +91,14 @@ def test_checkpoint_data_that_never_restores_stops_with_a_message(run):
     for path in _ckpt(run).glob("ckpt-*.data-*"):
         path.write_bytes(b"")
     before = _digest(_ckpt(run))
-    with pytest.raises(rundir.RunError, match="none restores"):
+    with pytest.raises(errors.RunError, match="none restores"):
         train_lib.train(_cfg(run, total_steps=6), dataset=_data())
     assert _digest(_ckpt(run)) == before
 
 
 def test_a_wrong_preset_without_config_json_writes_nothing(run):
     (run / "config.json").unlink()
-    with pytest.raises(rundir.RunError, match="none restores"):
+    with pytest.raises(errors.RunError, match="none restores"):
         train_lib.train(_cfg(run, preset="digits", total_steps=6), dataset=_data())
     assert not (run / "config.json").exists()
     # The right preset still resumes.
@@ -127,15 +119,15 @@ def test_total_steps_off_the_log_grid_trains_exactly_that_many(run):
 def test_checkpoint_flag_accepts_the_index_file_and_names_a_folder(run):
     _, _, path, step = rundir.load_generator(str(run), str(_ckpt(run) / "ckpt-2.index"))
     assert path.endswith("ckpt-2") and step == 2
-    with pytest.raises(rundir.RunError, match="is a folder"):
+    with pytest.raises(errors.RunError, match="is a folder"):
         rundir.load_generator(str(run), str(_ckpt(run)))
-    with pytest.raises(rundir.RunError, match="does not exist"):
+    with pytest.raises(errors.RunError, match="does not exist"):
         rundir.load_generator(str(run), str(_ckpt(run) / "ckpt-99"))
 
 
 def test_a_truncated_config_json_is_named(run):
     (run / "config.json").write_text('{"train": {"preset": "ti')
-    with pytest.raises(rundir.RunError, match="config.json: cannot be read"):
+    with pytest.raises(errors.RunError, match="config.json: cannot be read"):
         rundir.load_generator(str(run))
 
 
@@ -150,18 +142,18 @@ def test_a_hand_edited_config_json_is_named_with_its_field(run):
     _edit_config(run, "model", d_arch="bogus")
     for call in (lambda: train_lib.train(_cfg(run, total_steps=6), dataset=_data()),
                  lambda: rundir.load_generator(str(run))):
-        with pytest.raises(rundir.RunError) as error:
+        with pytest.raises(errors.RunError) as error:
             call()
         assert "config.json" in str(error.value) and '"model" section' in str(error.value)
         assert "d_arch" in str(error.value) and "--preset" not in str(error.value)
     # A valid but different model names the fields that differ.
     _edit_config(run, "model", d_arch="vit", g_depth=3)
-    with pytest.raises(rundir.RunError, match="g_depth: saved 3, now"):
+    with pytest.raises(errors.RunError, match="g_depth: saved 3, now"):
         train_lib.train(_cfg(run, total_steps=6), dataset=_data())
     # An invalid dataset in the train section is named as the file's field, not as a flag
     # (evaluate has no --dataset).
     _edit_config(run, "train", dataset="nonsense")
-    with pytest.raises(rundir.RunError, match=r'config.json: "train"."dataset" is \'nonsense\''):
+    with pytest.raises(errors.RunError, match=r'config.json: "train"."dataset" is \'nonsense\''):
         rundir.load_config(str(run))
 
 
@@ -184,8 +176,7 @@ def test_a_checkpoint_of_another_model_is_one_line_not_hundreds(run, tmp_path):
 
 
 def _cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "vitgan_tf.train", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300, **kw)
+    return run_cli("train", *args, **kw)
 
 
 # Both signals go to the same handler (StopOnSignal); SIGINT's run is marked slow to keep the

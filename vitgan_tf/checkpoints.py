@@ -18,13 +18,13 @@ import time
 import tensorflow as tf
 from absl import logging
 
-from vitgan_tf.errors import UserError
+from vitgan_tf.errors import RunError
 
 CHECKPOINTS = "checkpoints"
 BEST = "best"  # checkpoints/best/ and --checkpoint=best
 
 
-class CheckpointError(UserError):
+class CheckpointError(RunError):
     """A checkpoint that does not exist or does not restore, with what to do about it."""
 
 

@@ -22,15 +22,11 @@ import tensorflow as tf
 from vitgan_tf import checkpoints
 from vitgan_tf.build import build_gan
 from vitgan_tf.config import DATASETS, from_dict, model_config
-from vitgan_tf.errors import UserError
+from vitgan_tf.errors import RunError
 from vitgan_tf.models.config import get_config
 from vitgan_tf.models.generator import Generator
 
 METRICS_FILE = "metrics.jsonl"
-
-
-class RunError(UserError):
-    """A run directory that cannot be used as asked, with what to do about it."""
 
 
 def read_config(workdir):

@@ -12,7 +12,7 @@ import tensorflow as tf
 from absl import logging
 
 from vitgan_tf import callbacks as callbacks_lib
-from vitgan_tf import checkpoints, cluster, rundir
+from vitgan_tf import checkpoints, cluster, errors, rundir
 from vitgan_tf import data as data_lib
 from vitgan_tf.build import build_gan
 from vitgan_tf.config import model_config
@@ -41,12 +41,12 @@ def check_tf_config():
         members = cluster[task["type"]]
         index = int(task["index"])
     except (ValueError, KeyError, TypeError) as error:
-        raise rundir.RunError(
+        raise errors.RunError(
             f"TF_CONFIG is not a valid cluster description ({type(error).__name__}: "
             f"{error}); expected JSON such as {{\"cluster\": {{\"worker\": [\"host:port\", "
             f"...]}}, \"task\": {{\"type\": \"worker\", \"index\": 0}}}}.") from None
     if not 0 <= index < len(members):
-        raise rundir.RunError(
+        raise errors.RunError(
             f"TF_CONFIG: task index {index} is outside the cluster's {len(members)} "
             f"{task['type']} task(s).")
 
@@ -145,7 +145,7 @@ def train(cfg, dataset=None):
     strategy = make_strategy(cfg.strategy, cfg.cluster_timeout)
     is_chief = _is_chief(strategy)
     if os.path.exists(cfg.workdir) and not os.path.isdir(cfg.workdir):
-        raise rundir.RunError(f"--workdir={cfg.workdir!r} is a file; expected a directory.")
+        raise errors.RunError(f"--workdir={cfg.workdir!r} is a file; expected a directory.")
     # Workers of a multi-worker run share the directory; the chief owns it.
     with WorkdirLock(cfg.workdir if is_chief else None) as lock:
         return _train(cfg, dataset, strategy, is_chief, lock)
@@ -194,7 +194,7 @@ def _train(cfg, dataset, strategy, is_chief, lock):
             checkpoints.set_aside_newer(checkpoint_dir, step)
             checkpoints.rewrite_state(checkpoint_dir)
     except OSError as error:
-        raise rundir.RunError(f"--workdir={cfg.workdir!r} cannot be written ({error}).") from None
+        raise errors.RunError(f"--workdir={cfg.workdir!r} cannot be written ({error}).") from None
     manager = tf.train.CheckpointManager(checkpoints.make_checkpoint(gan),
                                          os.path.join(write_dir, checkpoints.CHECKPOINTS),
                                          max_to_keep=cfg.keep_checkpoints)

@@ -11,10 +11,10 @@ import os
 
 from absl import logging
 
-from vitgan_tf.errors import UserError
+from vitgan_tf.errors import RunError
 
 
-class LockedError(UserError):
+class LockedError(RunError):
     """The directory is held by another process (named in the message)."""
 
 
