@@ -158,7 +158,8 @@ _SLOW = pytest.mark.slow
     pytest.param({"d_attention": "dot"}, marks=_SLOW),
     pytest.param({"d_overlapping_patches": False}, marks=_SLOW),
     {"g_decoder": "linear"}, pytest.param({"g_conditioning": "additive"}, marks=_SLOW),
-    pytest.param({"d_mbstd_group": 2}, marks=_SLOW), {"d_arch": "stylegan2", "d_conv_channels": 4}])
+    pytest.param({"d_mbstd_group": 2}, marks=_SLOW), {"d_arch": "stylegan2", "d_conv_channels": 4}],
+    ids=lambda model: ",".join(f"{k}={v}" for k, v in model.items()))
 def test_every_ablation_switch_trains_a_step(tmp_path, model):
     gan = build_gan(_cfg(tmp_path, model=model))
     before = _snapshot(gan.generator) + _snapshot(gan.discriminator)
