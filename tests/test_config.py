@@ -143,3 +143,17 @@ def test_checking_the_settings_needs_no_tensorflow():
                             timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "[]"
+
+
+def test_the_cli_writes_library_arguments_as_its_flags(monkeypatch):
+    from vitgan_tf import cli
+
+    values = flags.FlagValues()
+    flags.DEFINE_string("data_dir", None, "", flag_values=values)
+    flags.DEFINE_string("extractor", None, "", flag_values=values)
+    monkeypatch.setattr(flags, "FLAGS", values)
+    message = ("data_dir='/x' is not a folder; for dataset=folder run `tfds build "
+               "--data_dir=/y`; extractor='z', /a/b=c, --lr=inf")
+    assert cli.as_flags(message) == (
+        "--data_dir='/x' is not a folder; for dataset=folder run `tfds build "
+        "--data_dir=/y`; --extractor='z', /a/b=c, --lr=inf")

@@ -70,7 +70,7 @@ def test_a_damaged_idx_file_gives_a_clear_error_naming_it(idx_dir, damage):
 def test_a_missing_file_names_it_and_the_apt_package(tmp_path):
     with pytest.raises(data.DataError, match="train-images-idx3-ubyte.gz.*dataset-fashion-mnist"):
         data.load_idx("fashion_mnist", str(tmp_path))
-    with pytest.raises(data.DataError, match="--data_dir"):
+    with pytest.raises(data.DataError, match="data_dir="):
         data.load_idx("mnist", None)
 
 

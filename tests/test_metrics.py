@@ -146,7 +146,7 @@ def test_fid_inception_feeds_batches_through_the_2015_graph_interface(tmp_path):
 def test_missing_weights_file_gives_a_clear_message(tmp_path):
     with pytest.raises(features.WeightsError, match="inception-2015-12-05.tgz"):
         features.FIDInception(str(tmp_path / "missing.pb"))
-    with pytest.raises(features.WeightsError, match="--inception_weights"):
+    with pytest.raises(features.WeightsError, match="inception_weights="):
         features.KerasInception(str(tmp_path / "missing.h5"))
     (tmp_path / "notes.txt").write_text("not a graph at all")
     with pytest.raises(features.WeightsError, match="not a TensorFlow graph|without the"):

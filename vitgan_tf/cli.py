@@ -8,6 +8,7 @@ to do>` on stderr, no traceback, no usage dump, status 2.
 """
 
 import math
+import re
 import sys
 
 from absl import app, flags
@@ -17,10 +18,20 @@ from vitgan_tf.errors import UserError
 USAGE_ERROR = 2
 
 
+def as_flags(message):
+    """Library errors name arguments (`data_dir='x'`); on the command line each argument that
+    is one of the tool's flags is written as the flag (`--data_dir='x'`)."""
+    def flag(match):
+        name = match.group(1)
+        return f"--{name}=" if name in flags.FLAGS else match.group(0)
+
+    return re.sub(r"(?<![\w./-])([a-z][a-z0-9_.]*)=", flag, message)
+
+
 def exit_with(error, status=USAGE_ERROR):
     """A problem the user must fix: its message on one line, no traceback. (Not logged as
     well: absl's stderr handler would print it a second time.)"""
-    print(f"error: {error}", file=sys.stderr)
+    print(f"error: {as_flags(str(error))}", file=sys.stderr)
     sys.exit(status)
 
 

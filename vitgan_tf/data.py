@@ -23,7 +23,7 @@ TFDS_DATASETS = {"cifar10": "cifar10", "celeb_a": "celeb_a", "lsun_bedroom": "ls
 IDX_DATASETS = {
     "fashion_mnist": ("/usr/share/datasets/fashion-mnist",
                       "apt-get install -y dataset-fashion-mnist"),
-    "mnist": (None, "download the four MNIST *-ubyte.gz files into --data_dir"),
+    "mnist": (None, "download the four MNIST *-ubyte.gz files into data_dir=DIR"),
 }
 IDX_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
              "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
@@ -70,7 +70,7 @@ def list_image_files(folder):
 
     if not folder or not os.path.isdir(folder):
         raise DataError(
-            f"--data_dir={folder!r} is not a folder; for --dataset=folder give a folder of "
+            f"data_dir={folder!r} is not a folder; for dataset=folder give a folder of "
             f"images ({', '.join(IMAGE_EXTENSIONS)}).")
     candidates = sorted(
         os.path.join(root, name) for root, _, names in os.walk(folder) for name in names
@@ -88,7 +88,7 @@ def list_image_files(folder):
                         bad[:3])
     if not good:
         raise DataError(
-            f"No readable images in --data_dir={folder!r} (looked for "
+            f"No readable images in data_dir={folder!r} (looked for "
             f"{', '.join(IMAGE_EXTENSIONS)} recursively; {len(bad)} unreadable).")
     logging.info("Found %d images in %s", len(good), folder)
     return good
@@ -170,11 +170,11 @@ def read_idx(path):
 
 
 def idx_data_dir(dataset, data_dir=None):
-    """The folder of an IDX dataset's files: --data_dir, or the dataset's default."""
+    """The folder of an IDX dataset's files: data_dir, or the dataset's default."""
     default, hint = IDX_DATASETS[dataset]
     folder = data_dir or default
     if not folder:
-        raise DataError(f"--dataset={dataset} needs --data_dir: {hint}.")
+        raise DataError(f"dataset={dataset!r} needs data_dir=DIR: {hint}.")
     return folder
 
 
@@ -189,8 +189,8 @@ def load_idx(dataset, data_dir=None, split="train"):
     for name in IDX_FILES[split]:
         path = os.path.join(folder, name)
         if not os.path.isfile(path):
-            raise DataError(f"{path}: missing; --dataset={dataset} reads the four *-ubyte.gz "
-                            f"files from --data_dir ({hint}).")
+            raise DataError(f"{path}: missing; dataset={dataset!r} reads the four *-ubyte.gz "
+                            f"files from data_dir=DIR ({hint}).")
         arrays.append(read_idx(path))
     images, labels = arrays
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
@@ -265,7 +265,7 @@ def tfds_source(name, data_dir, image_size, seed=0):
         hint = (" CelebA must be downloaded by hand: see README.md, 'Train on CIFAR-10, "
                 "CelebA, LSUN bedroom'." if name == "celeb_a" else "")
         raise DataError(
-            f"tfds dataset {tfds_name!r} is not prepared in --data_dir={data_dir!r}. Prepare "
+            f"tfds dataset {tfds_name!r} is not prepared in data_dir={data_dir!r}. Prepare "
             f"it once with `tfds build {tfds_name} "
             f"--data_dir={data_dir or '~/tensorflow_datasets'}` on a machine with internet "
             f"access.{hint}") from None
@@ -286,7 +286,7 @@ def image_source(dataset, image_size, data_dir=None, split="train", seed=0):
         return idx_source(dataset, image_size, data_dir, split)
     if dataset in TFDS_DATASETS:
         return tfds_source(dataset, data_dir, image_size, seed)
-    raise DataError(f"--dataset={dataset!r} is not one of {DATASETS}.")
+    raise DataError(f"dataset={dataset!r} is not one of {DATASETS}.")
 
 
 def with_channels(ds, channels):
@@ -308,7 +308,7 @@ def make_dataset(dataset, image_size, global_batch_size, data_dir=None, seed=0,
         raise ValueError(f"channels must be 1 or 3, got {channels}.")
     ds = with_channels(image_source(dataset, image_size, data_dir, seed=seed), channels)
     if dataset == "folder":  # files may vanish or be unreadable: never loop on empty passes
-        ds = repeat_guarded(ds, f"--data_dir={data_dir}").shuffle(shuffle_buffer, seed=seed)
+        ds = repeat_guarded(ds, f"data_dir={data_dir}").shuffle(shuffle_buffer, seed=seed)
     else:
         ds = ds.shuffle(shuffle_buffer, seed=seed).repeat()
     ds = ds.batch(global_batch_size, drop_remainder=True, num_parallel_calls=tf.data.AUTOTUNE)

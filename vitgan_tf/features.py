@@ -49,7 +49,7 @@ class FIDInception:
     def __init__(self, path):
         if not path or not os.path.isfile(path):
             raise WeightsError(
-                f"--inception_path={path!r}: the FID Inception graph is not there. Download "
+                f"inception_path={path!r}: the FID Inception graph is not there. Download "
                 f"{FID_INCEPTION_URL}, unpack it and pass the path of {FID_INCEPTION_FILE} "
                 "(paper-comparable FID needs exactly this network).")
         graph_def = tf.compat.v1.GraphDef()
@@ -58,10 +58,10 @@ class FIDInception:
                 graph_def.ParseFromString(f.read())
         except Exception as error:  # noqa: BLE001 - protobuf raises its own DecodeError
             raise WeightsError(
-                f"--inception_path={path!r} is not a TensorFlow graph ({error}); pass "
+                f"inception_path={path!r} is not a TensorFlow graph ({error}); pass "
                 f"{FID_INCEPTION_FILE} from {FID_INCEPTION_URL}.") from None
         if not any(node.name == "pool_3" for node in graph_def.node):
-            raise WeightsError(f"--inception_path={path!r} is a graph without the Inception "
+            raise WeightsError(f"inception_path={path!r} is a graph without the Inception "
                                f"'pool_3' layer; pass {FID_INCEPTION_FILE} from "
                                f"{FID_INCEPTION_URL}.")
 
@@ -97,7 +97,7 @@ class KerasInception:
     def __init__(self, weights="imagenet"):
         if weights not in ("imagenet", None) and not os.path.isfile(weights):
             raise WeightsError(
-                f"--inception_weights={weights!r} is not a file; give a saved InceptionV3 "
+                f"inception_weights={weights!r} is not a file; give a saved InceptionV3 "
                 "weights file with its top, or 'imagenet' to let Keras download them.")
         try:
             model = keras.applications.InceptionV3(include_top=True, weights=weights,
@@ -109,7 +109,7 @@ class KerasInception:
                 "Could not get the ImageNet InceptionV3 weights (no internet?). Download "
                 "inception_v3_weights_tf_dim_ordering_tf_kernels.h5 from "
                 "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/ "
-                "and pass it with --inception_weights=PATH.") from error
+                "and pass it with inception_weights=PATH.") from error
         self.name = "keras_inception" if weights else "keras_inception_random"
         self._model = keras.Model(model.input, [model.get_layer("avg_pool").output, model.output])
 
@@ -160,7 +160,7 @@ def make_extractor(kind, inception_path=None, inception_weights="imagenet"):
         return FIDInception(inception_path)
     if kind == "keras_inception":
         return KerasInception(None if inception_weights == "none" else inception_weights)
-    raise UserError(f"--extractor={kind!r}: expected one of {', '.join(EXTRACTORS)}.")
+    raise UserError(f"extractor={kind!r}: expected one of {', '.join(EXTRACTORS)}.")
 
 
 def extract(extractor, batches, num_samples, verbose=True):
