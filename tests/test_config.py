@@ -157,3 +157,12 @@ def test_the_cli_writes_library_arguments_as_its_flags(monkeypatch):
     assert cli.as_flags(message) == (
         "--data_dir='/x' is not a folder; for dataset=folder run `tfds build "
         "--data_dir=/y`; --extractor='z', /a/b=c, --lr=inf")
+
+
+def test_the_dataset_names_match_the_sources_data_py_implements():
+    # config.py names the datasets so that settings can be checked without TensorFlow; data.py
+    # holds the sources (and the old SOURCES was derived from them).
+    from vitgan_tf import data
+
+    assert set(config.DATASETS) == ({"digits", "folder"} | set(data.IDX_DATASETS)
+                                    | set(data.TFDS_DATASETS))

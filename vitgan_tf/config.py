@@ -12,8 +12,10 @@ before TensorFlow starts.
 import dataclasses
 import math
 
+from absl import flags
+
 from vitgan_tf.errors import UserError
-from vitgan_tf.models.config import ViTGANConfig, get_config
+from vitgan_tf.models.config import CHOICES, ViTGANConfig, get_config
 
 # Names of the choices that other modules implement (data.py, features.py, augment.py),
 # kept here so that a setting can be checked without importing them.
@@ -250,31 +252,23 @@ def model_config(cfg):
 def define_flags(flag_values):
     """One absl flag per TrainConfig field and per ViTGANConfig field (--model.<field>, default
     None: the preset's value), plus --model_overrides, which only says what replaced it."""
-    from absl import flags
-
     for field in dataclasses.fields(TrainConfig):
         if field.name == "model":
             continue
         default = None if field.name == "workdir" else field.default
         accepts = field.metadata["accepts"]
-        _define(flags, _kind(field), field.name, default, field.metadata["help"],
-                accepts.choices, flag_values)
+        _define(_kind(field), field.name, default, field.metadata["help"], accepts.choices,
+                flag_values)
     for field in dataclasses.fields(ViTGANConfig):
-        choices = _model_choices().get(field.name, ())
-        _define(flags, _kind(field), MODEL_FLAG_PREFIX + field.name, None,
-                f"ViTGANConfig.{field.name} (default: the preset's).", choices, flag_values)
+        _define(_kind(field), MODEL_FLAG_PREFIX + field.name, None,
+                f"ViTGANConfig.{field.name} (default: the preset's).",
+                CHOICES.get(field.name, ()), flag_values)
     flags.DEFINE_string("model_overrides", None, "Replaced by --model.<field>=<value> flags.",
                         flag_values=flag_values)
     flags.mark_flag_as_required("workdir", flag_values=flag_values)
 
 
-def _model_choices():
-    from vitgan_tf.models.config import CHOICES
-
-    return CHOICES
-
-
-def _define(flags, kind, name, default, help_text, choices, flag_values):
+def _define(kind, name, default, help_text, choices, flag_values):
     if choices and kind is str:
         flags.DEFINE_enum(name, default, list(choices), help_text, flag_values=flag_values)
     elif kind is bool:
