@@ -12,7 +12,9 @@ import tensorflow as tf
 from tests.helpers import ROOT
 from vitgan_tf import export, rundir
 
-pytestmark = pytest.mark.integration  # trains a run, exports it, loads it in other processes
+# Trains a run, exports it, loads it in other processes. One worker runs them all, so the
+# module's exported model is written once.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("export")]
 
 # Runs in a fresh interpreter that imports TensorFlow only, as TF Serving would load it.
 TF_ONLY_CLIENT = """
