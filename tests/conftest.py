@@ -49,3 +49,9 @@ def tiny_run(tiny_run_master, tmp_path_factory):
     copy = tmp_path_factory.mktemp("run") / "run"
     shutil.copytree(tiny_run_master, copy)
     return copy
+
+
+def pytest_collection_modifyitems(items):
+    """Integration tests (runs, subprocesses: tens of seconds each) first, so that pytest-xdist
+    ends on short tests with every worker busy, not on one long test with the others idle."""
+    items.sort(key=lambda item: item.get_closest_marker("integration") is None)

@@ -14,7 +14,7 @@ import time
 import pytest
 import tensorflow as tf
 
-from tests.helpers import ROOT, run_cli, tiny_config, tiny_images
+from tests.helpers import ROOT, TINY_CLI, run_cli, tiny_config, tiny_images
 from vitgan_tf import build, checkpoints, errors, rundir, train_lib
 
 pytestmark = pytest.mark.integration
@@ -186,7 +186,7 @@ def _cli(*args, **kw):
 def test_sigterm_and_sigint_save_a_checkpoint_and_exit_nonzero(tmp_path, sig):
     workdir = tmp_path / "run"
     (_ckpt(workdir) / "ckpt-0_temp").mkdir(parents=True)  # left by an interrupted save
-    args = ["--preset=tiny", "--dataset=digits", "--batch_size=4", "--log_every=1000",
+    args = [*TINY_CLI, "--batch_size=4", "--log_every=1000",
             "--checkpoint_every=1000", "--sample_every=1000", "--num_samples=4",
             "--total_steps=100000", f"--workdir={workdir}"]
     proc = subprocess.Popen([sys.executable, "-m", "vitgan_tf.train", *args], cwd=ROOT,
@@ -255,20 +255,20 @@ def test_other_clis_report_flag_errors_in_one_line(tool, args, message):
 def test_cli_workdir_that_is_a_file_or_read_only(tmp_path):
     afile = tmp_path / "file"
     afile.write_text("x")
-    result = _cli("--preset=tiny", "--dataset=digits", f"--workdir={afile}", "--total_steps=2")
+    result = _cli(*TINY_CLI, f"--workdir={afile}", "--total_steps=2")
     assert result.returncode == 2 and "is a file" in result.stderr
     assert "Traceback" not in result.stderr
     if os.geteuid() == 0:
         return  # root writes anywhere: the read-only case cannot be made here
     ro = tmp_path / "ro"
     ro.mkdir(mode=0o500)
-    result = _cli("--preset=tiny", "--dataset=digits", f"--workdir={ro / 'run'}",
+    result = _cli(*TINY_CLI, f"--workdir={ro / 'run'}",
                   "--total_steps=2")
     assert result.returncode == 2 and "Traceback" not in result.stderr
 
 
 def test_a_workdir_on_a_read_only_disk_is_one_line(read_only_disk):
-    result = _cli("--preset=tiny", "--dataset=digits", "--total_steps=2",
+    result = _cli(*TINY_CLI, "--total_steps=2",
                   f"--workdir={read_only_disk / 'run'}")
     assert result.returncode == 2, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
@@ -278,7 +278,7 @@ def test_a_workdir_on_a_read_only_disk_is_one_line(read_only_disk):
 
 def test_disk_full_during_a_checkpoint_keeps_the_last_one_and_resumes(small_disk):
     workdir = small_disk / "run"
-    args = ["--preset=tiny", "--dataset=digits", "--batch_size=4", "--log_every=2",
+    args = [*TINY_CLI, "--batch_size=4", "--log_every=2",
             "--checkpoint_every=2", "--sample_every=1000", "--num_samples=4",
             "--keep_checkpoints=5", f"--workdir={workdir}"]
     result = _cli(*args, "--total_steps=4")

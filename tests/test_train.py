@@ -11,7 +11,7 @@ import tensorflow as tf
 from absl import flags as absl_flags
 from PIL import Image
 
-from tests.helpers import ROOT, run_cli, tiny_config, tiny_images
+from tests.helpers import ROOT, TINY_CLI, run_cli, tiny_config, tiny_images
 from vitgan_tf import build, checkpoints, config, data, errors, evaluate, rundir, train_lib
 
 _cfg, _data = tiny_config, tiny_images
@@ -125,8 +125,9 @@ def test_cli_bad_flag_value_fails_cleanly(tmp_path):
 @pytest.mark.integration
 def test_cli_flagfile_and_sigkill_resume(tmp_path):
     flagfile = tmp_path / "run.flags"
-    flagfile.write_text("--preset=tiny\n--dataset=digits\n--batch_size=8\n--log_every=5\n"
-                        "--checkpoint_every=5\n--sample_every=5\n--num_samples=4\n")
+    flagfile.write_text("\n".join([*TINY_CLI, "--batch_size=8", "--log_every=5",
+                                    "--checkpoint_every=5", "--sample_every=5",
+                                    "--num_samples=4"]) + "\n")
     workdir = tmp_path / "run"
     args = (f"--flagfile={flagfile}", f"--workdir={workdir}")
     proc = subprocess.Popen([sys.executable, "-m", "vitgan_tf.train", *args,
@@ -154,13 +155,16 @@ def test_cli_flagfile_and_sigkill_resume(tmp_path):
 
 @pytest.mark.integration
 def test_mirrored_strategy_step_matches_single_device(tmp_path):
-    outs = {}
-    for mode in ("single", "mirrored"):
-        out = tmp_path / f"{mode}.npz"
-        subprocess.run([sys.executable, os.path.join(ROOT, "tests", "mirrored_step.py"), mode,
-                        str(out)], cwd=ROOT, check=True, timeout=300,
-                       env={**os.environ, "PYTHONPATH": ROOT})
-        outs[mode] = np.load(out)
+    modes = ("single", "mirrored")
+    procs = [subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "mirrored_step.py"),
+                               mode, str(tmp_path / f"{mode}.npz")], cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": ROOT}) for mode in modes]
+    try:
+        assert [proc.wait(timeout=300) for proc in procs] == [0, 0]
+    finally:
+        for proc in procs:
+            proc.kill()
+    outs = {mode: np.load(tmp_path / f"{mode}.npz") for mode in modes}
     # Two replicas sum gradients in another order than one device: float32 rounding, up to
     # 2e-5 on this CPU (oneDNN's blocking differs between CPU models). A wrong reduction (say,
     # a loss not divided by the global batch) moves weights by orders of magnitude more.
@@ -328,7 +332,7 @@ def test_a_second_training_on_a_held_workdir_is_refused_and_sigkill_frees_it(tmp
         assert holder.stdout.readline().strip() == "held"
         (workdir / "checkpoints").mkdir()
         (workdir / "checkpoints" / "ckpt-70.index").write_text("being written")
-        result = _cli("--preset=tiny", "--dataset=digits", f"--workdir={workdir}",
+        result = _cli(*TINY_CLI, f"--workdir={workdir}",
                       "--total_steps=2", "--log_every=2", "--checkpoint_every=2",
                       "--sample_every=2")
         assert result.returncode == 2
@@ -359,7 +363,7 @@ def test_workdir_lock_is_exclusive_and_reentrant_free(tmp_path):
     WorkdirLock(None).acquire().release()
 
 
-TINY = ["--preset=tiny", "--dataset=digits", "--batch_size=8", "--log_every=2",
+TINY = [*TINY_CLI, "--batch_size=8", "--log_every=2",
         "--checkpoint_every=2", "--sample_every=2", "--num_samples=4"]
 
 

@@ -83,7 +83,9 @@ def grid_latents(latent_dim, num, seed):
 
 
 class SampleGrid(keras.callbacks.Callback):
-    """Writes a grid of the EMA generator's images at fixed latents every `every` steps.
+    """Writes a grid of the EMA generator's images at fixed latents every `every` steps. A
+    conditional generator's grid has one row per class, num_samples // classes (1 to 10)
+    columns, and the same latents in every row.
 
     Args:
         every: steps between grids.
@@ -107,10 +109,22 @@ class SampleGrid(keras.callbacks.Callback):
 
     def write(self, step):
         generator = self.model.ema_generator
-        if self._z is None:
-            self._z = grid_latents(generator.vitgan_config.latent_dim, self.num_samples,
-                                   self.seed)
-        grid = images_lib.image_grid(generator(self._z, training=False))
+        classes = generator.vitgan_config.num_classes
+        columns = None
+        if classes:
+            # One row per class, the same latents in every row: a column is one z.
+            columns = min(10, max(1, self.num_samples // classes))
+            if self._z is None:
+                self._z = np.tile(grid_latents(generator.vitgan_config.latent_dim, columns,
+                                               self.seed), (classes, 1))
+            images = generator(self._z, training=False,
+                               labels=np.repeat(np.arange(classes), columns))
+        else:
+            if self._z is None:
+                self._z = grid_latents(generator.vitgan_config.latent_dim, self.num_samples,
+                                       self.seed)
+            images = generator(self._z, training=False)
+        grid = images_lib.image_grid(images, columns)
         if self.writer is not None:
             with self.writer.as_default(step=step):
                 tf.summary.image("samples/ema_generator", grid[None], step=step)

@@ -20,6 +20,8 @@ from vitgan_tf.models.config import CHOICES, ViTGANConfig, get_config
 # Names of the choices that other modules implement (data.py, features.py, augment.py),
 # kept here so that a setting can be checked without importing them.
 DATASETS = ("digits", "folder", "fashion_mnist", "mnist", "cifar10", "celeb_a", "lsun_bedroom")
+# The datasets with class labels (a folder: one subfolder per class), for conditional runs.
+LABELLED_DATASETS = ("digits", "folder", "fashion_mnist", "mnist", "cifar10")
 EXTRACTORS = ("fid_inception", "keras_inception", "fashion_classifier")
 AUGMENTATIONS = ("color", "scale", "translation", "cutout")
 MODEL_FLAG_PREFIX = "model."
@@ -94,6 +96,10 @@ class TrainConfig:
     # Filled from the --model.<field> flags: the changes to the preset's ViTGANConfig.
     model: dict = dataclasses.field(default_factory=dict, metadata={
         "help": "Changes to the preset's ViTGANConfig, {field: value}.", "accepts": Accepts()})
+    conditional: bool = setting(
+        False, "Class-conditional training on the dataset's labels (fashion_mnist, mnist, "
+        "digits, cifar10; folder: one subfolder per class). The number of classes comes from "
+        "the data.")
     batch_size: int = setting(32, "Global batch size (split across replicas).", **POSITIVE)
     total_steps: int = setting(1000, "Training steps (one D and one G update each).",
                                **POSITIVE)
@@ -187,6 +193,13 @@ class TrainConfig:
         if self.dataset == "digits" and self.data_dir:
             raise ConfigError(f"--data_dir={self.data_dir!r}: --dataset=digits is built in and "
                               "reads no files; for a folder of images add --dataset=folder.")
+        if self.conditional and self.dataset not in LABELLED_DATASETS:
+            raise ConfigError(f"--conditional: --dataset={self.dataset} has no class labels "
+                              f"(labelled: {', '.join(LABELLED_DATASETS)}).")
+        if self.model.get("num_classes") and not self.conditional:
+            raise ConfigError(f"--model.num_classes={self.model['num_classes']!r}: set "
+                              "--conditional instead; the number of classes comes from the "
+                              "data.")
         for flag in ("checkpoint_every", "sample_every"):
             need(getattr(self, flag) % self.log_every == 0, flag,
                  f"a positive multiple of --log_every={self.log_every}")

@@ -2,8 +2,9 @@
 embedded digits demo.
 
 Every source yields float32 (H, W, C) images in [-1, 1], C = 3 or 1 (IDX sources are
-grayscale); `make_dataset` converts to the model's channels, shuffles, repeats, batches with
-the global batch and prefetches.
+grayscale), or, with `with_labels=True` (class-conditional runs), (image, int32 class id)
+pairs; `class_names` gives the names of the ids. `make_dataset` converts to the model's
+channels, shuffles, repeats, batches with the global batch and prefetches.
 """
 
 import gzip
@@ -15,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from vitgan_tf.config import DATASETS
+from vitgan_tf.config import DATASETS, LABELLED_DATASETS
 from vitgan_tf.errors import UserError
 
 TFDS_DATASETS = {"cifar10": "cifar10", "celeb_a": "celeb_a", "lsun_bedroom": "lsun/bedroom"}
@@ -30,6 +31,9 @@ IDX_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz
 IDX_NATIVE_SIZE = 28
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
 CELEBA_CROP = 108  # centre crop of the 178x218 aligned faces before resizing (DCGAN practice)
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                         "Shirt", "Sneaker", "Bag", "Ankle boot")
+DIGIT_CLASSES = tuple(str(d) for d in range(10))
 
 
 class DataError(UserError):
@@ -60,8 +64,16 @@ def digits_images(image_size):
     return images.astype(np.float32), data.target
 
 
-def digits_source(image_size):
-    return tf.data.Dataset.from_tensor_slices(digits_images(image_size)[0])
+def digits_source(image_size, with_labels=False):
+    images, labels = digits_images(image_size)
+    return _slices(images, labels if with_labels else None)
+
+
+def _slices(images, labels=None):
+    """A dataset of images, or of (image, int32 label) pairs."""
+    if labels is None:
+        return tf.data.Dataset.from_tensor_slices(images)
+    return tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
 
 
 def list_image_files(folder):
@@ -94,15 +106,51 @@ def list_image_files(folder):
     return good
 
 
-def folder_source(folder, image_size):
+def folder_classes(folder):
+    """The class names of a labelled image folder: its subfolders, sorted (ids 0, 1, ...).
+
+    A labelled folder holds its images in one subfolder per class. Raises `DataError` naming
+    the file or folder for images directly in `folder` or a class folder without images.
+    """
+    if not folder or not os.path.isdir(folder):
+        raise DataError(f"data_dir={folder!r} is not a folder; a conditional run on "
+                        "dataset=folder needs a folder with one subfolder of images per class.")
+    entries = sorted(os.listdir(folder))
+    loose = [name for name in entries if name.lower().endswith(IMAGE_EXTENSIONS)
+             and os.path.isfile(os.path.join(folder, name))]
+    if loose:
+        raise DataError(f"data_dir={folder!r} has images outside class subfolders (e.g. "
+                        f"{loose[0]!r}); a conditional run needs every image in a subfolder "
+                        "named after its class.")
+    classes = [name for name in entries if os.path.isdir(os.path.join(folder, name))]
+    if not classes:
+        raise DataError(f"data_dir={folder!r} has no subfolders; a conditional run needs one "
+                        "subfolder of images per class.")
+    for name in classes:
+        if not any(f.lower().endswith(IMAGE_EXTENSIONS)
+                   for _, _, files in os.walk(os.path.join(folder, name)) for f in files):
+            raise DataError(f"data_dir={folder!r}: class folder {name!r} holds no image; "
+                            "every class needs images (remove the folder or add images).")
+    return classes
+
+
+def folder_source(folder, image_size, with_labels=False):
     files = list_image_files(folder)
 
-    def load(path):
+    def load(path, *label):
         image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        return centre_crop_resize(image, image_size)
+        image = centre_crop_resize(image, image_size)
+        return (image, *label) if label else image
 
-    ds = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files),
-                                                           reshuffle_each_iteration=True)
+    if with_labels:
+        classes = folder_classes(folder)
+        ids = {name: i for i, name in enumerate(classes)}
+        labels = np.array([ids[os.path.relpath(f, folder).split(os.sep)[0]] for f in files],
+                          np.int32)
+        ds = tf.data.Dataset.from_tensor_slices((files, labels))
+    else:
+        ds = tf.data.Dataset.from_tensor_slices(files)
+    ds = ds.shuffle(len(files), reshuffle_each_iteration=True)
     # Files removed during a run are skipped before ReadFile sees them: its kernel would log a
     # warning per file per pass, thousands of lines that buried the one error that matters.
     # (A file removed between the check and the read still gets its one line. Reading in
@@ -110,8 +158,8 @@ def folder_source(folder, image_size):
     # Files that still fail to read or decode are skipped without a log line of ours;
     # `list_image_files` reported those unreadable at the start, and a pass with no image left
     # stops the run (`repeat_guarded`).
-    ds = ds.filter(lambda path: tf.reshape(tf.numpy_function(os.path.exists, [path], tf.bool),
-                                           []))
+    ds = ds.filter(lambda path, *label: tf.reshape(
+        tf.numpy_function(os.path.exists, [path], tf.bool), []))
     return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors(log_warning=False)
 
 
@@ -123,10 +171,10 @@ def repeat_guarded(one_pass, what):
     nothing (every file vanished or is unreadable: `ignore_errors` would loop on empty passes
     forever). The error is an InvalidArgumentError whose message contains EMPTY_PASS_MESSAGE
     and `what`."""
-    spec = one_pass.element_spec
-    marked = one_pass.map(lambda x: (x, True)).concatenate(
-        tf.data.Dataset.from_tensors((tf.zeros([d or 1 for d in spec.shape], spec.dtype),
-                                      False)))
+    blank = tf.nest.map_structure(lambda spec: tf.zeros([d or 1 for d in spec.shape],
+                                                        spec.dtype), one_pass.element_spec)
+    marked = one_pass.map(lambda *x: (x[0] if len(x) == 1 else x, True)).concatenate(
+        tf.data.Dataset.from_tensors((blank, False)))
 
     def guard(seen, item):
         # seen: has the current pass given an image yet; each end-of-pass marker checks it and
@@ -196,6 +244,9 @@ def load_idx(dataset, data_dir=None, split="train"):
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise DataError(f"{folder}: {split} images {images.shape} and labels {labels.shape} "
                         "do not match.")
+    if labels.size and labels.max() >= 10:
+        raise DataError(f"{os.path.join(folder, IDX_FILES[split][1])}: label {labels.max()} "
+                        "is out of range (0-9); the file is corrupt, get it again.")
     return images, labels
 
 
@@ -247,13 +298,14 @@ def _tfds_fashion_mnist(data_dir, split):
     return data["image"][..., 0], data["label"]
 
 
-def idx_source(dataset, image_size, data_dir=None, split="train"):
-    return tf.data.Dataset.from_tensor_slices(
-        idx_images(dataset, image_size, data_dir, split)[0])
+def idx_source(dataset, image_size, data_dir=None, split="train", with_labels=False):
+    images, labels = idx_images(dataset, image_size, data_dir, split)
+    return _slices(images, labels if with_labels else None)
 
 
-def tfds_source(name, data_dir, image_size, seed=0):
-    """A prepared tfds dataset's training images; its file order is shuffled with `seed`."""
+def tfds_source(name, data_dir, image_size, seed=0, with_labels=False):
+    """A prepared tfds dataset's training images (with their `label` feature for
+    `with_labels`); its file order is shuffled with `seed`."""
     import tensorflow_datasets as tfds
 
     tfds_name = TFDS_DATASETS[name]
@@ -270,43 +322,79 @@ def tfds_source(name, data_dir, image_size, seed=0):
             f"--data_dir={data_dir or '~/tensorflow_datasets'}` on a machine with internet "
             f"access.{hint}") from None
     crop = CELEBA_CROP if name == "celeb_a" else None
+    if with_labels:
+        return ds.map(lambda ex: (centre_crop_resize(ex["image"], image_size, crop),
+                                  tf.cast(ex["label"], tf.int32)),
+                      num_parallel_calls=tf.data.AUTOTUNE)
     return ds.map(lambda ex: centre_crop_resize(ex["image"], image_size, crop),
                   num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def image_source(dataset, image_size, data_dir=None, split="train", seed=0):
+def class_names(dataset, data_dir=None):
+    """The class names of `dataset` (id i is names[i]), or None for a source without class
+    labels (celeb_a's attributes are not classes; lsun_bedroom is one scene)."""
+    if dataset not in LABELLED_DATASETS:
+        return None
+    if dataset == "fashion_mnist":
+        return list(FASHION_MNIST_CLASSES)
+    if dataset in ("mnist", "digits"):
+        return list(DIGIT_CLASSES)
+    if dataset == "folder":
+        return folder_classes(data_dir)
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(TFDS_DATASETS[dataset], data_dir=data_dir)
+        return list(builder.info.features["label"].names)
+    except (AssertionError, FileNotFoundError, KeyError, tf.errors.NotFoundError):
+        raise DataError(f"tfds dataset {TFDS_DATASETS[dataset]!r} in data_dir={data_dir!r} "
+                        "has no readable class names (its 'label' feature).") from None
+
+
+def image_source(dataset, image_size, data_dir=None, split="train", seed=0, with_labels=False):
     """The unbatched dataset of (H, W, C) float32 images in [-1, 1] for `dataset`; C is 1 for
     the grayscale IDX datasets and 3 for the others. split: "train", or "test" for the IDX
-    datasets (the others use their training images)."""
+    datasets (the others use their training images). with_labels: (image, int32 class id)
+    pairs instead, for the datasets of LABELLED_DATASETS."""
+    if dataset not in DATASETS:
+        raise DataError(f"dataset={dataset!r} is not one of {DATASETS}.")
+    if with_labels and dataset not in LABELLED_DATASETS:
+        raise DataError(f"dataset={dataset!r} has no class labels (labelled: "
+                        f"{', '.join(LABELLED_DATASETS)}).")
     if dataset == "digits":
-        return digits_source(image_size)
+        return digits_source(image_size, with_labels)
     if dataset == "folder":
-        return folder_source(data_dir, image_size)
+        return folder_source(data_dir, image_size, with_labels)
     if dataset in IDX_DATASETS:
-        return idx_source(dataset, image_size, data_dir, split)
-    if dataset in TFDS_DATASETS:
-        return tfds_source(dataset, data_dir, image_size, seed)
-    raise DataError(f"dataset={dataset!r} is not one of {DATASETS}.")
+        return idx_source(dataset, image_size, data_dir, split, with_labels)
+    return tfds_source(dataset, data_dir, image_size, seed, with_labels)
 
 
 def with_channels(ds, channels):
-    """`ds` of (H, W, C) images converted to `channels` (1: grayscale, 3: RGB)."""
-    have = ds.element_spec.shape[-1]
+    """`ds` of (H, W, C) images, or (image, label) pairs, converted to `channels` (1:
+    grayscale, 3: RGB)."""
+    labelled = isinstance(ds.element_spec, tuple)
+    have = (ds.element_spec[0] if labelled else ds.element_spec).shape[-1]
     if have == channels:
         return ds
     convert = tf.image.rgb_to_grayscale if channels == 1 else tf.image.grayscale_to_rgb
+    if labelled:
+        return ds.map(lambda image, label: (convert(image), label),
+                      num_parallel_calls=tf.data.AUTOTUNE)
     return ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def make_dataset(dataset, image_size, global_batch_size, data_dir=None, seed=0,
-                 shuffle_buffer=10_000, channels=3):
-    """Shuffled, repeated, batched (drop remainder) and prefetched training images.
+                 shuffle_buffer=10_000, channels=3, with_labels=False):
+    """Shuffled, repeated, batched (drop remainder) and prefetched training images, or
+    (images, labels) batches with `with_labels`.
 
     channels: 3 (RGB) or 1 (grayscale, for models with `channels=1`).
     """
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}.")
-    ds = with_channels(image_source(dataset, image_size, data_dir, seed=seed), channels)
+    ds = with_channels(image_source(dataset, image_size, data_dir, seed=seed,
+                                    with_labels=with_labels), channels)
     if dataset == "folder":  # files may vanish or be unreadable: never loop on empty passes
         ds = repeat_guarded(ds, f"data_dir={data_dir}").shuffle(shuffle_buffer, seed=seed)
     else:

@@ -78,13 +78,16 @@ def parse_metrics(names, num_samples):
 
 def generated_batches(generator, num_samples, batch_size, truncation_psi=1.0, seed=0):
     """EMA-generator images, batch by batch, of the latents of seeds seed * 10**9 + i,
-    i < num_samples (`rng.latents_from_seeds`, the project's seed convention)."""
+    i < num_samples (`rng.latents_from_seeds`, the project's seed convention). A conditional
+    generator draws sample i of class i mod num_classes: every class equally often."""
     latent_dim = generator.vitgan_config.latent_dim
+    classes = generator.vitgan_config.num_classes
     first = seed * 10**9
     for start in range(0, num_samples, batch_size):
-        seeds = np.arange(first + start, first + min(start + batch_size, num_samples))
-        z = rng.latents_from_seeds(seeds, latent_dim)
-        yield generator(z, truncation_psi=truncation_psi).numpy()
+        index = np.arange(start, min(start + batch_size, num_samples))
+        z = rng.latents_from_seeds(first + index, latent_dim)
+        labels = index % classes if classes else None
+        yield generator(z, truncation_psi=truncation_psi, labels=labels).numpy()
 
 
 def reference_split(dataset):

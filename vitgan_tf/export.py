@@ -184,6 +184,10 @@ def export(workdir, output, checkpoint=None, version=0, truncation_psi=1.0,
         raise UserError(f"--version={version}: expected 0 (next free) or a positive integer.")
     if version:
         _check_free(output, version)
+    if rundir.load_classes(workdir) is not None:
+        # Signatures with a `class` input are step 6 of docs/conditional.md, not built yet.
+        raise UserError(f"--workdir={workdir!r} is a conditional run; exporting conditional "
+                        "generators is not supported yet (sample and evaluate are).")
     cfg, generator, checkpoint, step = rundir.load_generator(workdir, checkpoint)
     try:
         os.makedirs(output, exist_ok=True)

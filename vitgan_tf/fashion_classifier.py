@@ -21,11 +21,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from vitgan_tf.data import FASHION_MNIST_CLASSES
+
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
 WEIGHTS = os.path.join(ASSETS, "fashion_classifier.weights.h5")
 REPORT = os.path.join(ASSETS, "fashion_classifier.json")
-CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-           "Bag", "Ankle boot")
+CLASSES = FASHION_MNIST_CLASSES
 FEATURES = 128
 
 

@@ -76,13 +76,23 @@ def _model_flags(cfg):
     return "".join(f" --model.{k}={v!r}" for k, v in sorted(cfg.model.items()))
 
 
-def write_config(cfg):
-    """Write config.json atomically; called once the run is known to start."""
+def write_config(cfg, classes=None):
+    """Write config.json atomically; called once the run is known to start. `classes`: the
+    class names of a conditional run (id i is classes[i])."""
     path = os.path.join(cfg.workdir, "config.json")
+    saved = {"train": dataclasses.asdict(cfg), "model": model_config(cfg).to_dict()}
+    if classes is not None:
+        saved["classes"] = list(classes)
     with open(path + ".tmp", "w") as f:
-        json.dump({"train": dataclasses.asdict(cfg), "model": model_config(cfg).to_dict()}, f,
-                  indent=2)
+        json.dump(saved, f, indent=2)
     os.replace(path + ".tmp", path)
+
+
+def load_classes(workdir):
+    """The class names of the conditional run in `workdir` (id i is names[i]), or None for an
+    unconditional run."""
+    saved = read_config(workdir)
+    return None if saved is None else saved.get("classes")
 
 
 def load_config(workdir):

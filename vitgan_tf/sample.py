@@ -3,10 +3,14 @@
     python -m vitgan_tf.sample --workdir=runs/digits --num=64 --out=grid.png
     python -m vitgan_tf.sample --workdir=runs/digits --seeds=0-7,42 --out=chosen.png
     python -m vitgan_tf.sample --workdir=runs/digits --interpolation_steps=8 --out=interp.png
+    python -m vitgan_tf.sample --workdir=runs/fashion_cond --classes=0-9 --num=8 --out=c.png
 
 Image i of a grid is the latent of seed `--seed` + i (or the i-th of `--seeds`), drawn with
 `rng.latents_from_seeds`, the convention of the training grids and of the served
 `generate_from_seeds` signature: seed S is the same image everywhere.
+
+A conditional run's grid has one row per class (`--classes`, default all; `--class` for one),
+with the same seeds in every row: image (seed S, class C) is the latent of seed S with label C.
 """
 
 import os
@@ -31,6 +35,11 @@ def define_flags():
                         "--seed).")
     flags.DEFINE_string("out", "grid.png", "Output PNG.")
     flags.DEFINE_integer("seed", 0, "First seed: the grid shows seeds seed .. seed + num - 1.")
+    flags.DEFINE_string("classes", "", "Conditional runs: the class ids of the rows, e.g. 0-9 "
+                        "or 7,9 (default: every class); --num and --seeds then count images "
+                        "per row.")
+    flags.DEFINE_integer("class", None, "Conditional runs: one class id (one row); "
+                         "the same as --classes=ID.")
     flags.DEFINE_integer("interpolation_steps", 0,
                          "If > 1, write rows interpolating (in w space) between pairs of latents, "
                          "this many images per row, instead of a grid.")
@@ -75,31 +84,76 @@ def check_count(num, interpolation_steps, limit):
                         "holds; " + _MANY)
 
 
-def seed_images(generator, seeds, truncation_psi=1.0, batch_size=256):
-    """The generator's images (float, [-1, 1] nominally) of the latents of `seeds`."""
+def parse_classes(text, names, flag="--classes"):
+    """"0-2,7" -> [0, 1, 2, 7], each checked against the run's class names."""
+    ids = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        low, sep, high = part.partition("-")
+        try:
+            ids.extend(range(int(low), int(high) + 1) if sep else [int(low)])
+        except ValueError:
+            ids = None
+            break
+    if not ids or min(ids) < 0 or max(ids) >= len(names):
+        shown = ", ".join(f"{i}: {name}" for i, name in enumerate(names[:10]))
+        more = ", ..." if len(names) > 10 else ""
+        raise UserError(f"{flag}={text!r}: expected class ids in [0, {len(names)}) such as "
+                        f"0-{len(names) - 1} ({shown}{more}).")
+    return ids
+
+
+def seed_images(generator, seeds, truncation_psi=1.0, batch_size=256, labels=None):
+    """The generator's images (float, [-1, 1] nominally) of the latents of `seeds`, with the
+    class ids `labels` (one per seed) for a conditional generator."""
     dim = generator.vitgan_config.latent_dim
     out = []
     for i in range(0, len(seeds), batch_size):
         z = rng.latents_from_seeds(np.asarray(seeds[i:i + batch_size], np.int64), dim)
-        out.append(np.asarray(generator(z, truncation_psi=truncation_psi)))
+        batch_labels = None if labels is None else np.asarray(labels[i:i + batch_size])
+        out.append(np.asarray(generator(z, truncation_psi=truncation_psi,
+                                        labels=batch_labels)))
     return np.concatenate(out)
 
 
-def sample_grid(generator, num, truncation_psi=1.0, seed=0, seeds=None):
+def sample_grid(generator, num, truncation_psi=1.0, seed=0, seeds=None, classes=None):
+    """A grid of the seeds' images; with `classes`, one row per class, the seeds in every
+    row."""
     seeds = list(seeds) if seeds is not None else list(range(seed, seed + num))
-    return images_lib.image_grid(seed_images(generator, seeds, truncation_psi))
+    if classes is None:
+        return images_lib.image_grid(seed_images(generator, seeds, truncation_psi))
+    labels = np.repeat(np.asarray(classes), len(seeds))
+    images = seed_images(generator, seeds * len(classes), truncation_psi, labels=labels)
+    return images_lib.image_grid(images, columns=len(seeds))
 
 
-def interpolation_rows(generator, rows, steps, truncation_psi=1.0, seed=0):
+def interpolation_rows(generator, rows, steps, truncation_psi=1.0, seed=0, classes=None):
     """Row r walks linearly in w space from the w of seed `seed + r` to that of
-    `seed + rows + r`."""
+    `seed + rows + r` (conditional: both of class classes[r mod len(classes)])."""
     dim = generator.vitgan_config.latent_dim
     z = rng.latents_from_seeds(np.arange(seed, seed + 2 * rows), dim)
-    w = np.asarray(generator.truncate(generator.mapping(z), truncation_psi))
+    labels = None
+    if classes is not None:
+        labels = np.tile(np.resize(np.asarray(classes), rows), 2)
+    w = np.asarray(generator.truncate(generator.mapping(z, labels=labels), truncation_psi,
+                                      labels))
     t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[None, :, None]
     walk = (1 - t) * w[:rows, None] + t * w[rows:, None]  # (rows, steps, dim)
     images = generator.synthesize(walk.reshape(rows * steps, dim)).numpy()
     return images_lib.image_grid(images, columns=steps)
+
+
+def grid_classes(flag_values, names):
+    """The rows' class ids from --class / --classes (a conditional run's names), or None."""
+    one, many = flag_values["class"].value, flag_values.classes
+    if names is None:
+        if one is not None or many:
+            flag = "--class" if one is not None else "--classes"
+            raise UserError(f"{flag}: the run is not conditional (it was trained without "
+                            "--conditional); drop the flag.")
+        return None
+    if one is not None:
+        return parse_classes(str(one), names, "--class")
+    return parse_classes(many, names) if many else list(range(len(names)))
 
 
 def check_output(path):
@@ -125,7 +179,9 @@ def main(argv):
         raise UserError(f"--interpolation_steps={FLAGS.interpolation_steps}: expected 0 "
                         "(a grid) or at least 2.")
     check_output(FLAGS.out)
-    limit = max_images(rundir.load_config(FLAGS.workdir)[1].image_size)
+    classes = grid_classes(FLAGS, rundir.load_classes(FLAGS.workdir))
+    rows = 1 if classes is None or FLAGS.interpolation_steps else len(classes)
+    limit = max_images(rundir.load_config(FLAGS.workdir)[1].image_size) // rows
     seeds = parse_seeds(FLAGS.seeds, limit) if FLAGS.seeds else None
     if seeds is None:
         check_count(FLAGS.num, FLAGS.interpolation_steps, limit)
@@ -133,9 +189,10 @@ def main(argv):
                                                            FLAGS.checkpoint or None)
     if FLAGS.interpolation_steps:
         grid = interpolation_rows(generator, FLAGS.num, FLAGS.interpolation_steps,
-                                  FLAGS.truncation_psi, FLAGS.seed)
+                                  FLAGS.truncation_psi, FLAGS.seed, classes)
     else:
-        grid = sample_grid(generator, FLAGS.num, FLAGS.truncation_psi, FLAGS.seed, seeds)
+        grid = sample_grid(generator, FLAGS.num, FLAGS.truncation_psi, FLAGS.seed, seeds,
+                           classes)
     images_lib.save_png(grid, FLAGS.out)
     print(f"Wrote {FLAGS.out} ({grid.shape[1]}x{grid.shape[0]}) from {checkpoint} (step {step}).")
 

@@ -5,6 +5,7 @@ The settings live in `config`, the GAN and its optimizers in `build`, checkpoint
 checkpoints, signals) in `callbacks`.
 """
 
+import dataclasses
 import json
 import os
 
@@ -128,7 +129,8 @@ def train(cfg, dataset=None):
     """Train (or resume) a ViTGAN run in `cfg.workdir`. Returns the trained ViTGAN.
 
     dataset: optional replacement for the configured data (a tf.data.Dataset of image batches
-    of the global batch size), for tests and custom data; or a zero-argument callable returning
+    of the global batch size, or of (images, labels) batches for a conditional run), for
+    tests and custom data; or a zero-argument callable returning
     one, which is called after the distribution strategy exists. Use the callable form with
     MultiWorkerMirroredStrategy: it must be created before the process runs any TF op, and
     building a dataset runs some. Its tf.data autotuning is turned off (see
@@ -152,6 +154,10 @@ def train(cfg, dataset=None):
 
 
 def _train(cfg, dataset, strategy, is_chief, lock):
+    classes = None
+    if cfg.conditional:  # the number of classes is the data's
+        classes = data_lib.class_names(cfg.dataset, cfg.data_dir)
+        cfg = dataclasses.replace(cfg, model={**cfg.model, "num_classes": len(classes)})
     rundir.check_resume(cfg)
     model_cfg = model_config(cfg)
     if callable(dataset):
@@ -159,7 +165,8 @@ def _train(cfg, dataset, strategy, is_chief, lock):
     if dataset is None:
         dataset = data_lib.make_dataset(cfg.dataset, model_cfg.image_size, cfg.batch_size,
                                         cfg.data_dir, seed=cfg.seed,
-                                        channels=model_cfg.channels)
+                                        channels=model_cfg.channels,
+                                        with_labels=cfg.conditional)
     if isinstance(dataset, tf.data.Dataset):  # fit returns on time (data.without_autotune)
         dataset = data_lib.without_autotune(dataset)
     logging.info("Strategy %s with %d replica(s); global batch %d", type(strategy).__name__,
@@ -190,7 +197,7 @@ def _train(cfg, dataset, strategy, is_chief, lock):
         os.makedirs(write_dir, exist_ok=True)
         lock.acquire()  # a new directory exists only now
         if is_chief:
-            rundir.write_config(cfg)
+            rundir.write_config(cfg, classes)
             checkpoints.set_aside_newer(checkpoint_dir, step)
             checkpoints.rewrite_state(checkpoint_dir)
     except OSError as error:

@@ -96,3 +96,65 @@ def test_bad_arguments():
         EqualizedDense(3, activation="relu")
     with pytest.raises(ValueError, match="num_layers"):
         MappingNetwork(8, 0)
+
+
+def conditional_mapping_reference(layer, z, labels):
+    """NumPy: MLP(concat(pixel_norm(z), pixel_norm(onehot(y) @ E * 1/sqrt(C) + b)))."""
+    onehot = np.eye(layer.num_classes)[labels]
+    emb = ref.equalized_dense(onehot, ref.w(layer.embedding.kernel), ref.w(layer.embedding.bias),
+                              1.0)
+    x = np.concatenate([ref.pixel_norm(z.astype(np.float64)), ref.pixel_norm(emb)], axis=-1)
+    for dense in layer.dense_layers:
+        x = ref.equalized_dense(x, ref.w(dense.kernel), ref.w(dense.bias), 0.01, "leaky_relu")
+    return x
+
+
+def test_conditional_mapping_network_matches_numpy():
+    layer = MappingNetwork(units=8, num_layers=3, lr_multiplier=0.01, num_classes=5)
+    z, labels = randn(6, 4), np.array([0, 4, 2, 2, 1, 3])
+    out = np.asarray(layer(z, labels=labels))
+    # The first layer takes z (4 wide) and the embedding (8 wide).
+    assert layer.dense_layers[0].kernel.shape == (12, 8)
+    assert layer.embedding.kernel.shape == (5, 8)
+    np.testing.assert_allclose(out, conditional_mapping_reference(layer, z, labels), rtol=1e-4,
+                               atol=1e-5)
+
+
+def test_conditional_mapping_same_class_same_w_other_class_other_w():
+    layer = MappingNetwork(units=16, num_layers=2, num_classes=3)
+    z = np.repeat(randn(1, 16), 3, axis=0)
+    w = np.asarray(layer(z, labels=np.array([0, 1, 2])))
+    again = np.asarray(layer(z, labels=np.array([2, 1, 0])))
+    np.testing.assert_array_equal(again, w[::-1])  # the class alone decides: same (z, y), same w
+    gaps = [np.abs(w[i] - w[j]).mean() for i, j in ((0, 1), (0, 2), (1, 2))]
+    assert min(gaps) > 0.05 * np.abs(w).mean(), gaps  # each class moves w, from the first step
+
+
+def test_conditional_mapping_learns_its_class_embedding():
+    # One optimizer step on a loss of w moves the embedding rows of the classes in the batch only.
+    layer = MappingNetwork(units=8, num_layers=2, num_classes=4)
+    layer(randn(2, 8), labels=np.array([0, 1]))
+    before = layer.embedding.kernel.numpy().copy()
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer(randn(2, 8), labels=np.array([1, 3])) ** 2)
+    grads = tape.gradient(loss, layer.trainable_weights)
+    tf.keras.optimizers.SGD(0.1).apply(grads, layer.trainable_weights)
+    moved = np.abs(layer.embedding.kernel.numpy() - before).sum(axis=1) > 0
+    np.testing.assert_array_equal(moved, [False, True, False, True])
+
+
+def test_conditional_mapping_serialization_and_mixed_precision():
+    z, labels = randn(3, 8), np.array([0, 2, 1])
+    clone = assert_roundtrip(MappingNetwork(8, 2, num_classes=3), z, labels=labels)
+    assert clone.num_classes == 3
+    assert_mixed_precision(lambda dtype: MappingNetwork(8, 2, num_classes=3, dtype=dtype), z,
+                           labels=labels)
+
+
+def test_conditional_mapping_refuses_missing_or_unexpected_labels():
+    with pytest.raises(ValueError, match="conditional .3 classes.: pass `labels`"):
+        MappingNetwork(8, 2, num_classes=3)(randn(2, 8))
+    with pytest.raises(ValueError, match="unconditional"):
+        MappingNetwork(8, 2)(randn(2, 8), labels=np.array([0, 1]))
+    with pytest.raises(ValueError, match="num_classes"):
+        MappingNetwork(8, 2, num_classes=-1)

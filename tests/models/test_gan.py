@@ -1,3 +1,5 @@
+import functools
+
 import keras
 import numpy as np
 import pytest
@@ -62,16 +64,19 @@ def test_ema_update_follows_its_half_life(tmp_path):
     np.testing.assert_array_equal(gan.ema_generator.w_avg.numpy(), gan.generator.w_avg.numpy())
 
 
-def _plain_step(gan, real, lr):
+def _plain_step(gan, real, lr, labels=None):
     """The textbook ViTGAN step, one model call per batch, SGD: the expected weight changes.
 
     D step: non-saturating loss on DiffAugment of real and generated images plus bCR, each
     batch through its own D call; then the G step through the updated D, on the same latents
     (G's forward pass is shared with the D step in `train_step`; here it is run again). With
     loss="rpgan" both steps score pairs (real_i, fake_i); R1/R2 are gamma/2 ||grad D||^2.
+    Conditional: fake_i has real_i's label, and every D call sees its images' labels.
     """
     rpgan = gan.loss == "rpgan"
-    g, d = gan.generator, gan.discriminator
+    g = functools.partial(gan.generator, labels=labels)
+    d = functools.partial(gan.discriminator, labels=labels)
+    g_vars, d_vars = gan.generator.trainable_variables, gan.discriminator.trainable_variables
     seed = tf.constant([gan.seed, 0], tf.int64)
     d_seed = rng.fold(seed, 10)
     z = gan._latents(rng.fold(d_seed, 0), real.shape[0])
@@ -96,8 +101,8 @@ def _plain_step(gan, real, lr):
             loss += gan.bcr_real * tf.reduce_mean(tf.square(d(real, training=True) - real_logits))
         if gan.bcr_fake:
             loss += gan.bcr_fake * tf.reduce_mean(tf.square(d(fake, training=True) - fake_logits))
-    d_delta = [-lr * grad for grad in tape.gradient(loss, d.trainable_variables)]
-    for var, delta in zip(d.trainable_variables, d_delta):
+    d_delta = [-lr * grad for grad in tape.gradient(loss, d_vars)]
+    for var, delta in zip(d_vars, d_delta):
         var.assign_add(delta)
     with tf.GradientTape() as tape:
         fake = g(z, training=True)
@@ -107,7 +112,7 @@ def _plain_step(gan, real, lr):
             loss = tf.reduce_mean(tf.nn.softplus(real_logits - logits))
         else:
             loss = tf.reduce_mean(tf.nn.softplus(-logits))
-    g_delta = [-lr * grad for grad in tape.gradient(loss, g.trainable_variables)]
+    g_delta = [-lr * grad for grad in tape.gradient(loss, g_vars)]
     return [np.asarray(x) for x in d_delta], [np.asarray(x) for x in g_delta]
 
 
@@ -117,6 +122,9 @@ def _plain_step(gan, real, lr):
     # The hybrid: StyleGAN2 D, RpGAN, R1 and R2 (lazy, due at step 0, so weighted by 4).
     {"bcr_real": 0.0, "bcr_fake": 0.0, "loss": "rpgan", "r1_gamma": 0.5, "r2_gamma": 0.25,
      "model": {"d_arch": "stylegan2", "d_conv_channels": 4, "d_conv_max_channels": 8}},
+    # Class-conditional: projection D, embedded classes in G, labels through RpGAN, R1, bCR.
+    {"bcr_real": 1.0, "bcr_fake": 1.0, "loss": "rpgan", "r1_gamma": 0.5, "conditional": True,
+     "model": {"num_classes": 3}},
 ])
 def test_train_step_equals_the_plain_algorithm(tmp_path, settings):
     # The step shares G's forward pass between the D and G steps; the weight updates must be
@@ -125,15 +133,17 @@ def test_train_step_equals_the_plain_algorithm(tmp_path, settings):
     gan = build_gan(_cfg(tmp_path, augment_probability=1.0, **settings))
     gan.compile(g_optimizer=keras.optimizers.SGD(lr), d_optimizer=keras.optimizers.SGD(lr))
     real = tf.constant(np.clip(randn(4, 16, 16, 3), -1, 1))
+    labels = tf.constant([2, 0, 2, 1]) if settings.get("conditional") else None
     models = (gan.generator, gan.discriminator)
     before = [[v.numpy().copy() for v in m.weights] for m in models]
-    expected_d, expected_g = _plain_step(gan, real, lr)
+    expected_d, expected_g = _plain_step(gan, real, lr, labels)
     if "loss" in settings:  # lazy R1/R2 at step 0 is the plain penalty times the interval
         gan.r1_interval = 4
         gan.r1_gamma, gan.r2_gamma = gan.r1_gamma / 4, gan.r2_gamma / 4
     for model, weights in zip(models, before):
         model.set_weights(weights)
-    gan.fit(tf.data.Dataset.from_tensors(real), epochs=1, verbose=0, shuffle=False)
+    batch = real if labels is None else (real, labels)
+    gan.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0, shuffle=False)
     for model, expected, weights in ((gan.discriminator, expected_d, before[1]),
                                      (gan.generator, expected_g, before[0])):
         old = {v.path: w for v, w in zip(model.weights, weights)}

@@ -51,7 +51,7 @@ def test_truncation_trick_and_w_avg():
     g = Generator("tiny")
     z = randn(4, 32)
     w = g.mapping(z)
-    g.update_w_avg(w)
+    g.update_w_avg(*g.w_statistics(w))
     beta = g.vitgan_config.w_avg_beta
     np.testing.assert_allclose(g.w_avg.numpy(), (1 - beta) * np.asarray(w).mean(0), rtol=1e-5)
     # psi = 0 maps every z to w_avg; psi = 1 is the plain generator.
@@ -62,6 +62,62 @@ def test_truncation_trick_and_w_avg():
     np.testing.assert_array_equal(np.asarray(g(z, truncation_psi=1.0)), np.asarray(g(z)))
     half = np.asarray(g.synthesize(g.w_avg.numpy() + 0.5 * (np.asarray(w) - g.w_avg.numpy())))
     np.testing.assert_allclose(np.asarray(g(z, truncation_psi=0.5)), half, rtol=1e-5, atol=1e-5)
+
+
+def conditional_tiny(num_classes=4):
+    return Generator(get_config("tiny").replace(num_classes=num_classes))
+
+
+def test_per_class_w_avg_moves_only_the_classes_in_the_batch():
+    g = conditional_tiny()
+    start = randn(4, 32, seed=3)
+    g.w_avg.assign(start)
+    z, labels = randn(5, 32), np.array([1, 1, 3, 1, 3])
+    w = np.asarray(g.mapping(z, labels=labels), dtype=np.float64)
+    g.update_w_avg(*g.w_statistics(w, labels))
+    beta = g.vitgan_config.w_avg_beta
+    expected = start.astype(np.float64)
+    for c in (1, 3):
+        expected[c] = beta * start[c] + (1 - beta) * w[labels == c].mean(0)
+    np.testing.assert_allclose(g.w_avg.numpy(), expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(g.w_avg.numpy()[[0, 2]], start[[0, 2]])
+
+
+def test_conditional_truncation_pulls_toward_the_class_mean():
+    g = conditional_tiny()
+    g.w_avg.assign(randn(4, 32, seed=3))
+    z, labels = randn(3, 32), np.array([2, 0, 2])
+    w = np.asarray(g.mapping(z, labels=labels))
+    means = g.w_avg.numpy()[labels]
+    np.testing.assert_allclose(np.asarray(g(z, labels=labels, truncation_psi=0.0)),
+                               np.asarray(g.synthesize(means)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(g(z, labels=labels, truncation_psi=0.5)),
+                               np.asarray(g.synthesize(means + 0.5 * (w - means))),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_conditional_generator_draws_by_class():
+    g = conditional_tiny()
+    z = np.repeat(randn(1, 32), 2, axis=0)
+    images = np.asarray(g(z, labels=np.array([0, 3])))
+    assert np.abs(images[0] - images[1]).max() > 1e-3  # same z, another class
+    np.testing.assert_allclose(np.asarray(g(z[:1], labels=np.array([3])))[0], images[1],
+                               rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="pass `labels`"):
+        g(z)
+    with pytest.raises(ValueError, match="num_classes"):
+        get_config("tiny").replace(num_classes=-2)
+
+
+def test_conditional_keras_save_load_round_trip(tmp_path):
+    g = conditional_tiny()
+    g.w_avg.assign(randn(4, 32))
+    z, labels = randn(2, 32), np.array([3, 1])
+    g.save(str(tmp_path / "g.keras"))
+    loaded = keras.saving.load_model(str(tmp_path / "g.keras"))
+    assert loaded.vitgan_config.num_classes == 4
+    np.testing.assert_array_equal(np.asarray(loaded(z, labels=labels, truncation_psi=0.7)),
+                                  np.asarray(g(z, labels=labels, truncation_psi=0.7)))
 
 
 def test_keras_save_load_round_trip(tmp_path):

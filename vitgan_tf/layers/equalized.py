@@ -85,24 +85,39 @@ def pixel_norm(z, epsilon=1e-4):
 
 @keras.saving.register_keras_serializable(package="vitgan_tf")
 class MappingNetwork(keras.layers.Layer):
-    """StyleGAN mapping network: w = MLP(pixel_norm(z)).
+    """StyleGAN mapping network: w = MLP(pixel_norm(z)), or, class-conditional,
+    w = MLP(concat(pixel_norm(z), pixel_norm(embed(y)))).
 
     `num_layers` equalized dense layers of width `units` with leaky ReLU (slope 0.2) and a
-    learning-rate multiplier of `lr_multiplier`.
+    learning-rate multiplier of `lr_multiplier`. With `num_classes > 0` a class id y in
+    [0, num_classes) picks a learned embedding of width `units` (an equalized dense layer on
+    the one-hot y, learning rate multiplier 1, as StyleGAN2-ADA's); both halves are normalized
+    to unit root mean square, so neither dominates the first layer, whose input is then
+    z's width + `units` wide.
 
     Args:
-        units: width of every layer and of the style w.
+        units: width of every layer, of the class embedding and of the style w.
         num_layers: number of dense layers (>= 1).
-        lr_multiplier: equalized-lr multiplier of every layer.
+        lr_multiplier: equalized-lr multiplier of every layer but the embedding.
+        num_classes: 0 (unconditional, no embedding weight) or the number of classes.
+
+    Call arguments:
+        z: (batch, z_dim) latents.
+        labels: (batch,) int class ids; required iff `num_classes > 0`.
     """
 
-    def __init__(self, units=384, num_layers=8, lr_multiplier=0.01, **kwargs):
+    def __init__(self, units=384, num_layers=8, lr_multiplier=0.01, num_classes=0, **kwargs):
         super().__init__(**kwargs)
         if num_layers < 1:
             raise ValueError(f"`num_layers` must be at least 1, got {num_layers}.")
+        if num_classes < 0:
+            raise ValueError(f"`num_classes` must be >= 0, got {num_classes}.")
         self.units = units
         self.num_layers = num_layers
         self.lr_multiplier = lr_multiplier
+        self.num_classes = num_classes
+        if num_classes:
+            self.embedding = EqualizedDense(units, dtype=self.dtype_policy, name="embedding")
         self.dense_layers = [
             EqualizedDense(units, lr_multiplier=lr_multiplier, activation="leaky_relu",
                            dtype=self.dtype_policy, name=f"dense_{i}")
@@ -110,12 +125,23 @@ class MappingNetwork(keras.layers.Layer):
 
     def build(self, input_shape):
         shape = tuple(input_shape)
+        if self.num_classes:
+            self.embedding.build(shape[:-1] + (self.num_classes,))
+            shape = shape[:-1] + (shape[-1] + self.units,)
         for layer in self.dense_layers:
             layer.build(shape)
             shape = shape[:-1] + (self.units,)
 
-    def call(self, z):
+    def call(self, z, labels=None):
         x = pixel_norm(z)
+        if self.num_classes:
+            if labels is None:
+                raise ValueError(f"This mapping network is conditional ({self.num_classes} "
+                                 "classes): pass `labels`.")
+            onehot = ops.one_hot(ops.cast(labels, "int32"), self.num_classes, dtype=x.dtype)
+            x = ops.concatenate([x, pixel_norm(self.embedding(onehot))], axis=-1)
+        elif labels is not None:
+            raise ValueError("This mapping network is unconditional: `labels` must be None.")
         for layer in self.dense_layers:
             x = layer(x)
         return x
@@ -125,4 +151,4 @@ class MappingNetwork(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "num_layers": self.num_layers,
-                "lr_multiplier": self.lr_multiplier}
+                "lr_multiplier": self.lr_multiplier, "num_classes": self.num_classes}

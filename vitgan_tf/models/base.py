@@ -1,14 +1,41 @@
-"""What the discriminators share: one logit per image and a config that is the model config."""
+"""What the discriminators share: one logit per image, the class projection of conditional
+models, and a config that is the model config."""
 
 import keras
+from keras import ops
 
 
 class LogitModel(keras.Model):
     """Base of the discriminators: (batch, H, W, C) images -> (batch, 1) logits, serialized as
-    their `ViTGANConfig` (`self.vitgan_config`)."""
+    their `ViTGANConfig` (`self.vitgan_config`).
+
+    A conditional discriminator (`num_classes > 0`) adds the projection term of Miyato & Koyama
+    (2018) to its logit: logit = head(h) + <e(y), h> * scale, e(y) being row y of a learned
+    (num_classes, dim(h)) matrix, h the final feature vector. Subclasses make the embedding
+    (`self.class_embedding`, a layer mapping one-hot y to e(y)) and call `projection`.
+    """
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], 1)
+
+    @property
+    def num_classes(self):
+        return self.vitgan_config.num_classes
+
+    def projection(self, features, labels, scale=1.0, **call_kwargs):
+        """<e(y), h> * scale, (batch, 1), for a conditional model; None for an unconditional
+        one. `labels` is required iff the model is conditional."""
+        if not self.num_classes:
+            if labels is not None:
+                raise ValueError(f"{type(self).__name__} is unconditional: `labels` must be "
+                                 "None.")
+            return None
+        if labels is None:
+            raise ValueError(f"{type(self).__name__} is conditional ({self.num_classes} "
+                             "classes): pass `labels`.")
+        onehot = ops.one_hot(ops.cast(labels, "int32"), self.num_classes, dtype=features.dtype)
+        embedded = ops.cast(self.class_embedding(onehot, **call_kwargs), features.dtype)
+        return ops.sum(embedded * features, axis=-1, keepdims=True) * scale
 
     def get_config(self):
         base = super().get_config()

@@ -34,6 +34,9 @@ class ViTGANConfig:
     # Frequency scale of the patch decoder's Fourier features E_fou; None: omega_0.
     decoder_omega_0: float | None = None
     w_avg_beta: float = 0.995
+    # Class-conditional models: the number of classes (0: unconditional). The generator embeds
+    # the class into w; the discriminator adds a projection term; w_avg is kept per class.
+    num_classes: int = 0
     # Ablation switches (docs/model.md); the defaults are the paper's model.
     # Patch decoder: "siren" (implicit, modulated by each token) or "linear" (ViT's projection).
     g_decoder: str = "siren"
@@ -93,6 +96,8 @@ class ViTGANConfig:
         if self.d_mbstd_group is not None and self.d_mbstd_group < 0:
             raise ValueError(f"ViTGANConfig.d_mbstd_group must be >= 0 or None, got "
                              f"{self.d_mbstd_group}.")
+        if self.num_classes < 0:
+            raise ValueError(f"ViTGANConfig.num_classes must be >= 0, got {self.num_classes}.")
         if not 0.0 <= self.w_avg_beta < 1.0:
             raise ValueError(f"ViTGANConfig.w_avg_beta must be in [0, 1), got {self.w_avg_beta}.")
 

@@ -30,6 +30,8 @@ class Discriminator(LogitModel):
     W_q = W_k), improved spectral normalization on every linear map, and a linear ISN head on
     LN(h_N[CLS]). The logit has no activation: the losses apply softplus themselves. The
     config's d_norm, d_attention and d_overlapping_patches switch parts off for ablations.
+    A conditional model (`num_classes > 0`) adds <e(y), f> to the logit, f being the head's
+    input and e(y) a row of a class matrix under the same spectral norm (d_norm) as the head.
 
     Args:
         config: a `ViTGANConfig`, a preset name or a dict.
@@ -37,6 +39,7 @@ class Discriminator(LogitModel):
     Call arguments:
         images: (batch, image_size, image_size, channels) in [-1, 1].
         training: advances every ISN power iteration.
+        labels: (batch,) int class ids; required iff the model is conditional.
 
     Returns: (batch, 1) float32 logits.
     """
@@ -62,6 +65,10 @@ class Discriminator(LogitModel):
         self.mbstd = MinibatchStdDev(group, dtype=policy, name="mbstd") if group else None
         head = keras.layers.Dense(1, dtype=policy, name="head")
         self.head = wrap_spectral_norm(head, sn, "head_isn")
+        if cfg.num_classes:
+            embedding = keras.layers.Dense(self._feature_dim, use_bias=False, dtype=policy,
+                                           name="class_embedding")
+            self.class_embedding = wrap_spectral_norm(embedding, sn, "class_embedding_isn")
         self.build((None, cfg.image_size, cfg.image_size, cfg.channels))
 
     def build(self, input_shape):
@@ -73,10 +80,17 @@ class Discriminator(LogitModel):
         self.final_norm.build((None, cfg.d_hidden_dim))
         if self.mbstd is not None:
             self.mbstd.build(tokens_shape)
-        self.head.build((None, cfg.d_hidden_dim + (self.mbstd is not None)))
+        self.head.build((None, self._feature_dim))
+        if cfg.num_classes:
+            self.class_embedding.build((None, cfg.num_classes))
         self.built = True
 
-    def call(self, images, training=False):
+    @property
+    def _feature_dim(self):
+        return self.vitgan_config.d_hidden_dim + (self.mbstd is not None)
+
+    def features(self, images, training=False):
+        """The head's input f: LN(h_N[CLS]), and the minibatch stddev where it is on."""
         h = self.patch_embedding(ops.cast(images, self.compute_dtype), training=training)
         for block in self.blocks:
             h = block(h, training=training)
@@ -84,5 +98,12 @@ class Discriminator(LogitModel):
         if self.mbstd is not None:
             stddev = self.mbstd(h)[:, 0, -1:]  # the same value on every token
             features = ops.concatenate([features, ops.cast(stddev, features.dtype)], axis=-1)
+        return features
+
+    def call(self, images, training=False, labels=None):
+        features = self.features(images, training=training)
         logits = self.head(features, training=training)
+        projected = self.projection(features, labels, training=training)
+        if projected is not None:
+            logits = logits + projected
         return ops.cast(logits, "float32")

@@ -1,5 +1,7 @@
 """ViTGAN as one keras.Model: generator, discriminator, EMA generator and the training step."""
 
+import functools
+
 import keras
 import tensorflow as tf
 
@@ -46,6 +48,12 @@ class ViTGAN(keras.Model):
     scaler skips for overflow are left out). All randomness is drawn statelessly from
     (seed, step), so a resumed run continues the same stream and a data-parallel step sees the
     numbers a single-device step would.
+
+    A conditional model (config `num_classes > 0`) trains on (images, labels) batches: the
+    generated batch takes the real batch's labels, position by position (so classes are drawn
+    in the data's proportions, and RpGAN pairs each real image with a fake of its class);
+    every discriminator call, R1/R2 and bCR included, sees the labels of the images it scores;
+    w_avg is updated per class. DiffAugment and bCR act on images only.
 
     Args:
         config: model config (preset name, dict or `ViTGANConfig`).
@@ -110,8 +118,8 @@ class ViTGAN(keras.Model):
         g_optimizer.build(self.generator.trainable_variables)
         d_optimizer.build(self.discriminator.trainable_variables)
 
-    def call(self, z, training=False):
-        return self.ema_generator(z, training=training)
+    def call(self, z, training=False, labels=None):
+        return self.ema_generator(z, training=training, labels=labels)
 
     # -- randomness ---------------------------------------------------------------------------
 
@@ -137,8 +145,16 @@ class ViTGAN(keras.Model):
 
     # -- the training step --------------------------------------------------------------------
 
+    def _unpack(self, data):
+        """(real images float32, labels or None) of a batch."""
+        if self.vitgan_config.num_classes:
+            if not isinstance(data, (tuple, list)) or len(data) != 2:
+                raise ValueError("A conditional ViTGAN trains on (images, labels) batches.")
+            return tf.cast(data[0], tf.float32), tf.cast(data[1], tf.int32)
+        return tf.cast(data[0] if isinstance(data, tuple) else data, tf.float32), None
+
     def train_step(self, data):
-        real = tf.cast(data[0] if isinstance(data, tuple) else data, tf.float32)
+        real, labels = self._unpack(data)
         batch = tf.shape(real)[0]
         _, global_batch = self._slice(batch)
         seed = self._step_seed()
@@ -146,24 +162,24 @@ class ViTGAN(keras.Model):
         for i in range(self.d_steps - 1):
             d_seed = rng.fold(seed, 10 + i)
             # Generated outside any tape: the discriminator loss sends no gradient to G.
-            fake = g(self._latents(rng.fold(d_seed, 0), batch), training=True)
-            self._discriminator_step(real, fake, global_batch, d_seed)
+            fake = g(self._latents(rng.fold(d_seed, 0), batch), training=True, labels=labels)
+            self._discriminator_step(real, fake, global_batch, d_seed, labels)
         # The last D step and the G step share one generated batch, so G runs forward once per
         # step: recorded by the G tape, seen by the D step with its gradient stopped, and fed
         # through the updated D for the G loss.
         d_seed = rng.fold(seed, 10 + self.d_steps - 1)
+        d = functools.partial(self.discriminator, training=True, labels=labels)
         with tf.GradientTape() as tape:
-            w = g.mapping(self._latents(rng.fold(d_seed, 0), batch), training=True)
+            w = g.mapping(self._latents(rng.fold(d_seed, 0), batch), labels=labels,
+                          training=True)
             fake = g.synthesize(w, training=True)
             with tape.stop_recording():
                 d_logs = self._discriminator_step(real, tf.stop_gradient(fake), global_batch,
-                                                  d_seed)
-            logits = self.discriminator(self._augment(fake, rng.fold(rng.fold(seed, 1), 1)),
-                                        training=True)
+                                                  d_seed, labels)
+            logits = d(self._augment(fake, rng.fold(rng.fold(seed, 1), 1)))
             if self.loss == "rpgan":
                 # The pairs' real halves, through the updated D; no gradient reaches G there.
-                real_logits = self.discriminator(
-                    self._augment(real, rng.fold(rng.fold(seed, 1), 2)), training=True)
+                real_logits = d(self._augment(real, rng.fold(rng.fold(seed, 1), 2)))
                 per_example = losses.relativistic_generator_loss(real_logits, logits)
             else:
                 per_example = losses.generator_loss(logits)
@@ -174,11 +190,11 @@ class ViTGAN(keras.Model):
         g_logs = {"g_loss": tf.reduce_mean(per_example),
                   "g_grad_norm": _grad_norm(grads, self.g_optimizer)}
         # The running mean of w must see every replica's batch, not only the first one's.
-        w_mean = tf.reduce_mean(tf.cast(w, tf.float32), axis=0, keepdims=True)
+        sums, counts = g.w_statistics(w, labels)
         ctx = tf.distribute.get_replica_context()
         if ctx is not None and ctx.num_replicas_in_sync > 1:
-            w_mean = ctx.all_reduce(tf.distribute.ReduceOp.MEAN, w_mean)
-        g.update_w_avg(w_mean)
+            sums, counts = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [sums, counts])
+        g.update_w_avg(sums, counts)
         self._update_ema(global_batch)
         for name, value in {**d_logs, **g_logs}.items():
             # A loss-scaled step that overflowed is skipped by the optimizer: leave it out.
@@ -191,14 +207,15 @@ class ViTGAN(keras.Model):
             results = {name: tf.reshape(value, [1]) for name, value in results.items()}
         return results
 
-    def _discriminator_step(self, real, fake, global_batch, seed):
-        d = self.discriminator
+    def _discriminator_step(self, real, fake, global_batch, seed, labels=None):
+        # Every image scored here, real or generated, has the batch's labels.
+        d = functools.partial(self.discriminator, training=True, labels=labels)
         with tf.GradientTape() as tape:
             # One D call per batch: on a CPU, concatenating the four batches into one call
             # measured 5% slower (bench/README.md).
             real_aug = self._augment(real, rng.fold(seed, 1))
-            real_logits = d(real_aug, training=True)
-            fake_logits = d(self._augment(fake, rng.fold(seed, 2)), training=True)
+            real_logits = d(real_aug)
+            fake_logits = d(self._augment(fake, rng.fold(seed, 2)))
             gan_loss = (losses.relativistic_discriminator_loss if self.loss == "rpgan"
                         else losses.discriminator_loss)(real_logits, fake_logits)
             per_example = gan_loss
@@ -206,22 +223,21 @@ class ViTGAN(keras.Model):
             bcr_real = bcr_fake = r1 = r2 = zeros
             # bCR: D(x) against D(T(x)), T(x) being the augmented batch of the GAN loss.
             if self.bcr_real:
-                bcr_real = losses.consistency_loss(d(real, training=True), real_logits)
+                bcr_real = losses.consistency_loss(d(real), real_logits)
             if self.bcr_fake:
-                bcr_fake = losses.consistency_loss(d(fake, training=True), fake_logits)
+                bcr_fake = losses.consistency_loss(d(fake), fake_logits)
             if self.r1_gamma:
-                r1 = self._lazy(lambda: losses.r1_penalty(lambda x: d(x, training=True),
-                                                          real_aug), zeros)
+                r1 = self._lazy(lambda: losses.r1_penalty(d, real_aug), zeros)
             if self.r2_gamma:
                 fake_aug = self._augment(fake, rng.fold(seed, 2))
-                r2 = self._lazy(lambda: losses.r1_penalty(lambda x: d(x, training=True),
-                                                          fake_aug), zeros)
+                r2 = self._lazy(lambda: losses.r1_penalty(d, fake_aug), zeros)
             per_example += (self.bcr_real * bcr_real + self.bcr_fake * bcr_fake
                             + 0.5 * self.r1_interval * (self.r1_gamma * r1 + self.r2_gamma * r2))
             loss = tf.reduce_sum(per_example) / tf.cast(global_batch, tf.float32)
             scaled = self.d_optimizer.scale_loss(loss)
-        grads = tape.gradient(scaled, d.trainable_variables)
-        self.d_optimizer.apply(grads, d.trainable_variables)
+        variables = self.discriminator.trainable_variables
+        grads = tape.gradient(scaled, variables)
+        self.d_optimizer.apply(grads, variables)
         mean = tf.reduce_mean
         return {"d_loss": mean(gan_loss),
                 "bcr_real": mean(bcr_real), "bcr_fake": mean(bcr_fake), "r1": mean(r1),

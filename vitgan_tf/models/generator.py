@@ -24,6 +24,11 @@ class Generator(keras.Model):
     P x P patch through the implicit SIREN decoder; patches are stitched row-major. A running
     mean of w (`w_avg`, updated by the training step) enables the truncation trick.
 
+    Class-conditional (`num_classes > 0`): the mapping network embeds the class id with z (see
+    `MappingNetwork`), and w_avg holds one running mean per class, (num_classes, latent_dim),
+    so truncation pulls toward the mean style of the class asked for; the mean over all
+    classes is not an image of any of them.
+
     Ablation switches of the config: g_decoder="linear" maps each token to its patch with one
     Dense layer; g_conditioning="additive" adds a linear map of w to every input token and uses
     plain LayerNorms instead of SLN; g_output="tanh" bounds the image to (-1, 1).
@@ -33,6 +38,8 @@ class Generator(keras.Model):
 
     Call arguments:
         z: (batch, latent_dim) latents.
+        labels: (batch,) int class ids in [0, num_classes); required iff the model is
+            conditional.
         truncation_psi: w' = w_avg + psi (w - w_avg); 1 disables it. Python float or tensor.
         training: training mode for the sub-layers.
 
@@ -43,8 +50,10 @@ class Generator(keras.Model):
         super().__init__(**kwargs)
         self.vitgan_config = cfg = get_config(config)
         policy = self.dtype_policy
+        self.num_classes = cfg.num_classes
         self.mapping = MappingNetwork(cfg.latent_dim, cfg.mapping_layers,
-                                      cfg.mapping_lr_multiplier, dtype=policy, name="mapping")
+                                      cfg.mapping_lr_multiplier, num_classes=cfg.num_classes,
+                                      dtype=policy, name="mapping")
         # sin of tens of radians needs float32.
         self.position = SinePositionEmbedding(cfg.g_grid_size, cfg.g_hidden_dim,
                                               omega_0=cfg.omega_0, dtype="float32",
@@ -85,22 +94,41 @@ class Generator(keras.Model):
             self.style_embedding.build(style_shape)
             self.final_norm.build(tokens_shape)
         self.decoder.build(tokens_shape)
-        self.w_avg = self.add_weight(name="w_avg", shape=(cfg.latent_dim,), initializer="zeros",
+        rows = (cfg.num_classes,) if cfg.num_classes else ()
+        self.w_avg = self.add_weight(name="w_avg", shape=rows + (cfg.latent_dim,),
+                                     initializer="zeros",
                                      trainable=False, dtype="float32",
                                      aggregation="only_first_replica")
         self.built = True
 
-    def truncate(self, w, truncation_psi):
+    def truncate(self, w, truncation_psi, labels=None):
+        """w' = w_avg + psi (w - w_avg), w_avg being the mean of each row's class when the model
+        is conditional."""
         if isinstance(truncation_psi, (int, float)) and truncation_psi == 1:
             return w
         w_avg = ops.cast(self.w_avg, w.dtype)
+        if self.num_classes:
+            w_avg = ops.take(w_avg, ops.cast(labels, "int32"), axis=0)
         return w_avg + ops.cast(truncation_psi, w.dtype) * (w - w_avg)
 
-    def update_w_avg(self, w):
-        """w_avg <- beta w_avg + (1 - beta) mean(w); called by the training step."""
+    def w_statistics(self, w, labels=None):
+        """Sums and counts of the styles w by class, ((rows, latent_dim), (rows,)) in float32,
+        rows being num_classes (or 1, unconditional): what `update_w_avg` takes, and what
+        replicas add up before it."""
+        w = ops.cast(w, "float32")
+        if not self.num_classes:
+            return ops.sum(w, axis=0, keepdims=True), ops.cast(ops.shape(w)[:1], "float32")
+        onehot = ops.one_hot(ops.cast(labels, "int32"), self.num_classes, dtype="float32")
+        return ops.matmul(ops.transpose(onehot), w), ops.sum(onehot, axis=0)
+
+    def update_w_avg(self, sums, counts):
+        """w_avg <- beta w_avg + (1 - beta) mean(w), per class, from `w_statistics`; a class
+        with no sample in the batch keeps its mean. Called by the training step."""
         beta = self.vitgan_config.w_avg_beta
-        batch_mean = ops.mean(ops.cast(w, "float32"), axis=0)
-        self.w_avg.assign(beta * self.w_avg + (1.0 - beta) * batch_mean)
+        means = sums / ops.maximum(counts, 1.0)[:, None]
+        current = ops.reshape(self.w_avg, ops.shape(means))
+        updated = ops.where(counts[:, None] > 0, beta * current + (1.0 - beta) * means, current)
+        self.w_avg.assign(ops.reshape(updated, ops.shape(self.w_avg)))
 
     def synthesize(self, w, training=False):
         """Images from styles w (batch, latent_dim)."""
@@ -118,9 +146,9 @@ class Generator(keras.Model):
         images = ops.cast(stitch_patches(self.decoder(y), cfg.g_grid_size), "float32")
         return ops.tanh(images) if cfg.g_output == "tanh" else images
 
-    def call(self, z, truncation_psi=1.0, training=False):
-        w = self.mapping(z)
-        return self.synthesize(self.truncate(w, truncation_psi), training=training)
+    def call(self, z, truncation_psi=1.0, training=False, labels=None):
+        w = self.mapping(z, labels=labels)
+        return self.synthesize(self.truncate(w, truncation_psi, labels), training=training)
 
     def compute_output_shape(self, input_shape):
         cfg = self.vitgan_config

@@ -28,7 +28,9 @@ class StyleGAN2Discriminator(LogitModel):
     fromRGB (1x1 conv, leaky ReLU) at the image size; one `ResidualDownBlock` per 2x step down
     to 4x4 (or to the first odd size: 7x7 for 28x28 images); then the epilogue: minibatch
     standard deviation (`d_mbstd_group`, one channel), a 3x3 conv, a dense layer and the linear
-    logit. Every conv and dense layer has equalized learning rate; downsampling is low-pass
+    logit, plus, for a conditional model, the projection <e(y), f> / sqrt(dim f) on the dense
+    layer's output f (e: an equalized-lr class matrix). Every conv and dense layer has
+    equalized learning rate; downsampling is low-pass
     filtered with [1, 3, 3, 1]. There is no spectral normalization: pair it with R1
     (`r1_gamma`), as StyleGAN2 does. Channels start at `d_conv_channels` and double at every
     block up to `d_conv_max_channels`.
@@ -40,6 +42,7 @@ class StyleGAN2Discriminator(LogitModel):
     Call arguments:
         images: (batch, image_size, image_size, channels) in [-1, 1].
         training: unused (no state); accepted so the GAN calls both discriminators alike.
+        labels: (batch,) int class ids; required iff the model is conditional.
 
     Returns: (batch, 1) float32 logits.
     """
@@ -62,6 +65,9 @@ class StyleGAN2Discriminator(LogitModel):
         self.dense = EqualizedDense(widths[-1], activation="leaky_relu", dtype=policy,
                                     name="dense")
         self.out = EqualizedDense(1, dtype=policy, name="out")
+        if cfg.num_classes:
+            self.class_embedding = EqualizedDense(widths[-1], use_bias=False, dtype=policy,
+                                                  name="class_embedding")
         self.final_size = final
         self.build((None, cfg.image_size, cfg.image_size, cfg.channels))
 
@@ -78,14 +84,25 @@ class StyleGAN2Discriminator(LogitModel):
         flat = shape[1] * shape[2] * shape[3]
         self.dense.build((None, flat))
         self.out.build((None, self.dense.units))
+        if self.num_classes:
+            self.class_embedding.build((None, self.num_classes))
         self.built = True
 
-    def call(self, images, training=False):
+    def features(self, images, training=False):
+        """The logit layer's input f: the epilogue's dense layer's output."""
         x = self.from_rgb(ops.cast(images, self.compute_dtype))
         for block in self.blocks:
             x = block(x)
         if self.mbstd is not None:
             x = self.mbstd(x)
         x = self.conv(x)
-        x = ops.reshape(x, (ops.shape(x)[0], -1))
-        return ops.cast(self.out(self.dense(x)), "float32")
+        return self.dense(ops.reshape(x, (ops.shape(x)[0], -1)))
+
+    def call(self, images, training=False, labels=None):
+        features = self.features(images)
+        logits = self.out(features)
+        # 1/sqrt(dim): the inner product of two unit-scale vectors, back to unit scale.
+        projected = self.projection(features, labels, scale=self.dense.units**-0.5)
+        if projected is not None:
+            logits = logits + projected
+        return ops.cast(logits, "float32")

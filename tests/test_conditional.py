@@ -1,0 +1,105 @@
+"""A class-conditional tiny run end to end: settings, training, config.json, sample grid,
+resume, loading, evaluation's draws."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from tests.helpers import randn, tiny_config
+from vitgan_tf import config, evaluate, rng, rundir, train_lib
+
+pytestmark = pytest.mark.integration
+
+
+def labelled_tiny_images():
+    """The tiny run's fixed batch with labels 1, 3, 3, 7 (of the digits' 10 classes)."""
+    images = np.clip(randn(4, 16, 16, 3), -1, 1)
+    return tf.data.Dataset.from_tensors((images, np.array([1, 3, 3, 7], np.int32))).repeat()
+
+
+def test_conditional_settings_are_checked_before_any_work():
+    with pytest.raises(config.ConfigError, match="--conditional: --dataset=celeb_a has no "
+                                                 "class labels"):
+        config.TrainConfig(workdir="w", dataset="celeb_a", conditional=True).validate()
+    with pytest.raises(config.ConfigError, match="--model.num_classes=3: set --conditional"):
+        config.TrainConfig(workdir="w", model={"num_classes": 3}).validate()
+
+
+def test_a_conditional_tiny_run_trains_saves_its_classes_and_resumes(tmp_path):
+    workdir = tmp_path / "run"
+    cfg = tiny_config(workdir, conditional=True)
+    gan = train_lib.train(cfg, dataset=labelled_tiny_images())
+    saved = json.loads((workdir / "config.json").read_text())
+    assert saved["classes"] == [str(d) for d in range(10)]  # the digits' classes
+    assert saved["model"]["num_classes"] == 10 and saved["train"]["conditional"] is True
+    # w_avg moved for the classes in the data only.
+    moved = np.abs(gan.generator.w_avg.numpy()).sum(axis=1) > 0
+    np.testing.assert_array_equal(np.flatnonzero(moved), [1, 3, 7])
+    # The grid: one row per class (10), num_samples // 10 columns, at least one.
+    grid = np.asarray(Image.open(workdir / "samples" / "latest.png"))
+    assert grid.shape[:2] == (10 * 17 + 1, 1 * 17 + 1)
+    # Resume, with the classes and their number from config.json and the data.
+    resumed = train_lib.train(tiny_config(workdir, conditional=True, total_steps=6),
+                              dataset=labelled_tiny_images())
+    assert resumed.g_optimizer.iterations.numpy() == 6
+    assert rundir.load_classes(str(workdir)) == saved["classes"]
+    # The same directory without --conditional is another model: refused, naming the field.
+    with pytest.raises(Exception, match="num_classes: saved 10, now 0"):
+        train_lib.train(tiny_config(workdir, total_steps=8), dataset=labelled_tiny_images())
+    # The EMA generator loads alone, draws by class, and evaluation draws every class.
+    _, generator, _, step = rundir.load_generator(str(workdir))
+    assert step == 6 and generator.vitgan_config.num_classes == 10
+    z = np.repeat(randn(1, 32), 2, axis=0)
+    images = np.asarray(generator(z, labels=np.array([1, 7])))
+    assert np.abs(images[0] - images[1]).max() > 1e-4
+    batches = list(evaluate.generated_batches(generator, 12, 5))
+    assert [len(b) for b in batches] == [5, 5, 2]
+    # Sample i is seed i of class i mod 10.
+    first = np.asarray(generator(rng.latents_from_seeds([6], 32), labels=np.array([6])))
+    np.testing.assert_allclose(batches[1][1:2], first, rtol=1e-5, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def conditional_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("cond") / "run"
+    train_lib.train(tiny_config(workdir, conditional=True), dataset=labelled_tiny_images())
+    return workdir
+
+
+def test_sample_grids_by_class(conditional_run, tmp_path):
+    from tests.helpers import run_cli
+
+    out = tmp_path / "c.png"
+    result = run_cli("sample", f"--workdir={conditional_run}", "--classes=1,3,7", "--num=2",
+                     f"--out={out}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert np.asarray(Image.open(out)).shape[:2] == (3 * 17 + 1, 2 * 17 + 1)
+    from vitgan_tf import sample
+
+    _, generator, _, _ = rundir.load_generator(str(conditional_run))
+    grid = sample.sample_grid(generator, 2, classes=[1, 3, 7])
+    np.testing.assert_array_equal(np.asarray(Image.open(out)), grid)
+    # Row 2 column 1 is (seed 1, class 7).
+    tile = grid[2 * 17 + 1:3 * 17, 17 + 1:2 * 17]
+    expected = sample.seed_images(generator, [1], labels=[7])[0]
+    # (Batches of other sizes round differently in the last float bits: one grey level.)
+    np.testing.assert_allclose(tile, np.round((np.clip(expected, -1, 1) + 1) * 127.5), atol=1)
+    for flag, message in (("--classes=3-12", "--classes='3-12': expected class ids in [0, 10)"),
+                          ("--class=-1", "--class='-1': expected class ids")):
+        result = run_cli("sample", f"--workdir={conditional_run}", flag, f"--out={out}")
+        assert result.returncode == 2 and message in result.stderr.splitlines()[-1], \
+            result.stderr[-500:]
+    result = run_cli("export", f"--workdir={conditional_run}", f"--output={tmp_path / 'm'}")
+    assert result.returncode == 2 and "is a conditional run" in result.stderr
+
+
+def test_class_flags_on_an_unconditional_run_are_refused(tiny_run, tmp_path):
+    from tests.helpers import run_cli
+
+    result = run_cli("sample", f"--workdir={tiny_run}", "--class=3",
+                     f"--out={tmp_path / 'x.png'}")
+    assert result.returncode == 2
+    assert "--class: the run is not conditional" in result.stderr.splitlines()[-1]
