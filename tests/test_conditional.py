@@ -103,3 +103,47 @@ def test_class_flags_on_an_unconditional_run_are_refused(tiny_run, tmp_path):
                      f"--out={tmp_path / 'x.png'}")
     assert result.returncode == 2
     assert "--class: the run is not conditional" in result.stderr.splitlines()[-1]
+
+
+def test_class_accuracy_against_numpy():
+    labels = np.arange(12) % 3
+    # Class 0 (samples 0, 3, 6, 9) right 4 times of 4, class 1 (1, 4, 7, 10) 2 of 4, class 2
+    # (2, 5, 8, 11) 1 of 4.
+    predicted = np.array([0, 1, 2, 0, 1, 0, 0, 0, 1, 0, 2, 0])
+    fake = {"logits": np.eye(3)[predicted] * 5.0, "pool": np.zeros((12, 2)), "labels": labels}
+    result = evaluate.METRICS["acc"](fake, None, evaluate.Settings())
+    assert result["class_accuracy"] == pytest.approx(7 / 12)
+    assert result["class_accuracy_per_class"] == [1.0, 0.5, 0.25]
+    with pytest.raises(evaluate.UserError, match="--metrics=acc: class accuracy needs a "
+                                                 "conditional run"):
+        evaluate.METRICS["acc"]({"logits": fake["logits"]}, None, evaluate.Settings())
+
+
+def test_evaluate_scores_each_sample_against_the_class_it_was_drawn_for(conditional_run):
+    # A stand-in classifier that "recognizes" the label each batch was generated with (read
+    # off the generator call): class accuracy is 1 exactly when evaluate scores every sample
+    # against the label it was drawn with.
+    _, generator, _, _ = rundir.load_generator(str(conditional_run))
+    used = []
+
+    class Recording:
+        vitgan_config = generator.vitgan_config
+
+        def __call__(self, z, truncation_psi=1.0, labels=None):
+            used.append(np.asarray(labels))
+            return generator(z, truncation_psi=truncation_psi, labels=labels)
+
+    class Recognizer:
+        name = "recognizer"
+
+        def __call__(self, images):
+            labels = used[len(seen)]
+            seen.append(labels)
+            return {"pool": np.asarray(images).reshape(len(images), -1)[:, :4],
+                    "logits": np.eye(10)[labels]}
+
+    seen = []
+    result = evaluate.evaluate(Recording(), None, Recognizer(), ["acc"],
+                               evaluate.Settings(num_samples=25, batch_size=10))
+    assert result["class_accuracy"] == 1.0
+    assert sorted(np.concatenate(used).tolist()) == sorted(np.arange(25) % 10)

@@ -212,6 +212,7 @@ FLAGFILES = [
     ("digits", "digits", "digits"), ("cifar10", "cifar10", "32"), ("celeba", "celeb_a", "64"),
     ("lsun_bedroom", "lsun_bedroom", "64"), ("fashion_mnist", "fashion_mnist", "fashion"),
     ("fashion_mnist_vitd", "fashion_mnist", "fashion"),
+    ("fashion_mnist_cond", "fashion_mnist", "fashion"),
     ("cifar10_stylegan2d", "cifar10", "32"), ("digits_stylegan2d", "digits", "digits")]
 
 
@@ -225,8 +226,9 @@ def test_config_flagfiles_parse_and_validate(monkeypatch):
         values(["train", f"--flagfile=configs/{name}.flags"])
         cfg = config.from_flags(values).validate()
         assert (cfg.dataset, cfg.preset, cfg.workdir) == (dataset, preset, f"runs/{name}")
-        hybrid = name.endswith("stylegan2d") or name == "fashion_mnist"
+        hybrid = name.endswith("stylegan2d") or name in ("fashion_mnist", "fashion_mnist_cond")
         assert (config.model_config(cfg).d_arch == "stylegan2") == hybrid
+        assert cfg.conditional == name.endswith("_cond")
     assert sorted(os.path.basename(p)[:-6] for p in os.listdir(os.path.join(ROOT, "configs"))
                   if p.endswith(".flags")) == sorted(name for name, _, _ in FLAGFILES)
 

@@ -210,6 +210,21 @@ def _precision_recall(fake, real, settings):
     return {"precision": precision, "recall": recall}
 
 
+@_metric("acc")
+def _class_accuracy(fake, real, settings):
+    """Conditional runs: the share of the samples drawn for class c that the extractor's
+    classifier puts in class c, per class and overall (meaningful when the classifier's
+    classes are the run's: the Fashion-MNIST classifier on a conditional Fashion-MNIST run)."""
+    if "labels" not in fake:
+        raise UserError("--metrics=acc: class accuracy needs a conditional run (trained with "
+                        "--conditional).")
+    predicted, labels = np.argmax(fake["logits"], axis=1), fake["labels"]
+    per_class = [float(np.mean(predicted[labels == c] == c)) if np.any(labels == c) else None
+                 for c in range(int(labels.max()) + 1)]
+    return {"class_accuracy": float(np.mean(predicted == labels)),
+            "class_accuracy_per_class": per_class}
+
+
 def metrics_of_features(fake, real_stats, metric_names, settings=Settings()):
     """The metrics named (keys of METRICS) of extracted features {"pool", "logits"} against
     `real_stats` (see `real_statistics`)."""
@@ -226,6 +241,9 @@ def evaluate(generator, real_stats, extractor, metric_names, settings=Settings()
         extractor, generated_batches(generator, settings.num_samples, settings.batch_size,
                                      settings.truncation_psi, settings.seed),
         settings.num_samples)
+    classes = generator.vitgan_config.num_classes
+    if classes:  # sample i was drawn for class i mod classes (generated_batches)
+        fake = {**fake, "labels": np.arange(settings.num_samples) % classes}
     return metrics_of_features(fake, real_stats, metric_names, settings)
 
 
