@@ -191,3 +191,16 @@ def test_lazy_r1_runs_every_interval_steps(tmp_path):
     assert seen[0][0] > 0 and seen[0][1] > 0
     assert seen[1] == (0.0, 0.0)
     assert seen[2][0] > 0 and seen[2][1] > 0
+
+
+@pytest.mark.slow  # XLA compiles the whole step: about 2 minutes on 2 cores
+@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
+def test_conditional_step_under_xla_and_mixed_precision(tmp_path, precision):
+    gan = build_gan(_cfg(tmp_path, conditional=True, model={"num_classes": 3}, jit_compile=True,
+                         mixed_precision=precision, augment_policy="translation",
+                         loss="rpgan", r1_gamma=0.1))
+    images = np.clip(randn(4, 16, 16, 3), -1, 1)
+    data = tf.data.Dataset.from_tensors((images, np.array([0, 2, 2, 1], np.int32))).repeat()
+    history = gan.fit(data, steps_per_epoch=2, epochs=1, verbose=0).history
+    assert all(np.isfinite(values[-1]) for values in history.values())
+    np.testing.assert_array_equal(np.abs(gan.generator.w_avg.numpy()).sum(1) > 0, True)

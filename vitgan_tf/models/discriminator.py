@@ -102,8 +102,8 @@ class Discriminator(LogitModel):
 
     def call(self, images, training=False, labels=None):
         features = self.features(images, training=training)
-        logits = self.head(features, training=training)
+        logits = ops.cast(self.head(features, training=training), "float32")
         projected = self.projection(features, labels, training=training)
-        if projected is not None:
-            logits = logits + projected
-        return ops.cast(logits, "float32")
+        if projected is not None:  # summed in float32 (features are float32 in the ViT D)
+            logits = logits + ops.cast(projected, "float32")
+        return logits

@@ -100,9 +100,9 @@ class StyleGAN2Discriminator(LogitModel):
 
     def call(self, images, training=False, labels=None):
         features = self.features(images)
-        logits = self.out(features)
+        logits = ops.cast(self.out(features), "float32")
         # 1/sqrt(dim): the inner product of two unit-scale vectors, back to unit scale.
         projected = self.projection(features, labels, scale=self.dense.units**-0.5)
-        if projected is not None:
-            logits = logits + projected
-        return ops.cast(logits, "float32")
+        if projected is not None:  # summed in float32 (features are float32 in the ViT D)
+            logits = logits + ops.cast(projected, "float32")
+        return logits
