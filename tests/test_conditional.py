@@ -147,3 +147,35 @@ def test_evaluate_scores_each_sample_against_the_class_it_was_drawn_for(conditio
                                evaluate.Settings(num_samples=25, batch_size=10))
     assert result["class_accuracy"] == 1.0
     assert sorted(np.concatenate(used).tolist()) == sorted(np.arange(25) % 10)
+
+
+def test_evaluate_reports_class_accuracy_and_the_classifiers_own_as_its_floor(
+        conditional_run, tmp_path):
+    # The run re-pointed at Fashion-MNIST-format files (random images and labels) so that the
+    # report carries the real-data floor: the classifier's accuracy on real training images
+    # against their true labels.
+    import shutil
+
+    from tests.test_data import write_split
+    from vitgan_tf import data as data_lib
+    from vitgan_tf import features
+
+    rng_np = np.random.default_rng(4)
+    train_images, train_labels = rng_np.integers(0, 256, (40, 28, 28)), rng_np.integers(0, 10, 40)
+    write_split(tmp_path, "train", train_images, train_labels)
+    write_split(tmp_path, "test", rng_np.integers(0, 256, (30, 28, 28)), rng_np.integers(0, 10, 30))
+    run_dir = tmp_path / "run"
+    shutil.copytree(conditional_run, run_dir)
+    saved = json.loads((run_dir / "config.json").read_text())
+    saved["train"].update(dataset="fashion_mnist", data_dir=str(tmp_path))
+    (run_dir / "config.json").write_text(json.dumps(saved))
+    extractor = features.FashionClassifier()
+    report, _ = evaluate.run(str(run_dir), extractor, ["fid", "acc"], evaluate.Settings(
+        num_samples=40, real_samples=30, batch_size=10))
+    assert 0 <= report["class_accuracy"] <= 1
+    assert len(report["class_accuracy_per_class"]) == 10
+    # Every training image, so the order of the shuffle does not matter.
+    images = data_lib.idx_geometry(train_images.astype(np.uint8), 16)
+    predicted = extractor(np.repeat(images, 3, axis=-1))["logits"].argmax(1)
+    assert report["real_floor_class_accuracy"] == pytest.approx(
+        np.mean(predicted == train_labels))

@@ -250,11 +250,25 @@ def evaluate(generator, real_stats, extractor, metric_names, settings=Settings()
 def real_floor(dataset, data_dir, image_size, real_stats, extractor, metric_names,
                settings=Settings()):
     """The metrics of `settings.num_samples` real training images against the test-split
-    reference: the best a generator can score with this many samples."""
-    source = data_lib.image_source(dataset, image_size, data_dir, split="train")
+    reference: the best a generator can score with this many samples. For `acc`, the images
+    are scored against their true labels: the classifier's own accuracy, the ceiling of a
+    conditional generator's."""
+    with_labels = "acc" in metric_names
+    source = data_lib.image_source(dataset, image_size, data_dir, split="train",
+                                   with_labels=with_labels)
     source = source.shuffle(100_000, seed=settings.seed).batch(settings.batch_size)
-    real = features.extract(extractor, source.as_numpy_iterator(), settings.num_samples,
-                            verbose=False)
+    labels = []
+
+    def images():
+        for batch in source.as_numpy_iterator():
+            if with_labels:
+                labels.append(batch[1])
+                batch = batch[0]
+            yield batch
+
+    real = features.extract(extractor, images(), settings.num_samples, verbose=False)
+    if with_labels:
+        real["labels"] = np.concatenate(labels)[:settings.num_samples]
     return metrics_of_features(real, real_stats, metric_names, settings)
 
 
