@@ -110,20 +110,14 @@ class SampleGrid(keras.callbacks.Callback):
     def write(self, step):
         generator = self.model.ema_generator
         classes = generator.vitgan_config.num_classes
-        columns = None
-        if classes:
-            # One row per class, the same latents in every row: a column is one z.
-            columns = min(10, max(1, self.num_samples // classes))
-            if self._z is None:
-                self._z = np.tile(grid_latents(generator.vitgan_config.latent_dim, columns,
-                                               self.seed), (classes, 1))
-            images = generator(self._z, training=False,
-                               labels=np.repeat(np.arange(classes), columns))
-        else:
-            if self._z is None:
-                self._z = grid_latents(generator.vitgan_config.latent_dim, self.num_samples,
-                                       self.seed)
-            images = generator(self._z, training=False)
+        # Conditional: one row per class, the same latents in every row (a column is one z).
+        columns = min(10, max(1, self.num_samples // classes)) if classes else None
+        if self._z is None:
+            z = grid_latents(generator.vitgan_config.latent_dim, columns or self.num_samples,
+                             self.seed)
+            self._z = np.tile(z, (classes, 1)) if classes else z
+        labels = np.repeat(np.arange(classes), columns) if classes else None
+        images = generator(self._z, training=False, labels=labels)
         grid = images_lib.image_grid(images, columns)
         if self.writer is not None:
             with self.writer.as_default(step=step):

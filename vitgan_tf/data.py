@@ -322,12 +322,12 @@ def tfds_source(name, data_dir, image_size, seed=0, with_labels=False):
             f"--data_dir={data_dir or '~/tensorflow_datasets'}` on a machine with internet "
             f"access.{hint}") from None
     crop = CELEBA_CROP if name == "celeb_a" else None
-    if with_labels:
-        return ds.map(lambda ex: (centre_crop_resize(ex["image"], image_size, crop),
-                                  tf.cast(ex["label"], tf.int32)),
-                      num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.map(lambda ex: centre_crop_resize(ex["image"], image_size, crop),
-                  num_parallel_calls=tf.data.AUTOTUNE)
+
+    def example(ex):
+        image = centre_crop_resize(ex["image"], image_size, crop)
+        return (image, tf.cast(ex["label"], tf.int32)) if with_labels else image
+
+    return ds.map(example, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def class_names(dataset, data_dir=None):
