@@ -2,6 +2,7 @@
 
     python export/client.py --model=digits --seeds=1,2,3 --out_dir=/tmp/faces
     python export/client.py --model=digits --num=4 --truncation_psi=0.7
+    python export/client.py --model=fashion_cond --seeds=1,2,3 --class_id=7   # conditional
 
 Needs only NumPy and Pillow (no TensorFlow).
 """
@@ -50,23 +51,26 @@ def main(argv=None):
                         "(generate_from_seeds: the same seed always gives the same image).")
     parser.add_argument("--num", type=int, default=4, help="Random latents when no --seeds.")
     parser.add_argument("--truncation_psi", type=float, default=None)
+    parser.add_argument("--class_id", type=int, default=None,
+                        help="Conditional models: the class of every image (the class names "
+                        "are in the export's assets.extra/vitgan_tf.json).")
     parser.add_argument("--out_dir", default="samples")
     args = parser.parse_args(argv)
+    suffix = "" if args.class_id is None else f"_class_{args.class_id}"
     if args.seeds:
         seeds = [int(s) for s in args.seeds.split(",")]
-        outputs = predict(args.server, args.model, "generate_from_seeds", {"seeds": seeds},
-                          args.version)
-        names = [f"seed_{s}.png" for s in seeds]
+        inputs, signature = {"seeds": seeds}, "generate_from_seeds"
+        names = [f"seed_{s}{suffix}.png" for s in seeds]
     else:
         z = np.random.default_rng().standard_normal(
             (args.num, latent_dim(args.server, args.model, args.version))).tolist()
-        if args.truncation_psi is None:
-            outputs = predict(args.server, args.model, "serving_default", {"z": z},
-                              args.version)
-        else:
-            outputs = predict(args.server, args.model, "generate_truncated",
-                              {"z": z, "truncation_psi": args.truncation_psi}, args.version)
-        names = [f"sample_{i}.png" for i in range(args.num)]
+        inputs, signature = {"z": z}, "serving_default"
+        if args.truncation_psi is not None:
+            inputs["truncation_psi"], signature = args.truncation_psi, "generate_truncated"
+        names = [f"sample_{i}{suffix}.png" for i in range(args.num)]
+    if args.class_id is not None:
+        inputs["class_id"] = [args.class_id] * len(names)
+    outputs = predict(args.server, args.model, signature, inputs, args.version)
     images = np.asarray(outputs["images"] if isinstance(outputs, dict) else outputs, np.uint8)
     os.makedirs(args.out_dir, exist_ok=True)
     for name, image in zip(names, images):

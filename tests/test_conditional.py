@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tests.helpers import randn, tiny_config
+from tests.helpers import ROOT, randn, tiny_config
 from vitgan_tf import config, evaluate, rng, rundir, train_lib
 
 pytestmark = pytest.mark.integration
@@ -92,8 +92,6 @@ def test_sample_grids_by_class(conditional_run, tmp_path):
         result = run_cli("sample", f"--workdir={conditional_run}", flag, f"--out={out}")
         assert result.returncode == 2 and message in result.stderr.splitlines()[-1], \
             result.stderr[-500:]
-    result = run_cli("export", f"--workdir={conditional_run}", f"--output={tmp_path / 'm'}")
-    assert result.returncode == 2 and "is a conditional run" in result.stderr
 
 
 def test_class_flags_on_an_unconditional_run_are_refused(tiny_run, tmp_path):
@@ -103,6 +101,11 @@ def test_class_flags_on_an_unconditional_run_are_refused(tiny_run, tmp_path):
                      f"--out={tmp_path / 'x.png'}")
     assert result.returncode == 2
     assert "--class: the run is not conditional" in result.stderr.splitlines()[-1]
+    result = run_cli("evaluate", f"--workdir={tiny_run}", "--metrics=fid,ifd",
+                     "--extractor=fashion_classifier")
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].endswith(
+        "--metrics=ifd: intra-class FD needs a conditional run (trained with --conditional).")
 
 
 def test_class_accuracy_against_numpy():
@@ -117,6 +120,41 @@ def test_class_accuracy_against_numpy():
     with pytest.raises(evaluate.UserError, match="--metrics=acc: class accuracy needs a "
                                                  "conditional run"):
         evaluate.METRICS["acc"]({"logits": fake["logits"]}, None, evaluate.Settings())
+
+
+def test_intra_class_fd_against_numpy_and_its_property():
+    from scipy import linalg
+
+    def fd(a, b):  # the textbook formula, scipy's sqrtm
+        s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+        root = linalg.sqrtm(s1 @ s2).real
+        return np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(s1 + s2 - 2 * root)
+
+    rng_np = np.random.default_rng(0)
+    centers = rng_np.normal(0, 3, (3, 4))
+    real_labels = np.repeat(np.arange(3), 200)
+    real_pool = centers[real_labels] + rng_np.normal(size=(600, 4))
+    real = evaluate.class_statistics(real_pool, real_labels, 3)
+    np.testing.assert_array_equal(real["class_counts"], [200, 200, 200])
+    labels = np.arange(300) % 3
+    pool = centers[labels] + 1.2 * rng_np.normal(size=(300, 4))
+    result = evaluate.METRICS["ifd"]({"pool": pool, "labels": labels}, real, evaluate.Settings())
+    expected = [fd(pool[labels == c], real_pool[real_labels == c]) for c in range(3)]
+    np.testing.assert_allclose(result["ifd_per_class"], expected, rtol=1e-6)
+    assert result["ifd"] == pytest.approx(np.mean(expected))
+    # The property that justifies it: a generator that draws the wrong class has the same
+    # pooled FD (the same images) and a far larger intra-class FD.
+    wrong = evaluate.METRICS["ifd"]({"pool": pool, "labels": (labels + 1) % 3}, real,
+                                    evaluate.Settings())
+    assert wrong["ifd"] > 10 * result["ifd"]
+    # A class with under 2 real (or generated) images is not scored.
+    sparse = evaluate.class_statistics(real_pool[:201], real_labels[:201], 3)
+    result = evaluate.METRICS["ifd"]({"pool": pool, "labels": labels}, sparse,
+                                     evaluate.Settings())
+    assert result["ifd_per_class"][1:] == [None, None]
+    with pytest.raises(evaluate.UserError, match="--metrics=ifd: intra-class FD needs a "
+                                                 "conditional run"):
+        evaluate.METRICS["ifd"]({"pool": pool}, real, evaluate.Settings())
 
 
 def test_evaluate_scores_each_sample_against_the_class_it_was_drawn_for(conditional_run):
@@ -163,19 +201,101 @@ def test_evaluate_reports_class_accuracy_and_the_classifiers_own_as_its_floor(
     rng_np = np.random.default_rng(4)
     train_images, train_labels = rng_np.integers(0, 256, (40, 28, 28)), rng_np.integers(0, 10, 40)
     write_split(tmp_path, "train", train_images, train_labels)
-    write_split(tmp_path, "test", rng_np.integers(0, 256, (30, 28, 28)), rng_np.integers(0, 10, 30))
+    test_labels = rng_np.integers(0, 10, 30)
+    write_split(tmp_path, "test", rng_np.integers(0, 256, (30, 28, 28)), test_labels)
     run_dir = tmp_path / "run"
     shutil.copytree(conditional_run, run_dir)
     saved = json.loads((run_dir / "config.json").read_text())
     saved["train"].update(dataset="fashion_mnist", data_dir=str(tmp_path))
     (run_dir / "config.json").write_text(json.dumps(saved))
     extractor = features.FashionClassifier()
-    report, _ = evaluate.run(str(run_dir), extractor, ["fid", "acc"], evaluate.Settings(
+    report, _ = evaluate.run(str(run_dir), extractor, ["fid", "acc", "ifd"], evaluate.Settings(
         num_samples=40, real_samples=30, batch_size=10))
     assert 0 <= report["class_accuracy"] <= 1
     assert len(report["class_accuracy_per_class"]) == 10
+    # Intra-class FD: a class is scored where the test split has 2 or more of its images (the
+    # 40 samples hold 4 of every class); the floor scores real training images by their labels.
+    test_counts = np.bincount(test_labels, minlength=10)
+    assert [fd is not None for fd in report["ifd_per_class"]] == list(test_counts >= 2)
+    assert report["ifd"] == pytest.approx(np.mean([f for f in report["ifd_per_class"] if f]))
+    assert len(report["real_floor_ifd_per_class"]) == 10 and report["real_floor_ifd"] > 0
     # Every training image, so the order of the shuffle does not matter.
     images = data_lib.idx_geometry(train_images.astype(np.uint8), 16)
     predicted = extractor(np.repeat(images, 3, axis=-1))["logits"].argmax(1)
     assert report["real_floor_class_accuracy"] == pytest.approx(
         np.mean(predicted == train_labels))
+
+
+def test_export_takes_class_id_and_gives_the_same_image_per_seed_and_class(
+        conditional_run, tmp_path, monkeypatch):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from vitgan_tf import export, sample
+
+    written = export.export(str(conditional_run), str(tmp_path / "m"),
+                            tflite_variants=("float32",))
+    meta = json.loads((tmp_path / "m" / "1" / "assets.extra" / "vitgan_tf.json").read_text())
+    assert meta["classes"] == [str(d) for d in range(10)]
+    model = tf.saved_model.load(written["saved_model"])
+    for name, inputs in (("serving_default", ["class_id", "z"]),
+                         ("generate_truncated", ["class_id", "truncation_psi", "z"]),
+                         ("generate_from_seeds", ["class_id", "seeds"]),
+                         ("generate_raw", ["class_id", "z"])):
+        assert sorted(model.signatures[name].structured_input_signature[1]) == inputs
+    _, generator, _, _ = rundir.load_generator(str(conditional_run))
+    seeds, classes = [5, 0, 5, 9], [1, 7, 7, 3]
+    expected = sample.seed_images(generator, seeds, labels=classes)
+    served = model.signatures["generate_from_seeds"](
+        seeds=tf.constant(seeds, tf.int64), class_id=tf.constant(classes, tf.int32))["images"]
+    as_uint8 = np.round((np.clip(expected, -1, 1) + 1) * 127.5)
+    np.testing.assert_allclose(served.numpy(), as_uint8, atol=1)
+    assert np.abs(expected[0] - expected[2]).max() > 1e-3  # seed 5: class 1 is not class 7
+    z = rng.latents_from_seeds(np.asarray(seeds), 32).numpy()
+    raw = model.signatures["generate_raw"](z=z, class_id=tf.constant(classes))["images"]
+    np.testing.assert_allclose(raw.numpy(), expected, rtol=1e-4, atol=1e-4)
+    # psi 0: every image of a class is that class's mean w, and the classes differ.
+    psi0 = model.signatures["generate_truncated"](
+        z=z, class_id=tf.constant([7, 7, 3, 3]), truncation_psi=tf.constant(0.0))["images"]
+    psi0 = psi0.numpy().astype(int)
+    np.testing.assert_array_equal(psi0[0], psi0[1])
+    np.testing.assert_array_equal(psi0[2], psi0[3])
+    assert np.abs(psi0[0] - psi0[2]).max() > 0
+    # Refused requests name the input.
+    for class_id, message in (([1, 2, 10, 3], r"class_id must be in \[0, 10\)"),
+                              ([1, -1, 0, 3], r"class_id must be in \[0, 10\)"),
+                              ([1, 2], "class_id must have one entry per image")):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            model.signatures["serving_default"](z=z, class_id=tf.constant(class_id))
+    # TFLite: the same images; a class out of range is flagged and blacked out, not refused.
+    run = Interpreter(model_path=written["tflite"]["float32"]).get_signature_runner(
+        "serving_default")
+    lite = run(z=z, class_id=np.asarray(classes, np.int32))
+    np.testing.assert_array_equal(lite["valid"], [1, 1, 1, 1])
+    np.testing.assert_allclose(lite["raw"], expected, rtol=1e-4, atol=1e-4)
+    assert np.abs(lite["images"].astype(int) - served.numpy().astype(int)).max() <= 1
+    lite = run(z=z, class_id=np.asarray([1, 10, -3, 3], np.int32))
+    np.testing.assert_array_equal(lite["valid"], [1, 0, 0, 1])
+    assert lite["images"][1:3].max() == 0 and lite["images"][0].max() > 0
+    # The REST client asks for a class with --class_id (TF Serving's part played by the
+    # SavedModel itself).
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.join(ROOT, "export"))
+    import client
+
+    requests = []
+
+    def predict(server, name, signature, inputs, version=None):
+        requests.append((signature, inputs))
+        fn = model.signatures[signature]
+        specs = fn.structured_input_signature[1]
+        return fn(**{k: tf.constant(v, specs[k].dtype) for k, v in inputs.items()})["images"]
+
+    monkeypatch.setattr(client, "predict", predict)
+    client.main(["--model", "m", "--seeds", "5,9", "--class_id", "7",
+                 "--out_dir", str(tmp_path / "png")])
+    assert requests == [("generate_from_seeds", {"seeds": [5, 9], "class_id": [7, 7]})]
+    png = np.asarray(Image.open(tmp_path / "png" / "seed_5_class_7.png"))
+    np.testing.assert_allclose(png, served.numpy()[2].squeeze(-1) if png.ndim == 2
+                               else served.numpy()[2], atol=1)

@@ -1,9 +1,12 @@
-"""Evaluate a run's EMA generator: FID, KID, Inception Score, precision and recall.
+"""Evaluate a run's EMA generator: FID, KID, Inception Score, precision and recall; for a
+class-conditional run also class accuracy and intra-class FD.
 
     python -m vitgan_tf.evaluate --workdir=runs/cifar10 --metrics=fid50k,kid,is \
         --extractor=fid_inception --inception_path=/data/classify_image_graph_def.pb
     python -m vitgan_tf.evaluate --workdir=runs/fashion --extractor=fashion_classifier \
         --metrics=fid10k,kid,is,pr
+    python -m vitgan_tf.evaluate --workdir=runs/fashion_mnist_cond \
+        --extractor=fashion_classifier --metrics=fid,pr,acc,ifd --num_samples=10000
 
 Writes WORKDIR/eval/step_<N>_<extractor>_n<samples>_psi<psi>_<settings hash>.json (a later
 evaluation of the same step, extractor and settings adds its metrics to that file and replaces
@@ -38,8 +41,9 @@ def define_flags():
     """Command-line flags (defined only when run as a program)."""
     cli.define_run_flags("Truncation psi (1: none, as in the paper).")
     flags.DEFINE_list("metrics", ["fid", "kid", "is"],
-                      "fid, kid, is, pr (precision and recall); a suffix such as fid50k sets the "
-                      "number of generated samples.")
+                      "fid, kid, is, pr (precision and recall); for conditional runs acc (class "
+                      "accuracy) and ifd (intra-class FD: each class against that class's real "
+                      "images); a suffix such as fid50k sets the number of generated samples.")
     flags.DEFINE_integer("num_samples", 50_000, "Generated images.")
     flags.DEFINE_integer("real_samples", 50_000, "Real images for the statistics (at most the "
                          "dataset's size).")
@@ -147,6 +151,59 @@ def reference_statistics(dataset, data_dir, image_size, extractor, num_samples, 
     return real_statistics(source, extractor, num_samples, batch_size, cache), split
 
 
+def extract_labelled(source, extractor, num_samples, batch_size):
+    """Features {"pool", "logits", "labels"} of up to `num_samples` (image, label) pairs of
+    the unbatched `source`."""
+    labels = []
+
+    def images():
+        for batch, batch_labels in source.batch(batch_size).as_numpy_iterator():
+            labels.append(batch_labels)
+            yield batch
+
+    size = int(source.cardinality())
+    num_samples = min(num_samples, size) if size >= 0 else num_samples
+    found = features.extract(extractor, images(), num_samples, verbose=False)
+    return {**found, "labels": np.concatenate(labels)[:len(found["pool"])]}
+
+
+def class_statistics(pool, labels, num_classes):
+    """{"class_mu": (C, D), "class_sigma": (C, D, D), "class_counts": (C,)} of activations by
+    label; a class with fewer than 2 images has NaN statistics."""
+    dim = pool.shape[1]
+    mu = np.full((num_classes, dim), np.nan)
+    sigma = np.full((num_classes, dim, dim), np.nan)
+    counts = np.bincount(labels, minlength=num_classes)[:num_classes]
+    for c in range(num_classes):
+        if counts[c] >= 2:
+            mu[c], sigma[c] = metrics.activation_statistics(pool[labels == c])
+    return {"class_mu": mu, "class_sigma": sigma, "class_counts": counts}
+
+
+def reference_class_statistics(dataset, data_dir, image_size, extractor, num_classes,
+                               num_samples, batch_size, cache_dir):
+    """`class_statistics` of the reference split's images by their labels (for `ifd`), cached
+    in `cache_dir` next to the pooled statistics."""
+    split = reference_split(dataset)
+    cache = real_stats_cache_path(cache_dir, dataset, image_size, extractor, num_samples,
+                                  data_dir, split).replace(".npz", "_classes.npz")
+    if os.path.exists(cache):
+        try:
+            with np.load(cache) as cached:
+                return dict(cached)
+        except Exception as error:  # noqa: BLE001 - any unreadable cache gets the same advice
+            raise UserError(f"{cache}: the per-class statistics cache cannot be read ({error}); "
+                            "delete it and it will be computed again.") from None
+    logging.info("Computing per-class real statistics (%s split)", split)
+    source = data_lib.image_source(dataset, image_size, data_dir, split=split, with_labels=True)
+    found = extract_labelled(source, extractor, num_samples, batch_size)
+    stats = class_statistics(found["pool"], found["labels"], num_classes)
+    os.makedirs(cache_dir, exist_ok=True)
+    np.savez(cache + ".tmp.npz", **stats)
+    os.replace(cache + ".tmp.npz", cache)
+    return stats
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """How an evaluation is computed; every field changes the numbers, so the report file of an
@@ -210,19 +267,46 @@ def _precision_recall(fake, real, settings):
     return {"precision": precision, "recall": recall}
 
 
+CONDITIONAL_METRICS = {"acc": "class accuracy", "ifd": "intra-class FD"}
+
+
+def _require_conditional(name, conditional):
+    if not conditional:
+        raise UserError(f"--metrics={name}: {CONDITIONAL_METRICS[name]} needs a conditional run "
+                        "(trained with --conditional).")
+
+
 @_metric("acc")
 def _class_accuracy(fake, real, settings):
     """Conditional runs: the share of the samples drawn for class c that the extractor's
     classifier puts in class c, per class and overall (meaningful when the classifier's
     classes are the run's: the Fashion-MNIST classifier on a conditional Fashion-MNIST run)."""
-    if "labels" not in fake:
-        raise UserError("--metrics=acc: class accuracy needs a conditional run (trained with "
-                        "--conditional).")
+    _require_conditional("acc", "labels" in fake)
     predicted, labels = np.argmax(fake["logits"], axis=1), fake["labels"]
     per_class = [float(np.mean(predicted[labels == c] == c)) if np.any(labels == c) else None
                  for c in range(int(labels.max()) + 1)]
     return {"class_accuracy": float(np.mean(predicted == labels)),
             "class_accuracy_per_class": per_class}
+
+
+@_metric("ifd")
+def _intra_class_fd(fake, real, settings):
+    """Conditional runs: FD between the samples drawn for class c and the real images of class c
+    (`class_statistics` of the reference split), per class and their mean over the classes
+    that have both."""
+    _require_conditional("ifd", "labels" in fake)
+    per_class = []
+    for c in range(len(real["class_mu"])):
+        pool = fake["pool"][fake["labels"] == c]
+        if len(pool) < 2 or real["class_counts"][c] < 2:
+            per_class.append(None)
+            continue
+        mu, sigma = metrics.activation_statistics(pool)
+        per_class.append(metrics.frechet_distance(mu, sigma, real["class_mu"][c],
+                                                  real["class_sigma"][c]))
+    scored = [fd for fd in per_class if fd is not None]
+    return {"ifd": float(np.mean(scored)) if scored else float("nan"),
+            "ifd_per_class": per_class}
 
 
 def metrics_of_features(fake, real_stats, metric_names, settings=Settings()):
@@ -250,25 +334,18 @@ def evaluate(generator, real_stats, extractor, metric_names, settings=Settings()
 def real_floor(dataset, data_dir, image_size, real_stats, extractor, metric_names,
                settings=Settings()):
     """The metrics of `settings.num_samples` real training images against the test-split
-    reference: the best a generator can score with this many samples. For `acc`, the images
-    are scored against their true labels: the classifier's own accuracy, the ceiling of a
-    conditional generator's."""
-    with_labels = "acc" in metric_names
+    reference: the best a generator can score with this many samples. For `acc` and `ifd`, the
+    images are scored against their true labels: the classifier's own accuracy, the ceiling of
+    a conditional generator's, and real images' intra-class FD."""
+    with_labels = bool({"acc", "ifd"} & set(metric_names))
     source = data_lib.image_source(dataset, image_size, data_dir, split="train",
                                    with_labels=with_labels)
-    source = source.shuffle(100_000, seed=settings.seed).batch(settings.batch_size)
-    labels = []
-
-    def images():
-        for batch in source.as_numpy_iterator():
-            if with_labels:
-                labels.append(batch[1])
-                batch = batch[0]
-            yield batch
-
-    real = features.extract(extractor, images(), settings.num_samples, verbose=False)
+    source = source.shuffle(100_000, seed=settings.seed)
     if with_labels:
-        real["labels"] = np.concatenate(labels)[:settings.num_samples]
+        real = extract_labelled(source, extractor, settings.num_samples, settings.batch_size)
+    else:
+        real = features.extract(extractor, source.batch(settings.batch_size).as_numpy_iterator(),
+                                settings.num_samples, verbose=False)
     return metrics_of_features(real, real_stats, metric_names, settings)
 
 
@@ -287,6 +364,9 @@ def run(workdir, extractor, metric_names=("fid", "kid", "is"), settings=Settings
     """Evaluate the EMA generator of a run; writes the JSON (`report_path`) and TensorBoard
     scalars. Returns (report, path)."""
     cfg, generator, checkpoint, step = rundir.load_generator(workdir, checkpoint)
+    for name in metric_names:  # before any work
+        if name in CONDITIONAL_METRICS:
+            _require_conditional(name, generator.vitgan_config.num_classes > 0)
     size = generator.vitgan_config.image_size
     cache_dir = cache_dir or os.path.join(workdir, "stats")
     out_dir = os.path.join(workdir, "eval")
@@ -298,6 +378,10 @@ def run(workdir, extractor, metric_names=("fid", "kid", "is"), settings=Settings
         settings, real_samples=int(real["num_samples"]),
         kid_subset_size=min(settings.kid_subset_size, settings.num_samples,
                             int(real["num_samples"])))
+    if "ifd" in metric_names:
+        real = {**real, **reference_class_statistics(
+            cfg.dataset, cfg.data_dir, size, extractor, generator.vitgan_config.num_classes,
+            settings.real_samples, settings.batch_size, cache_dir)}
     results = evaluate(generator, real, extractor, metric_names, settings)
     if split != "train":
         floor = real_floor(cfg.dataset, cfg.data_dir, size, real, extractor, metric_names,

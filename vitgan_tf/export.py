@@ -11,9 +11,12 @@ SavedModel signatures (see export/README.md for serving):
   generate_truncated   z float32 [batch, latent_dim], truncation_psi [] -> images uint8
   generate_from_seeds  seeds int64 [batch]                              -> images uint8
   generate_raw         z float32 [batch, latent_dim]                    -> images float32
+A conditional generator's signatures (and its TFLite models) also take class_id int32 [batch],
+the class of each image; the class names are in assets.extra/vitgan_tf.json.
 generate_raw is the generator's output as it is: it is not clipped, and though trained images lie
 in [-1, 1] a generator's values can fall outside (the uint8 outputs clip). A z, seed batch or psi
-that is not finite is refused with INVALID_ARGUMENT (HTTP 400 from TF Serving).
+that is not finite, or a class_id out of range or of another batch size, is refused with
+INVALID_ARGUMENT (HTTP 400 from TF Serving).
 """
 
 import contextlib
@@ -34,8 +37,23 @@ TFLITE_VARIANTS = ("float32", "float16", "dynamic_range")
 FLOAT32_MAX = 3.4028234663852886e38
 
 
+def _signature(specs, body):
+    """A tf.function of the inputs `specs`, named by their TensorSpec names (the SavedModel's and
+    TFLite's input keys); `body` takes them as a dict."""
+    names = [spec.name for spec in specs]
+    return tf.function(lambda *args: body(dict(zip(names, args))), input_signature=specs)
+
+
+def _class_spec():
+    # "class" is a Python keyword, and TF names a signature's inputs as Python parameters.
+    return tf.TensorSpec([None], tf.int32, name="class_id")
+
+
 class GeneratorModule(tf.Module):
     """The EMA generator with serving signatures; its weights become SavedModel variables.
+
+    A conditional generator's signatures take `class_id` (int32 [batch]: the class of each row)
+    next to `z` or `seeds`.
 
     The Keras model is only captured by the traced functions, not tracked as an attribute:
     tracking it too would save every weight twice (once as the Keras variable, once as the
@@ -48,9 +66,11 @@ class GeneratorModule(tf.Module):
         self.weights = [w.value for w in generator.weights]
         self.truncation_psi = psi = float(truncation_psi)
         latent_dim = generator.vitgan_config.latent_dim
+        classes = generator.vitgan_config.num_classes
         z_spec = tf.TensorSpec([None, latent_dim], tf.float32, name="z")
+        class_specs = [_class_spec()] if classes else []
 
-        def images(z, truncation_psi):
+        def images(inputs, z, truncation_psi):
             # A loaded signature (and TF Serving) does not check the shapes its inputs declare:
             # EnsureShape does, at run time, with INVALID_ARGUMENT naming the input.
             z = tf.ensure_shape(z, [None, latent_dim], name="z")
@@ -59,30 +79,32 @@ class GeneratorModule(tf.Module):
             z = tf.debugging.check_numerics(z, "z must be finite")
             truncation_psi = tf.debugging.check_numerics(
                 tf.cast(truncation_psi, tf.float32), "truncation_psi must be finite")
-            return generator(z, truncation_psi=truncation_psi, training=False)
+            labels = None
+            if classes:
+                labels = tf.ensure_shape(inputs["class_id"], [None], name="class_id")
+                tf.debugging.assert_equal(tf.shape(labels)[0], tf.shape(z)[0], message=(
+                    "class_id must have one entry per image"))
+                tf.debugging.assert_greater_equal(labels, 0, message=(
+                    f"class_id must be in [0, {classes})"))
+                tf.debugging.assert_less(labels, classes, message=(
+                    f"class_id must be in [0, {classes})"))
+            return generator(z, truncation_psi=truncation_psi, training=False, labels=labels)
 
-        @tf.function(input_signature=[z_spec])
-        def serving_default(z):
-            return {"images": to_uint8(images(z, psi))}
+        def from_seeds(inputs):
+            seeds = tf.ensure_shape(inputs["seeds"], [None], name="seeds")
+            return rng.latents_from_seeds(seeds, latent_dim)
 
-        @tf.function(input_signature=[z_spec, tf.TensorSpec([], tf.float32,
-                                                            name="truncation_psi")])
-        def generate_truncated(z, truncation_psi):
-            return {"images": to_uint8(images(z, truncation_psi))}
-
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="seeds")])
-        def generate_from_seeds(seeds):
-            seeds = tf.ensure_shape(seeds, [None], name="seeds")
-            return {"images": to_uint8(images(rng.latents_from_seeds(seeds, latent_dim), psi))}
-
-        @tf.function(input_signature=[z_spec])
-        def generate_raw(z):
-            return {"images": images(z, psi)}
-
-        self.serving_default = serving_default
-        self.generate_truncated = generate_truncated
-        self.generate_from_seeds = generate_from_seeds
-        self.generate_raw = generate_raw
+        self.serving_default = _signature(
+            [z_spec, *class_specs],
+            lambda x: {"images": to_uint8(images(x, x["z"], psi))})
+        self.generate_truncated = _signature(
+            [z_spec, *class_specs, tf.TensorSpec([], tf.float32, name="truncation_psi")],
+            lambda x: {"images": to_uint8(images(x, x["z"], x["truncation_psi"]))})
+        self.generate_from_seeds = _signature(
+            [tf.TensorSpec([None], tf.int64, name="seeds"), *class_specs],
+            lambda x: {"images": to_uint8(images(x, from_seeds(x), psi))})
+        self.generate_raw = _signature(
+            [z_spec, *class_specs], lambda x: {"images": images(x, x["z"], psi)})
 
     def signatures(self):
         return {"serving_default": self.serving_default,
@@ -115,21 +137,31 @@ def _check_free(output, version):
 
 
 def _tflite_module(generator, truncation_psi):
-    """z -> {"images": uint8, "raw": float32}; one signature, for the TFLite converter."""
+    """z [, class_id] -> {"images": uint8, "raw": float32, "valid": uint8}; one signature, for
+    the TFLite converter."""
     module = tf.Module()
     module.weights = [w.value for w in generator.weights]
+    classes = generator.vitgan_config.num_classes
+    specs = [tf.TensorSpec([None, generator.vitgan_config.latent_dim], tf.float32, name="z")]
+    if classes:
+        specs.append(_class_spec())
 
-    @tf.function(input_signature=[tf.TensorSpec([None, generator.vitgan_config.latent_dim],
-                                                tf.float32, name="z")])
-    def generate(z):
-        # TFLite cannot raise: a row whose z is not finite gets valid 0 and a black image
-        # (its raw output is NaN), where the SavedModel refuses the request.
-        finite = tf.reduce_min(tf.cast(tf.abs(z) <= FLOAT32_MAX, tf.float32), axis=1)
-        raw = generator(z, truncation_psi=truncation_psi, training=False)
-        shown = tf.where(finite[:, None, None, None] > 0, raw, -tf.ones_like(raw))
-        return {"images": to_uint8(shown), "raw": raw, "valid": tf.cast(finite, tf.uint8)}
+    def generate(inputs):
+        # TFLite cannot raise: a row whose z is not finite (or whose class_id is out of range)
+        # gets valid 0 and a black image, where the SavedModel refuses the request.
+        z = inputs["z"]
+        valid = tf.reduce_min(tf.cast(tf.abs(z) <= FLOAT32_MAX, tf.float32), axis=1)
+        labels = None
+        if classes:
+            labels = inputs["class_id"]
+            in_range = tf.logical_and(labels >= 0, labels < classes)
+            valid = valid * tf.cast(in_range, tf.float32)
+            labels = tf.clip_by_value(labels, 0, classes - 1)
+        raw = generator(z, truncation_psi=truncation_psi, training=False, labels=labels)
+        shown = tf.where(valid[:, None, None, None] > 0, raw, -tf.ones_like(raw))
+        return {"images": to_uint8(shown), "raw": raw, "valid": tf.cast(valid, tf.uint8)}
 
-    module.generate = generate
+    module.generate = _signature(specs, generate)
     return module
 
 
@@ -184,11 +216,8 @@ def export(workdir, output, checkpoint=None, version=0, truncation_psi=1.0,
         raise UserError(f"--version={version}: expected 0 (next free) or a positive integer.")
     if version:
         _check_free(output, version)
-    if rundir.load_classes(workdir) is not None:
-        # Signatures with a `class` input are step 6 of docs/conditional.md, not built yet.
-        raise UserError(f"--workdir={workdir!r} is a conditional run; exporting conditional "
-                        "generators is not supported yet (sample and evaluate are).")
     cfg, generator, checkpoint, step = rundir.load_generator(workdir, checkpoint)
+    classes = rundir.load_classes(workdir)
     try:
         os.makedirs(output, exist_ok=True)
         # Exports to one model directory take turns: each picks its version under the lock.
@@ -197,8 +226,8 @@ def export(workdir, output, checkpoint=None, version=0, truncation_psi=1.0,
                 _remove(stale)
             version = version or next_version(output)
             _check_free(output, version)
-            return _write(cfg, generator, checkpoint, step, output, version, truncation_psi,
-                          formats, tflite_variants, allow_select_tf_ops)
+            return _write(cfg, generator, checkpoint, step, classes, output, version,
+                          truncation_psi, formats, tflite_variants, allow_select_tf_ops)
     except (OSError, tf.errors.OpError) as error:
         if isinstance(error, (FileExistsError, FileNotFoundError)):
             raise
@@ -227,7 +256,7 @@ def _remove(path):
             os.remove(path)
 
 
-def _write(cfg, generator, checkpoint, step, output, version, truncation_psi, formats,
+def _write(cfg, generator, checkpoint, step, classes, output, version, truncation_psi, formats,
            tflite_variants, allow_select_tf_ops):
     """Write version `version` (the caller holds the model directory's lock); on any failure
     remove what this export wrote, so the directory is as it was."""
@@ -246,6 +275,7 @@ def _write(cfg, generator, checkpoint, step, output, version, truncation_psi, fo
             with open(os.path.join(tmp, "assets.extra", "vitgan_tf.json"), "w") as f:
                 json.dump({"checkpoint": checkpoint, "step": step, "preset": cfg.preset,
                            "dataset": cfg.dataset, "truncation_psi": truncation_psi,
+                           "classes": classes,  # class_id i is classes[i]; null: unconditional
                            "model": generator.vitgan_config.to_dict()}, f, indent=2)
             os.replace(tmp, target)  # TF Serving never sees a half-written version
             done.append(target)
