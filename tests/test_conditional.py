@@ -87,6 +87,10 @@ def test_sample_grids_by_class(conditional_run, tmp_path):
     expected = sample.seed_images(generator, [1], labels=[7])[0]
     # (Batches of other sizes round differently in the last float bits: one grey level.)
     np.testing.assert_allclose(tile, np.round((np.clip(expected, -1, 1) + 1) * 127.5), atol=1)
+    # Without --num: every class, 8 images per row.
+    result = run_cli("sample", f"--workdir={conditional_run}", f"--out={out}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert np.asarray(Image.open(out)).shape[:2] == (10 * 17 + 1, 8 * 17 + 1)
     for flag, message in (("--classes=3-12", "--classes='3-12': expected class ids in [0, 10)"),
                           ("--class=-1", "--class='-1': expected class ids")):
         result = run_cli("sample", f"--workdir={conditional_run}", flag, f"--out={out}")

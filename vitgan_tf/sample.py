@@ -30,7 +30,9 @@ MAX_GRID_PIXELS = 2**26  # and at most 8192 x 8192 pixels, so that it fits memor
 def define_flags():
     """Command-line flags (defined only when run as a program)."""
     cli.define_run_flags("Truncation psi: 1 none, smaller trades variety for quality.")
-    flags.DEFINE_integer("num", 64, "Images in the grid (or interpolation rows).")
+    flags.DEFINE_integer("num", None, "Images in the grid (default 64; in a conditional run's "
+                         "grid, images per class row: default 8), or interpolation rows "
+                         "(default 8).")
     flags.DEFINE_string("seeds", "", "Seeds of the images, e.g. 0-7,42 (overrides --num and "
                         "--seed).")
     flags.DEFINE_string("out", "grid.png", "Output PNG.")
@@ -170,7 +172,7 @@ def check_output(path):
 def main(argv):
     del argv  # Checked by cli.run_main.
     FLAGS = flags.FLAGS
-    if FLAGS.num < 1:
+    if FLAGS.num is not None and FLAGS.num < 1:
         raise UserError(f"--num={FLAGS.num}: expected a positive integer.")
     if FLAGS.seed < 0:
         raise UserError(f"--seed={FLAGS.seed}: expected an integer >= 0.")
@@ -181,18 +183,18 @@ def main(argv):
     check_output(FLAGS.out)
     classes = grid_classes(FLAGS, rundir.load_classes(FLAGS.workdir))
     rows = 1 if classes is None or FLAGS.interpolation_steps else len(classes)
+    num = FLAGS.num or (64 if rows == 1 and not FLAGS.interpolation_steps else 8)
     limit = max_images(rundir.load_config(FLAGS.workdir)[1].image_size) // rows
     seeds = parse_seeds(FLAGS.seeds, limit) if FLAGS.seeds else None
     if seeds is None:
-        check_count(FLAGS.num, FLAGS.interpolation_steps, limit)
+        check_count(num, FLAGS.interpolation_steps, limit)
     _, generator, checkpoint, step = rundir.load_generator(FLAGS.workdir,
                                                            FLAGS.checkpoint or None)
     if FLAGS.interpolation_steps:
-        grid = interpolation_rows(generator, FLAGS.num, FLAGS.interpolation_steps,
+        grid = interpolation_rows(generator, num, FLAGS.interpolation_steps,
                                   FLAGS.truncation_psi, FLAGS.seed, classes)
     else:
-        grid = sample_grid(generator, FLAGS.num, FLAGS.truncation_psi, FLAGS.seed, seeds,
-                           classes)
+        grid = sample_grid(generator, num, FLAGS.truncation_psi, FLAGS.seed, seeds, classes)
     images_lib.save_png(grid, FLAGS.out)
     print(f"Wrote {FLAGS.out} ({grid.shape[1]}x{grid.shape[0]}) from {checkpoint} (step {step}).")
 
