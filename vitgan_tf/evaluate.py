@@ -111,13 +111,8 @@ def real_stats_cache_path(cache_dir, dataset, image_size, extractor, num_samples
 
 def real_statistics(source, extractor, num_samples, batch_size, cache_path=None):
     """{"mu", "sigma", "kid_activations", "num_samples"} of real images, cached in an npz."""
-    if cache_path and os.path.exists(cache_path):
-        try:
-            with np.load(cache_path) as cached:
-                stats = dict(cached)
-        except Exception as error:  # noqa: BLE001 - any unreadable cache gets the same advice
-            raise UserError(f"{cache_path}: the real-statistics cache cannot be read ({error}); "
-                            "delete it and it will be computed again.") from None
+    stats = _load_cache(cache_path, "real-statistics")
+    if stats is not None:
         logging.info("Real statistics from %s", cache_path)
         return stats
     size = int(source.cardinality())
@@ -133,11 +128,29 @@ def real_statistics(source, extractor, num_samples, batch_size, cache_path=None)
     stats = {"mu": mu, "sigma": sigma, "kid_activations": pool[keep],
              "num_samples": np.asarray(num_samples)}
     if cache_path:
-        os.makedirs(os.path.dirname(cache_path), exist_ok=True)
-        tmp = cache_path + ".tmp.npz"
-        np.savez(tmp, **stats)
-        os.replace(tmp, cache_path)
+        _save_cache(cache_path, stats)
     return stats
+
+
+def _load_cache(path, what):
+    """The arrays of the npz cache at `path`, or None where there is none; a cache that cannot
+    be read is a UserError naming it (`what`: which cache)."""
+    if not path or not os.path.exists(path):
+        return None
+    try:
+        with np.load(path) as cached:
+            return dict(cached)
+    except Exception as error:  # noqa: BLE001 - any unreadable cache gets the same advice
+        raise UserError(f"{path}: the {what} cache cannot be read ({error}); delete it and it "
+                        "will be computed again.") from None
+
+
+def _save_cache(path, stats):
+    """Write `stats` to the npz `path` whole or not at all (a temporary file, then a rename)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, **stats)
+    os.replace(tmp, path)
 
 
 def reference_statistics(dataset, data_dir, image_size, extractor, num_samples, batch_size,
@@ -185,22 +198,17 @@ def reference_class_statistics(dataset, data_dir, image_size, extractor, num_cla
     """`class_statistics` of the reference split's images by their labels (for `ifd`), cached
     in `cache_dir` next to the pooled statistics."""
     split = reference_split(dataset)
-    cache = real_stats_cache_path(cache_dir, dataset, image_size, extractor, num_samples,
-                                  data_dir, split).replace(".npz", "_classes.npz")
-    if os.path.exists(cache):
-        try:
-            with np.load(cache) as cached:
-                return dict(cached)
-        except Exception as error:  # noqa: BLE001 - any unreadable cache gets the same advice
-            raise UserError(f"{cache}: the per-class statistics cache cannot be read ({error}); "
-                            "delete it and it will be computed again.") from None
+    pooled = real_stats_cache_path(cache_dir, dataset, image_size, extractor, num_samples,
+                                   data_dir, split)
+    cache = os.path.splitext(pooled)[0] + "_classes.npz"
+    stats = _load_cache(cache, "per-class statistics")
+    if stats is not None:
+        return stats
     logging.info("Computing per-class real statistics (%s split)", split)
     source = data_lib.image_source(dataset, image_size, data_dir, split=split, with_labels=True)
     found = extract_labelled(source, extractor, num_samples, batch_size)
     stats = class_statistics(found["pool"], found["labels"], num_classes)
-    os.makedirs(cache_dir, exist_ok=True)
-    np.savez(cache + ".tmp.npz", **stats)
-    os.replace(cache + ".tmp.npz", cache)
+    _save_cache(cache, stats)
     return stats
 
 
@@ -337,7 +345,7 @@ def real_floor(dataset, data_dir, image_size, real_stats, extractor, metric_name
     reference: the best a generator can score with this many samples. For `acc` and `ifd`, the
     images are scored against their true labels: the classifier's own accuracy, the ceiling of
     a conditional generator's, and real images' intra-class FD."""
-    with_labels = bool({"acc", "ifd"} & set(metric_names))
+    with_labels = bool(set(CONDITIONAL_METRICS) & set(metric_names))
     source = data_lib.image_source(dataset, image_size, data_dir, split="train",
                                    with_labels=with_labels)
     source = source.shuffle(100_000, seed=settings.seed)
