@@ -63,8 +63,12 @@ def read_checkpoint(gan, path):
     checkpoint.read(path).assert_consumed()
 
 
-def read_generator(generator, path):
-    tf.train.Checkpoint(ema_generator=_variables_by_path(generator)).read(
+def read_generator(generator, path, which="ema_generator"):
+    """Reads one generator of a training checkpoint into `generator`: the EMA one (what
+    sample, evaluate and export use) or, with which="generator", the trained weights."""
+    if which not in ("ema_generator", "generator"):
+        raise ValueError(f"which: expected 'ema_generator' or 'generator', got {which!r}.")
+    tf.train.Checkpoint(**{which: _variables_by_path(generator)}).read(
         path).expect_partial().assert_existing_objects_matched()
 
 
