@@ -32,6 +32,8 @@ def test_ema_rebuilt_from_every_step_equals_the_train_steps_own(tmp_path):
     expected = run_ema(found[-1][1])
     for got, want in zip(rebuilt, expected):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="which: expected 'ema_generator' or 'generator'"):
+        checkpoints.read_generator(generator, found[-1][1], which="discriminator")
     # The trained weights moved away from the EMA: the comparison could have failed.
     assert any(not np.allclose(g, e, atol=1e-4) for (g, e) in zip(snapshots[-1][1], expected))
 
