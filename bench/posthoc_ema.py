@@ -18,9 +18,7 @@ half-life) and the trained weights.
 """
 
 import argparse
-import glob
 import os
-import re
 
 import numpy as np
 
@@ -30,13 +28,11 @@ from vitgan_tf.models.generator import Generator
 
 
 def checkpoint_steps(workdir, at=None):
-    """[(step, path)] of the run's checkpoints, by step, up to `at`."""
-    found = []
-    for index in glob.glob(os.path.join(workdir, "checkpoints", "ckpt-*.index")):
-        match = re.fullmatch(r"ckpt-(\d+)\.index", os.path.basename(index))
-        if match and (at is None or int(match.group(1)) <= at):
-            found.append((int(match.group(1)), index[:-len(".index")]))
-    return sorted(found)
+    """[(step, path)] of the run's checkpoints that have an index file, by step, up to `at`."""
+    folder = os.path.join(workdir, "checkpoints")
+    return [(step, os.path.join(folder, f"ckpt-{step}"))
+            for step, files in sorted(checkpoints.checkpoint_files(folder).items())
+            if (at is None or step <= at) and any(f.endswith(".index") for f in files)]
 
 
 def posthoc_ema(snapshots, half_life_kimg, batch_size, start=None):
