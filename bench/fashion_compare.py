@@ -67,6 +67,13 @@ def vitgan_training_seconds(workdir):
     return seconds, batch
 
 
+def score_generator(generator, extractor, real, samples):
+    """`score_features` of `samples` images of a ViTGAN generator (seeds 0.., batches of 500)."""
+    fake = features.extract(extractor, evaluate.generated_batches(generator, samples, 500),
+                            samples, verbose=False)
+    return score_features(fake, real)
+
+
 def score_vitgan(workdir, extractor, real, samples, every=0):
     import tensorflow as tf
 
@@ -79,12 +86,10 @@ def score_vitgan(workdir, extractor, real, samples, every=0):
         if every and checkpoints.checkpoint_step(path) % every and i != len(paths) - 1:
             continue  # --every: multiples of it and the last checkpoint
         _, generator, _, step = rundir.load_generator(workdir, path)
-        fake = features.extract(extractor, evaluate.generated_batches(
-            generator, samples, 500), samples, verbose=False)
         row = {"model": "vitgan", "run": workdir, "checkpoint": path, "step": step,
                "images": step * batch, "train_seconds": round(seconds.get(step, float("nan")), 1),
                "wall_seconds": round(wall.get(step, float("nan")), 1),
-               **score_features(fake, real)}
+               **score_generator(generator, extractor, real, samples)}
         print(json.dumps(row), flush=True)
         rows.append(row)
     return rows

@@ -23,7 +23,7 @@ import os
 import numpy as np
 
 from bench import common, fashion_compare
-from vitgan_tf import checkpoints, evaluate, features, rundir
+from vitgan_tf import checkpoints, features, rundir
 from vitgan_tf.models.generator import Generator
 
 
@@ -90,10 +90,8 @@ def main():
     real = fashion_compare.reference_stats(extractor, None, args.cache_dir)
 
     def score(label, **extra):
-        fake = features.extract(extractor, evaluate.generated_batches(
-            generator, args.samples, 500), args.samples, verbose=False)
         row = {"weights": label, "step": last_step, "snapshots": len(found), **extra,
-               **fashion_compare.score_features(fake, real)}
+               **fashion_compare.score_generator(generator, extractor, real, args.samples)}
         print(f"{label}: FD {row['fd']:.2f}, recall {row['recall']:.3f}, precision "
               f"{row['precision']:.3f}, classes {100 * row['share_min']:.1f}-"
               f"{100 * row['share_max']:.1f}%", flush=True)

@@ -8,7 +8,7 @@ import json
 import os
 
 from bench import fashion_compare
-from vitgan_tf import evaluate, features, rundir
+from vitgan_tf import features, rundir
 
 
 def main():
@@ -22,9 +22,8 @@ def main():
     for path in args.checkpoints:
         workdir = os.path.dirname(os.path.dirname(path.rstrip("/")))
         _, generator, _, step = rundir.load_generator(workdir, path)
-        fake = features.extract(extractor, evaluate.generated_batches(
-            generator, args.samples, 500), args.samples, verbose=False)
-        row = {"checkpoint": path, "step": step, **fashion_compare.score_features(fake, real)}
+        row = {"checkpoint": path, "step": step,
+               **fashion_compare.score_generator(generator, extractor, real, args.samples)}
         print(json.dumps(row), flush=True)
 
 
