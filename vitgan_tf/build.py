@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from vitgan_tf.config import model_config
+from vitgan_tf.config import model_config, step_settings
 from vitgan_tf.models.gan import ViTGAN
 
 
@@ -36,12 +36,7 @@ def build_gan(cfg, model=None):
     """ViTGAN compiled with both optimizers, in the run's dtype policy (passed to the models,
     never set globally); call inside the strategy's scope. cfg: a TrainConfig; model: the
     ViTGANConfig, default `config.model_config(cfg)`."""
-    gan = ViTGAN(model or model_config(cfg), augment_policy=cfg.augment_policy,
-                 augment_probability=cfg.augment_probability, bcr_real=cfg.bcr_real,
-                 bcr_fake=cfg.bcr_fake, r1_gamma=cfg.r1_gamma, r2_gamma=cfg.r2_gamma,
-                 r1_interval=cfg.r1_interval, loss=cfg.loss,
-                 ema_half_life_kimg=cfg.ema_half_life_kimg, d_steps=cfg.d_steps, seed=cfg.seed,
-                 dtype=cfg.mixed_precision)
+    gan = ViTGAN(model or model_config(cfg), step=step_settings(cfg), dtype=cfg.mixed_precision)
     gan.compile(g_optimizer=make_optimizer(cfg), d_optimizer=make_optimizer(cfg, cfg.d_lr),
                 jit_compile=cfg.jit_compile)
     return gan

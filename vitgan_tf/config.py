@@ -24,6 +24,7 @@ DATASETS = ("digits", "folder", "fashion_mnist", "mnist", "cifar10", "celeb_a", 
 LABELLED_DATASETS = ("digits", "folder", "fashion_mnist", "mnist", "cifar10")
 EXTRACTORS = ("fid_inception", "keras_inception", "fashion_classifier")
 AUGMENTATIONS = ("color", "scale", "translation", "cutout")
+LOSSES = ("ns", "rpgan")
 MODEL_FLAG_PREFIX = "model."
 
 
@@ -79,9 +80,58 @@ NON_NEGATIVE = {"low": 0}
 UNIT = {"low": 0, "high": 1, "high_open": True}
 
 
-@dataclasses.dataclass
-class TrainConfig:
-    """Everything a training run needs. `train.py` makes one flag per field, with its help."""
+@dataclasses.dataclass(frozen=True)
+class StepSettings:
+    """The train step's settings: what `ViTGAN.train_step` reads, and nothing else. Each is
+    declared here once; `TrainConfig` inherits them, so each is also a flag, a check and a key
+    of config.json, and `step_settings(train_cfg)` hands the GAN exactly these values."""
+
+    d_steps: int = setting(1, "Discriminator steps per generator step.", **POSITIVE)
+    bcr_real: float = setting(10.0, "bCR weight lambda_real.", **NON_NEGATIVE)
+    bcr_fake: float = setting(10.0, "bCR weight lambda_fake.", **NON_NEGATIVE)
+    augment_policy: str = setting(
+        "color,scale,translation,cutout",
+        "DiffAugment policy: comma-separated color,scale,translation,cutout; empty: none.")
+    augment_probability: float = setting(0.8, "Per-sample probability of each augmentation.",
+                                         low=0, high=1)
+    ema_half_life_kimg: float = setting(
+        10.0, "Generator EMA half-life in thousands of images.", **POSITIVE_REAL)
+    r1_gamma: float = setting(
+        0.0, "R1 penalty weight on real images (0: off, the ViT discriminator default; the "
+        "StyleGAN2 discriminator needs it).", **NON_NEGATIVE)
+    r2_gamma: float = setting(0.0, "R2 penalty weight: the same penalty on generated images.",
+                              **NON_NEGATIVE)
+    r1_interval: int = setting(
+        1, "Lazy regularization: R1/R2 every N steps, weighted by N (StyleGAN2 uses 16).",
+        **POSITIVE)
+    loss: str = setting("ns", "GAN loss: ns (non-saturating, the paper's) or rpgan "
+                        "(relativistic pairing, R3GAN's).", choices=LOSSES)
+    seed: int = setting(0, "Run seed.", low=0, high=2**63, high_open=True)
+    ms_weight: float = setting(
+        0.0, "Mode-seeking term (MSGAN, Mao et al. 2019) on the generator: weight of "
+        "1 / (mean|G(z1)-G(z2)| / mean|z1-z2| + 1e-5) over pairs of the batch; 0: off.",
+        **NON_NEGATIVE)
+
+    def check(self):
+        """Raise ConfigError naming the setting of any value it does not accept."""
+        _check_fields(self)
+        try:
+            parse_policy(self.augment_policy)
+        except ValueError as e:
+            raise ConfigError(f"--augment_policy={self.augment_policy!r}: {e}") from None
+        return self
+
+
+def step_settings(train_cfg):
+    """The StepSettings of a TrainConfig: its values of StepSettings' fields."""
+    return StepSettings(**{f.name: getattr(train_cfg, f.name)
+                           for f in dataclasses.fields(StepSettings)})
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(StepSettings):
+    """Everything a training run needs: the train step's settings (StepSettings) and the
+    run's. `train.py` makes one flag per field, with its help."""
 
     workdir: str = setting(
         "", "Run directory: checkpoints, TensorBoard logs, samples. An existing one resumes.")
@@ -111,26 +161,6 @@ class TrainConfig:
     beta2: float = setting(0.99, "Adam beta_2.", **UNIT)
     warmup_steps: int = setting(0, "Linear learning-rate warmup steps (0: none).",
                                 **NON_NEGATIVE)
-    d_steps: int = setting(1, "Discriminator steps per generator step.", **POSITIVE)
-    bcr_real: float = setting(10.0, "bCR weight lambda_real.", **NON_NEGATIVE)
-    bcr_fake: float = setting(10.0, "bCR weight lambda_fake.", **NON_NEGATIVE)
-    augment_policy: str = setting(
-        "color,scale,translation,cutout",
-        "DiffAugment policy: comma-separated color,scale,translation,cutout; empty: none.")
-    augment_probability: float = setting(0.8, "Per-sample probability of each augmentation.",
-                                         low=0, high=1)
-    ema_half_life_kimg: float = setting(
-        10.0, "Generator EMA half-life in thousands of images.", **POSITIVE_REAL)
-    r1_gamma: float = setting(
-        0.0, "R1 penalty weight on real images (0: off, the ViT discriminator default; the "
-        "StyleGAN2 discriminator needs it).", **NON_NEGATIVE)
-    r2_gamma: float = setting(0.0, "R2 penalty weight: the same penalty on generated images.",
-                              **NON_NEGATIVE)
-    r1_interval: int = setting(
-        1, "Lazy regularization: R1/R2 every N steps, weighted by N (StyleGAN2 uses 16).",
-        **POSITIVE)
-    loss: str = setting("ns", "GAN loss: ns (non-saturating, the paper's) or rpgan "
-                        "(relativistic pairing, R3GAN's).", choices=("ns", "rpgan"))
     mixed_precision: str = setting("float32", "float32, mixed_float16 or mixed_bfloat16.",
                                    choices=("float32", "mixed_float16", "mixed_bfloat16"))
     jit_compile: bool = setting(False, "XLA-compile the train step.")
@@ -162,25 +192,10 @@ class TrainConfig:
     inception_path: str = setting("", "classify_image_graph_def.pb for fid_inception.")
     inception_weights: str = setting(
         "imagenet", "keras_inception weights: imagenet, a file, or none (random; tests).")
-    seed: int = setting(0, "Run seed.", low=0, high=2**63, high_open=True)
 
     def validate(self):
         """Raise ConfigError naming the flag for any bad value, before any work is done."""
-        for field in dataclasses.fields(self):
-            value, accepts = getattr(self, field.name), field.metadata["accepts"]
-            kind = _kind(field)
-            if value is None and field.default is None:
-                continue
-            typed = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
-            if kind is float and isinstance(value, int) and not isinstance(value, bool):
-                typed = True
-            if not typed or not accepts.ok(value):
-                if field.name == "model":
-                    raise ConfigError(f"model: expected a dict of ViTGANConfig fields, got "
-                                      f"{value!r}.")
-                what = (accepts.expected(kind) if kind in (int, float) or accepts.choices
-                        else f"a value of type {kind.__name__}")
-                _bad(field.name, value, what)
+        _check_fields(self)
 
         def need(ok, flag, expected):
             if not ok:
@@ -209,12 +224,32 @@ class TrainConfig:
             get_config(self.preset)
         except ValueError as e:
             raise ConfigError(f"--preset={self.preset!r}: {e}") from None
-        model_config(self)
-        try:
-            parse_policy(self.augment_policy)
-        except ValueError as e:
-            raise ConfigError(f"--augment_policy={self.augment_policy!r}: {e}") from None
+        pack = model_config(self).d_pack
+        need(self.batch_size % pack == 0, "batch_size",
+             f"a multiple of --model.d_pack={pack} (the discriminator scores packs)")
+        need(not self.ms_weight or self.batch_size >= 2, "batch_size",
+             "at least 2 with --ms_weight (the mode-seeking term compares pairs)")
+        self.check()  # StepSettings': the augmentation policy's names
         return self
+
+
+def _check_fields(settings):
+    """Each field of a settings dataclass against its type and its `Accepts`."""
+    for field in dataclasses.fields(settings):
+        value, accepts = getattr(settings, field.name), field.metadata["accepts"]
+        kind = _kind(field)
+        if value is None and field.default is None:
+            continue
+        typed = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            typed = True
+        if not typed or not accepts.ok(value):
+            if field.name == "model":
+                raise ConfigError(f"model: expected a dict of ViTGANConfig fields, got "
+                                  f"{value!r}.")
+            what = (accepts.expected(kind) if kind in (int, float) or accepts.choices
+                    else f"a value of type {kind.__name__}")
+            _bad(field.name, value, what)
 
 
 class ConfigError(UserError):

@@ -51,3 +51,15 @@ def r1_penalty(logits_fn, images):
         total = tf.reduce_sum(tf.cast(logits, tf.float32))
     grads = tf.cast(tape.gradient(total, images), tf.float32)
     return tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])
+
+
+def mode_seeking_loss(z, images, eps=1e-5):
+    """MSGAN's mode-seeking term (Mao et al. 2019), a scalar: 1 / (d_I / d_z + eps), with d_I the
+    mean absolute difference between the images of the batch's first and second halves (pairs
+    (i, i + n) for n = batch // 2) and d_z the same for their latents. Minimizing it pushes
+    distant latents to distant images: a generator that collapses them scores high."""
+    n = tf.shape(z)[0] // 2
+    z, images = tf.cast(z, tf.float32), tf.cast(images, tf.float32)
+    d_images = tf.reduce_mean(tf.abs(images[:n] - images[n:2 * n]))
+    d_z = tf.reduce_mean(tf.abs(z[:n] - z[n:2 * n]))
+    return 1.0 / (d_images / d_z + eps)

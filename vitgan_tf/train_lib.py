@@ -171,9 +171,11 @@ def _train(cfg, dataset, strategy, is_chief, lock):
         dataset = data_lib.without_autotune(dataset)
     logging.info("Strategy %s with %d replica(s); global batch %d", type(strategy).__name__,
                  strategy.num_replicas_in_sync, cfg.batch_size)
-    if cfg.batch_size % strategy.num_replicas_in_sync:
+    replicas = strategy.num_replicas_in_sync
+    if cfg.batch_size % (replicas * model_cfg.d_pack):
         raise UserError(f"--batch_size={cfg.batch_size}: expected a multiple of the "
-                        f"{strategy.num_replicas_in_sync} replicas.")
+                        f"{replicas} replicas" + (f" times --model.d_pack={model_cfg.d_pack}"
+                                                  if model_cfg.d_pack > 1 else "") + ".")
     with strategy.scope():
         gan = build_gan(cfg)
     checkpoint_dir = os.path.join(cfg.workdir, checkpoints.CHECKPOINTS)

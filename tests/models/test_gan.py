@@ -1,3 +1,4 @@
+import dataclasses
 import functools
 
 import keras
@@ -8,7 +9,8 @@ import tensorflow as tf
 from tests.helpers import randn
 from vitgan_tf import rng
 from vitgan_tf.build import build_gan
-from vitgan_tf.config import TrainConfig
+from vitgan_tf.config import StepSettings, TrainConfig
+from vitgan_tf.models.gan import ViTGAN
 
 
 def _cfg(tmp_path, **kw):
@@ -73,11 +75,12 @@ def _plain_step(gan, real, lr, labels=None):
     loss="rpgan" both steps score pairs (real_i, fake_i); R1/R2 are gamma/2 ||grad D||^2.
     Conditional: fake_i has real_i's label, and every D call sees its images' labels.
     """
-    rpgan = gan.loss == "rpgan"
+    step = gan.step
+    rpgan = step.loss == "rpgan"
     g = functools.partial(gan.generator, labels=labels)
     d = functools.partial(gan.discriminator, labels=labels)
     g_vars, d_vars = gan.generator.trainable_variables, gan.discriminator.trainable_variables
-    seed = tf.constant([gan.seed, 0], tf.int64)
+    seed = tf.constant([step.seed, 0], tf.int64)
     d_seed = rng.fold(seed, 10)
     z = gan._latents(rng.fold(d_seed, 0), real.shape[0])
     fake = g(z, training=True)
@@ -90,17 +93,18 @@ def _plain_step(gan, real, lr, labels=None):
             loss = tf.reduce_mean(tf.nn.softplus(fake_logits - real_logits))
         else:
             loss = tf.reduce_mean(tf.nn.softplus(fake_logits) + tf.nn.softplus(-real_logits))
-        for gamma, images in ((gan.r1_gamma, real_aug), (gan.r2_gamma, fake_aug)):
+        for gamma, images in ((step.r1_gamma, real_aug), (step.r2_gamma, fake_aug)):
             if gamma:
                 with tf.GradientTape() as inner:
                     inner.watch(images)
                     total = tf.reduce_sum(d(images, training=True))
                 grad = inner.gradient(total, images)
-                loss += 0.5 * gamma * tf.reduce_mean(tf.reduce_sum(tf.square(grad), [1, 2, 3]))
-        if gan.bcr_real:
-            loss += gan.bcr_real * tf.reduce_mean(tf.square(d(real, training=True) - real_logits))
-        if gan.bcr_fake:
-            loss += gan.bcr_fake * tf.reduce_mean(tf.square(d(fake, training=True) - fake_logits))
+                # ||grad D||^2 per logit (a packed D: per pack of d_pack images), averaged.
+                loss += 0.5 * gamma * tf.reduce_sum(tf.square(grad)) / real_logits.shape[0]
+        if step.bcr_real:
+            loss += step.bcr_real * tf.reduce_mean(tf.square(d(real, training=True) - real_logits))
+        if step.bcr_fake:
+            loss += step.bcr_fake * tf.reduce_mean(tf.square(d(fake, training=True) - fake_logits))
     d_delta = [-lr * grad for grad in tape.gradient(loss, d_vars)]
     for var, delta in zip(d_vars, d_delta):
         var.assign_add(delta)
@@ -112,6 +116,10 @@ def _plain_step(gan, real, lr, labels=None):
             loss = tf.reduce_mean(tf.nn.softplus(real_logits - logits))
         else:
             loss = tf.reduce_mean(tf.nn.softplus(-logits))
+        if step.ms_weight:  # MSGAN: images i and i + 2 of the 4, against their latents
+            ratio = (tf.reduce_mean(tf.abs(fake[:2] - fake[2:]))
+                     / tf.reduce_mean(tf.abs(z[:2] - z[2:])))
+            loss += step.ms_weight / (ratio + 1e-5)
     g_delta = [-lr * grad for grad in tape.gradient(loss, g_vars)]
     return [np.asarray(x) for x in d_delta], [np.asarray(x) for x in g_delta]
 
@@ -125,6 +133,12 @@ def _plain_step(gan, real, lr, labels=None):
     # Class-conditional: projection D, embedded classes in G, labels through RpGAN, R1, bCR.
     {"bcr_real": 1.0, "bcr_fake": 1.0, "loss": "rpgan", "r1_gamma": 0.5, "conditional": True,
      "model": {"num_classes": 3}},
+    # MSGAN's mode-seeking term on the generator.
+    {"bcr_real": 0.0, "bcr_fake": 0.0, "ms_weight": 0.5},
+    # PacGAN: the hybrid D scores packs of 2 (bCR and R1 per pack).
+    {"bcr_real": 1.0, "bcr_fake": 1.0, "loss": "rpgan", "r1_gamma": 0.5,
+     "model": {"d_arch": "stylegan2", "d_conv_channels": 4, "d_conv_max_channels": 8,
+               "d_pack": 2, "d_mbstd_group": 2}},
 ])
 def test_train_step_equals_the_plain_algorithm(tmp_path, settings):
     # The step shares G's forward pass between the D and G steps; the weight updates must be
@@ -138,8 +152,8 @@ def test_train_step_equals_the_plain_algorithm(tmp_path, settings):
     before = [[v.numpy().copy() for v in m.weights] for m in models]
     expected_d, expected_g = _plain_step(gan, real, lr, labels)
     if "loss" in settings:  # lazy R1/R2 at step 0 is the plain penalty times the interval
-        gan.r1_interval = 4
-        gan.r1_gamma, gan.r2_gamma = gan.r1_gamma / 4, gan.r2_gamma / 4
+        gan.step = dataclasses.replace(gan.step, r1_interval=4, r1_gamma=gan.step.r1_gamma / 4,
+                                       r2_gamma=gan.step.r2_gamma / 4)
     for model, weights in zip(models, before):
         model.set_weights(weights)
     batch = real if labels is None else (real, labels)
@@ -204,3 +218,22 @@ def test_conditional_step_under_xla_and_mixed_precision(tmp_path, precision):
     history = gan.fit(data, steps_per_epoch=2, epochs=1, verbose=0).history
     assert all(np.isfinite(values[-1]) for values in history.values())
     np.testing.assert_array_equal(np.abs(gan.generator.w_avg.numpy()).sum(1) > 0, True)
+
+
+def test_every_step_setting_reaches_the_gan_and_round_trips(tmp_path):
+    # Each StepSettings field, set to a value other than its default, arrives in gan.step and
+    # comes back from get_config; a field dropped on the way (build_gan, ViTGAN) fails here.
+    changed = {"d_steps": 2, "bcr_real": 0.5, "bcr_fake": 0.25, "augment_policy": "translation",
+               "augment_probability": 0.5, "ema_half_life_kimg": 3.0, "r1_gamma": 0.1,
+               "r2_gamma": 0.2, "r1_interval": 4, "loss": "rpgan", "seed": 7, "ms_weight": 0.3}
+    fields = {f.name: f.default for f in dataclasses.fields(StepSettings)}
+    assert set(changed) == set(fields)  # a new setting needs a value here
+    assert all(changed[name] != default for name, default in fields.items())
+    gan = build_gan(_cfg(tmp_path, **changed))
+    assert dataclasses.asdict(gan.step) == changed
+    config = gan.get_config()
+    assert config["step"] == changed
+    again = ViTGAN.from_config(config)
+    assert again.step == gan.step and again.vitgan_config == gan.vitgan_config
+    with pytest.raises(ValueError, match="^--loss='hinge'"):
+        ViTGAN("tiny", step=StepSettings(loss="hinge"))

@@ -7,7 +7,8 @@ from keras import ops
 
 class LogitModel(keras.Model):
     """Base of the discriminators: (batch, H, W, C) images -> (batch, 1) logits, serialized as
-    their `ViTGANConfig` (`self.vitgan_config`).
+    their `ViTGANConfig` (`self.vitgan_config`); with `d_pack = m > 1`, (batch / m, 1): one
+    logit per pack of m consecutive images (`pack`).
 
     A conditional discriminator (`num_classes > 0`) adds the projection term of Miyato & Koyama
     (2018) to its logit: logit = head(h) + <e(y), h> * scale, e(y) being row y of a learned
@@ -16,7 +17,24 @@ class LogitModel(keras.Model):
     """
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], 1)
+        batch = input_shape[0]
+        return (None if batch is None else batch // self.vitgan_config.d_pack, 1)
+
+    @property
+    def input_channels(self):
+        """Channels of what the layers see: the image's, times the pack size."""
+        return self.vitgan_config.channels * self.vitgan_config.d_pack
+
+    def pack(self, images):
+        """PacGAN's packing: (batch, H, W, C) -> (batch / m, H, W, m * C), images
+        m * i ... m * i + m - 1 stacked along the channels (m = config.d_pack)."""
+        m = self.vitgan_config.d_pack
+        if m == 1:
+            return images
+        _, height, width, channels = images.shape
+        x = ops.reshape(images, (-1, m, height, width, channels))
+        x = ops.transpose(x, (0, 2, 3, 1, 4))
+        return ops.reshape(x, (-1, height, width, m * channels))
 
     @property
     def num_classes(self):

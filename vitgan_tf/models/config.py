@@ -49,6 +49,9 @@ class ViTGANConfig:
     # Discriminator: "vit" (the paper's ViT discriminator, the d_* fields below) or
     # "stylegan2" (the paper's hybrid: StyleGAN2's residual conv discriminator, d_conv_*).
     d_arch: str = "vit"
+    # PacGAN (Lin et al. 2018): the discriminator scores packs of d_pack images stacked along
+    # the channels, one logit per pack (1: one image per logit, the paper's).
+    d_pack: int = 1
     # Minibatch standard deviation group size (0: off); None: the architecture's default,
     # 4 for stylegan2 (StyleGAN2's), off for vit (where it is a feature of the head's input).
     d_mbstd_group: int | None = None
@@ -74,7 +77,7 @@ class ViTGANConfig:
         for name in ("image_size", "channels", "latent_dim", "mapping_layers", "g_patch_size",
                      "g_depth", "g_hidden_dim", "g_mlp_dim", "g_num_heads", "decoder_dim",
                      "decoder_layers", "d_patch_size", "d_depth", "d_hidden_dim", "d_mlp_dim",
-                     "d_num_heads", "d_conv_channels", "d_conv_max_channels"):
+                     "d_num_heads", "d_conv_channels", "d_conv_max_channels", "d_pack"):
             if getattr(self, name) < 1:
                 raise ValueError(
                     f"ViTGANConfig.{name} must be positive, got {getattr(self, name)}.")
@@ -98,6 +101,9 @@ class ViTGANConfig:
                              f"{self.d_mbstd_group}.")
         if self.num_classes < 0:
             raise ValueError(f"ViTGANConfig.num_classes must be >= 0, got {self.num_classes}.")
+        if self.d_pack > 1 and self.num_classes:
+            raise ValueError(f"ViTGANConfig.d_pack={self.d_pack}: packing needs an "
+                             "unconditional model (a pack's images have different classes).")
         if not 0.0 <= self.w_avg_beta < 1.0:
             raise ValueError(f"ViTGANConfig.w_avg_beta must be in [0, 1), got {self.w_avg_beta}.")
 

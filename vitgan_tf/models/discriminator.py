@@ -69,7 +69,7 @@ class Discriminator(LogitModel):
             embedding = keras.layers.Dense(self._feature_dim, use_bias=False, dtype=policy,
                                            name="class_embedding")
             self.class_embedding = wrap_spectral_norm(embedding, sn, "class_embedding_isn")
-        self.build((None, cfg.image_size, cfg.image_size, cfg.channels))
+        self.build((None, cfg.image_size, cfg.image_size, self.input_channels))
 
     def build(self, input_shape):
         cfg = self.vitgan_config
@@ -91,7 +91,8 @@ class Discriminator(LogitModel):
 
     def features(self, images, training=False):
         """The head's input f: LN(h_N[CLS]), and the minibatch stddev where it is on."""
-        h = self.patch_embedding(ops.cast(images, self.compute_dtype), training=training)
+        h = self.patch_embedding(ops.cast(self.pack(images), self.compute_dtype),
+                                 training=training)
         for block in self.blocks:
             h = block(h, training=training)
         features = self.final_norm(h[:, 0])

@@ -1,5 +1,6 @@
 """ViTGAN as one keras.Model: generator, discriminator, EMA generator and the training step."""
 
+import dataclasses
 import functools
 
 import keras
@@ -7,14 +8,13 @@ import tensorflow as tf
 
 from vitgan_tf import losses, rng
 from vitgan_tf.augment import diff_augment
-from vitgan_tf.config import parse_policy
+from vitgan_tf.config import StepSettings, parse_policy
 from vitgan_tf.models.config import get_config
 from vitgan_tf.models.discriminator import make_discriminator
 from vitgan_tf.models.generator import Generator
 
 METRICS = ("d_loss", "g_loss", "bcr_real", "bcr_fake", "r1", "r2", "d_real", "d_fake",
-           "d_grad_norm", "g_grad_norm")
-LOSSES = ("ns", "rpgan")
+           "d_grad_norm", "g_grad_norm", "mode_seeking")
 
 
 def _replica():
@@ -55,48 +55,27 @@ class ViTGAN(keras.Model):
     every discriminator call, R1/R2 and bCR included, sees the labels of the images it scores;
     w_avg is updated per class. DiffAugment and bCR act on images only.
 
+    With `d_pack = m > 1` in the model config (PacGAN, Lin et al. 2018), D scores packs of m
+    consecutive images of a batch (real with real, generated with generated): every loss term
+    above is per pack, and the means are over packs.
+
+    With `ms_weight > 0` the generator's loss adds the mode-seeking term of MSGAN (Mao et al.
+    2019): the batch's first half against its second half, 1 / (mean|G(z1) - G(z2)| /
+    mean|z1 - z2| + 1e-5), so that distant latents are pushed to distant images.
+
     Args:
         config: model config (preset name, dict or `ViTGANConfig`).
-        augment_policy: DiffAugment policy ("color,scale,translation,cutout"; "" disables it).
-        augment_probability: per-sample probability of each augmentation.
-        bcr_real, bcr_fake: bCR weights lambda_real, lambda_fake (0 disables a term).
-        r1_gamma: R1 weight gamma (penalty gamma/2 ||grad D(x)||^2); 0 disables it.
-        r2_gamma: R2 weight (the same penalty on generated images); 0 disables it.
-        r1_interval: lazy regularization (StyleGAN2): R1 and R2 every `r1_interval` steps,
-            weighted by the interval so their average strength is unchanged.
-        loss: "ns" or "rpgan".
-        ema_half_life_kimg: half-life of the generator EMA in thousands of images.
-        d_steps: discriminator steps per generator step (each reuses the real batch).
-        seed: run seed.
+        step: the train step's settings, a `config.StepSettings` (or its dict); default
+            StepSettings(). `self.step` holds them; `get_config` writes them whole.
     """
 
-    def __init__(self, config="32", augment_policy="color,scale,translation,cutout",
-                 augment_probability=0.8, bcr_real=10.0, bcr_fake=10.0, r1_gamma=0.0,
-                 ema_half_life_kimg=10.0, d_steps=1, seed=0, r2_gamma=0.0, r1_interval=1,
-                 loss="ns", **kwargs):
+    def __init__(self, config="32", step=None, **kwargs):
         super().__init__(**kwargs)
-        if d_steps < 1:
-            raise ValueError(f"`d_steps` must be at least 1, got {d_steps}.")
-        if ema_half_life_kimg <= 0:
-            raise ValueError(f"`ema_half_life_kimg` must be positive, got {ema_half_life_kimg}.")
-        if min(bcr_real, bcr_fake, r1_gamma, r2_gamma) < 0:
-            raise ValueError("bCR weights, r1_gamma and r2_gamma must be >= 0, got "
-                             f"{bcr_real}, {bcr_fake}, {r1_gamma}, {r2_gamma}.")
-        if r1_interval < 1:
-            raise ValueError(f"`r1_interval` must be at least 1, got {r1_interval}.")
-        if loss not in LOSSES:
-            raise ValueError(f"`loss` must be one of {LOSSES}, got {loss!r}.")
+        if isinstance(step, dict):
+            step = StepSettings(**step)
+        self.step = (step or StepSettings()).check()
         self.vitgan_config = cfg = get_config(config)
-        self.augment_policy = parse_policy(augment_policy)
-        if not 0.0 <= augment_probability <= 1.0:
-            raise ValueError(
-                f"`augment_probability` must be in [0, 1], got {augment_probability}.")
-        self.augment_probability = augment_probability
-        self.bcr_real, self.bcr_fake, self.r1_gamma = bcr_real, bcr_fake, r1_gamma
-        self.r2_gamma, self.r1_interval, self.loss = r2_gamma, r1_interval, loss
-        self.ema_half_life_kimg = ema_half_life_kimg
-        self.d_steps = d_steps
-        self.seed = seed
+        self.augment_policy = parse_policy(self.step.augment_policy)
         # The dtype policy reaches the models through their constructors, never globally.
         policy = self.dtype_policy
         self.generator = Generator(cfg, dtype=policy, name="generator")
@@ -125,7 +104,7 @@ class ViTGAN(keras.Model):
 
     def _step_seed(self):
         step = tf.cast(self.g_optimizer.iterations, tf.int64)
-        return tf.stack([tf.constant(self.seed, tf.int64), step])
+        return tf.stack([tf.constant(self.step.seed, tf.int64), step])
 
     def _slice(self, batch):
         replica, replicas = _replica()
@@ -140,7 +119,7 @@ class ViTGAN(keras.Model):
         if not self.augment_policy:
             return images
         offset, global_batch = self._slice(tf.shape(images)[0])
-        return diff_augment(images, seed, self.augment_policy, self.augment_probability,
+        return diff_augment(images, seed, self.augment_policy, self.step.augment_probability,
                             batch_offset=offset, global_batch=global_batch)
 
     # -- the training step --------------------------------------------------------------------
@@ -159,7 +138,7 @@ class ViTGAN(keras.Model):
         _, global_batch = self._slice(batch)
         seed = self._step_seed()
         g = self.generator
-        for i in range(self.d_steps - 1):
+        for i in range(self.step.d_steps - 1):
             d_seed = rng.fold(seed, 10 + i)
             # Generated outside any tape: the discriminator loss sends no gradient to G.
             fake = g(self._latents(rng.fold(d_seed, 0), batch), training=True, labels=labels)
@@ -167,27 +146,32 @@ class ViTGAN(keras.Model):
         # The last D step and the G step share one generated batch, so G runs forward once per
         # step: recorded by the G tape, seen by the D step with its gradient stopped, and fed
         # through the updated D for the G loss.
-        d_seed = rng.fold(seed, 10 + self.d_steps - 1)
+        d_seed = rng.fold(seed, 10 + self.step.d_steps - 1)
         d = functools.partial(self.discriminator, training=True, labels=labels)
         with tf.GradientTape() as tape:
-            w = g.mapping(self._latents(rng.fold(d_seed, 0), batch), labels=labels,
-                          training=True)
+            z = self._latents(rng.fold(d_seed, 0), batch)
+            w = g.mapping(z, labels=labels, training=True)
             fake = g.synthesize(w, training=True)
             with tape.stop_recording():
                 d_logs = self._discriminator_step(real, tf.stop_gradient(fake), global_batch,
                                                   d_seed, labels)
             logits = d(self._augment(fake, rng.fold(rng.fold(seed, 1), 1)))
-            if self.loss == "rpgan":
+            if self.step.loss == "rpgan":
                 # The pairs' real halves, through the updated D; no gradient reaches G there.
                 real_logits = d(self._augment(real, rng.fold(rng.fold(seed, 1), 2)))
                 per_example = losses.relativistic_generator_loss(real_logits, logits)
             else:
                 per_example = losses.generator_loss(logits)
-            loss = tf.reduce_sum(per_example) / tf.cast(global_batch, tf.float32)
+            loss = tf.reduce_sum(per_example) / self._logits_per_batch(global_batch)
+            mode_seeking = tf.zeros([])
+            if self.step.ms_weight:
+                mode_seeking = losses.mode_seeking_loss(z, fake)
+                # Each replica's term over its own pairs; the replicas' gradients are summed.
+                loss += self.step.ms_weight * mode_seeking / _replica()[1]
             scaled = self.g_optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, g.trainable_variables)
         self.g_optimizer.apply(grads, g.trainable_variables)
-        g_logs = {"g_loss": tf.reduce_mean(per_example),
+        g_logs = {"g_loss": tf.reduce_mean(per_example), "mode_seeking": mode_seeking,
                   "g_grad_norm": _grad_norm(grads, self.g_optimizer)}
         # The running mean of w must see every replica's batch, not only the first one's.
         sums, counts = g.w_statistics(w, labels)
@@ -216,24 +200,25 @@ class ViTGAN(keras.Model):
             real_aug = self._augment(real, rng.fold(seed, 1))
             real_logits = d(real_aug)
             fake_logits = d(self._augment(fake, rng.fold(seed, 2)))
-            gan_loss = (losses.relativistic_discriminator_loss if self.loss == "rpgan"
+            gan_loss = (losses.relativistic_discriminator_loss if self.step.loss == "rpgan"
                         else losses.discriminator_loss)(real_logits, fake_logits)
             per_example = gan_loss
             zeros = tf.zeros_like(per_example)
             bcr_real = bcr_fake = r1 = r2 = zeros
             # bCR: D(x) against D(T(x)), T(x) being the augmented batch of the GAN loss.
-            if self.bcr_real:
+            step = self.step
+            if step.bcr_real:
                 bcr_real = losses.consistency_loss(d(real), real_logits)
-            if self.bcr_fake:
+            if step.bcr_fake:
                 bcr_fake = losses.consistency_loss(d(fake), fake_logits)
-            if self.r1_gamma:
-                r1 = self._lazy(lambda: losses.r1_penalty(d, real_aug), zeros)
-            if self.r2_gamma:
+            if step.r1_gamma:
+                r1 = self._lazy(lambda: self._per_pack(losses.r1_penalty(d, real_aug)), zeros)
+            if step.r2_gamma:
                 fake_aug = self._augment(fake, rng.fold(seed, 2))
-                r2 = self._lazy(lambda: losses.r1_penalty(d, fake_aug), zeros)
-            per_example += (self.bcr_real * bcr_real + self.bcr_fake * bcr_fake
-                            + 0.5 * self.r1_interval * (self.r1_gamma * r1 + self.r2_gamma * r2))
-            loss = tf.reduce_sum(per_example) / tf.cast(global_batch, tf.float32)
+                r2 = self._lazy(lambda: self._per_pack(losses.r1_penalty(d, fake_aug)), zeros)
+            per_example += (step.bcr_real * bcr_real + step.bcr_fake * bcr_fake
+                            + 0.5 * step.r1_interval * (step.r1_gamma * r1 + step.r2_gamma * r2))
+            loss = tf.reduce_sum(per_example) / self._logits_per_batch(global_batch)
             scaled = self.d_optimizer.scale_loss(loss)
         variables = self.discriminator.trainable_variables
         grads = tape.gradient(scaled, variables)
@@ -245,17 +230,28 @@ class ViTGAN(keras.Model):
                 "d_real": mean(real_logits), "d_fake": mean(fake_logits),
                 "d_grad_norm": _grad_norm(grads, self.d_optimizer)}
 
+    def _logits_per_batch(self, global_batch):
+        """The D's logits for `global_batch` images: one per pack (PacGAN; config.d_pack)."""
+        return tf.cast(global_batch // self.vitgan_config.d_pack, tf.float32)
+
+    def _per_pack(self, per_image):
+        """A per-image penalty summed over each pack: ||grad D||^2 of a packed D is the sum of
+        its images' squared gradient norms."""
+        m = self.vitgan_config.d_pack
+        return per_image if m == 1 else tf.reduce_sum(tf.reshape(per_image, [-1, m]), axis=1)
+
     def _lazy(self, penalty, zeros):
         """penalty() on every `r1_interval`-th step (the step counter before this update),
         zeros otherwise; the caller scales it by the interval."""
-        if self.r1_interval == 1:
+        if self.step.r1_interval == 1:
             return penalty()
-        due = tf.equal(self.d_optimizer.iterations % self.r1_interval, 0)
+        due = tf.equal(self.d_optimizer.iterations % self.step.r1_interval, 0)
         return tf.cond(due, penalty, lambda: zeros)
 
     def ema_beta(self, global_batch):
         """Per-step EMA decay for a half-life of `ema_half_life_kimg` thousand images."""
-        return tf.pow(0.5, tf.cast(global_batch, tf.float32) / (self.ema_half_life_kimg * 1000))
+        kimg = self.step.ema_half_life_kimg
+        return tf.pow(0.5, tf.cast(global_batch, tf.float32) / (kimg * 1000))
 
     def _update_ema(self, global_batch):
         beta = self.ema_beta(global_batch)
@@ -280,9 +276,4 @@ class ViTGAN(keras.Model):
         base = super().get_config()
         base.pop("trainable", None)
         return {**base, "config": self.vitgan_config.to_dict(),
-                "augment_policy": ",".join(self.augment_policy),
-                "augment_probability": self.augment_probability, "bcr_real": self.bcr_real,
-                "bcr_fake": self.bcr_fake, "r1_gamma": self.r1_gamma, "r2_gamma": self.r2_gamma,
-                "r1_interval": self.r1_interval, "loss": self.loss,
-                "ema_half_life_kimg": self.ema_half_life_kimg, "d_steps": self.d_steps,
-                "seed": self.seed}
+                "step": dataclasses.asdict(self.step)}

@@ -69,7 +69,7 @@ class StyleGAN2Discriminator(LogitModel):
             self.class_embedding = EqualizedDense(widths[-1], use_bias=False, dtype=policy,
                                                   name="class_embedding")
         self.final_size = final
-        self.build((None, cfg.image_size, cfg.image_size, cfg.channels))
+        self.build((None, cfg.image_size, cfg.image_size, self.input_channels))
 
     def build(self, input_shape):
         shape = tuple(input_shape)
@@ -90,7 +90,7 @@ class StyleGAN2Discriminator(LogitModel):
 
     def features(self, images, training=False):
         """The logit layer's input f: the epilogue's dense layer's output."""
-        x = self.from_rgb(ops.cast(images, self.compute_dtype))
+        x = self.from_rgb(ops.cast(self.pack(images), self.compute_dtype))
         for block in self.blocks:
             x = block(x)
         if self.mbstd is not None:
