@@ -230,7 +230,9 @@ def _train(cfg, dataset, strategy, is_chief, lock):
                 f"The training data stopped giving images at step "
                 f"{int(gan.g_optimizer.iterations.numpy())}: {data_lib.EMPTY_PASS_MESSAGE} "
                 f"(--dataset={cfg.dataset}, --data_dir={cfg.data_dir}). Were files removed or "
-                f"damaged? The last checkpoint ({manager.latest_checkpoint}) is intact.") from None
+                f"damaged? " + (f"The last checkpoint ({manager.latest_checkpoint}) is intact."
+                                if manager.latest_checkpoint else "No checkpoint was written "
+                                "yet.")) from None
         if stop.signal_received is not None:
             step = int(gan.g_optimizer.iterations.numpy())
             path = manager.latest_checkpoint
