@@ -146,6 +146,11 @@ def test_a_hand_edited_config_json_is_named_with_its_field(run):
             call()
         assert "config.json" in str(error.value) and '"model" section' in str(error.value)
         assert "d_arch" in str(error.value) and "--preset" not in str(error.value)
+    # A value of the wrong type is named by its field.
+    _edit_config(run, "model", d_arch="vit", image_size="abc")
+    with pytest.raises(errors.RunError, match='"image_size" is \'abc\', expected int'):
+        rundir.load_generator(str(run))
+    _edit_config(run, "model", image_size=16)
     # A valid but different model names the fields that differ.
     _edit_config(run, "model", d_arch="vit", g_depth=3)
     with pytest.raises(errors.RunError, match="g_depth: saved 3, now"):

@@ -6,7 +6,6 @@ run every `log_every` steps and no host sync happens inside a chunk. Steps are r
 generator optimizer's iteration counter, so they continue across resumes.
 """
 
-import json
 import math
 import os
 import signal
@@ -18,7 +17,7 @@ import tensorflow as tf
 from absl import logging
 
 from vitgan_tf import images as images_lib
-from vitgan_tf import rng
+from vitgan_tf import metrics_log, rng
 
 
 def _step(model):
@@ -147,12 +146,16 @@ class QualityMonitor(keras.callbacks.Callback):
         on_best: callable (step, fd), or None.
         best_fd: the best FD of the run so far (a resumed run passes it on).
         batch_size: global batch size, for the kimg column.
+        stop: optional zero-argument callable asked between batches of an evaluation; when
+            it returns True (a SIGTERM: a preemption notice may be 30 s) the evaluation is
+            given up, nothing is logged for it, and training stops at once.
     """
 
     def __init__(self, every, extractor, real_stats, num_samples=2000, writer=None, seed=0,
                  total_steps=None, metrics_path=None, on_best=None, best_fd=math.inf,
-                 batch_size=None):
+                 batch_size=None, stop=None):
         super().__init__()
+        self.stop = stop
         self.every, self.extractor, self._real_stats = every, extractor, real_stats
         self.num_samples, self.writer = num_samples, writer
         self.seed, self.total_steps = seed, total_steps
@@ -171,10 +174,16 @@ class QualityMonitor(keras.callbacks.Callback):
 
         if self.real is None:
             self.real = self._real_stats()
-        results = evaluate.evaluate(
-            self.model.ema_generator, self.real, self.extractor, ["fid", "kid"],
-            evaluate.Settings(num_samples=self.num_samples, batch_size=50, kid_subsets=50,
-                              kid_subset_size=min(1000, self.num_samples), seed=self.seed))
+        try:
+            results = evaluate.evaluate(
+                self.model.ema_generator, self.real, self.extractor, ["fid", "kid"],
+                evaluate.Settings(num_samples=self.num_samples, batch_size=50, kid_subsets=50,
+                                  kid_subset_size=min(1000, self.num_samples), seed=self.seed),
+                stop=self.stop)
+        except evaluate.Stopped:
+            logging.warning("Stopped the evaluation of step %d to save at once.", step)
+            self.model.stop_training = True
+            return None
         fd, name = float(results["fid"]), self.extractor.name
         logging.info("step %d  FD %.3f  KID %.5f +- %.5f (%s, %d samples)", step, fd,
                      results["kid"], results["kid_std"], name, self.num_samples)
@@ -191,8 +200,7 @@ class QualityMonitor(keras.callbacks.Callback):
                    "seconds": round(time.time() - self._start, 1)}
             if self.batch_size:
                 row["kimg"] = step * self.batch_size / 1000
-            with open(self.metrics_path, "a") as f:
-                f.write(json.dumps(row) + "\n")
+            metrics_log.append_row(self.metrics_path, row)
         if best:
             self.best_fd = fd
             if self.on_best is not None:
@@ -226,8 +234,9 @@ class Checkpointer(keras.callbacks.Callback):
 
 class StopOnSignal(keras.callbacks.Callback):
     """On SIGINT or SIGTERM, finish the running step and stop training (cloud machines are
-    preempted with SIGTERM). `signal_received` tells the caller which signal it was, so that it
-    can save a checkpoint and exit. The previous handlers are put back when training ends."""
+    preempted with SIGTERM); a second signal changes nothing (SIGKILL stops at once).
+    `signal_received` tells the caller which signal it was, so that it can save a checkpoint
+    and exit. The previous handlers are put back when training ends."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -237,11 +246,15 @@ class StopOnSignal(keras.callbacks.Callback):
         self._previous = {}
 
     def _handle(self, signum, frame):
-        if self.signal_received is not None:  # a second signal: stop at once
-            raise KeyboardInterrupt
+        # A second signal (a preemption notice is often repeated) is taken like the first:
+        # raising from a handler would leave the run without its checkpoint.
+        if self.signal_received is not None:
+            logging.warning("Got %s again: already stopping and saving.",
+                            signal.Signals(signum).name)
+            return
         self.signal_received = signum
-        logging.warning("Got %s: stopping after this step and saving a checkpoint "
-                        "(send it again to stop at once).", signal.Signals(signum).name)
+        logging.warning("Got %s: stopping after this step (or this evaluation's batch) and "
+                        "saving a checkpoint.", signal.Signals(signum).name)
 
     def on_train_begin(self, logs=None):
         try:

@@ -18,6 +18,7 @@ import time
 import tensorflow as tf
 from absl import logging
 
+from vitgan_tf import metrics_log
 from vitgan_tf.errors import RunError
 
 CHECKPOINTS = "checkpoints"
@@ -191,31 +192,93 @@ def rewrite_state(checkpoint_dir):
             last_preserved_timestamp=min(times) - 1.0)
 
 
-def best_record(workdir):
-    """The run's best checkpoint as {"step", "fd", "path"}, or None when it has none."""
-    path = os.path.join(workdir, CHECKPOINTS, BEST, "best.json")
+def _best_files(folder):
+    """{step: prefix} of the complete checkpoints (index and data) in checkpoints/best/."""
+    return {step: os.path.join(folder, f"ckpt-{step}")
+            for step, files in checkpoint_files(folder).items()
+            if any(f.endswith(".index") for f in files)
+            and any(".data-" in f for f in files)}
+
+
+def best_record(workdir, repair=False):
+    """The run's best checkpoint as {"step", "fd", "path"}, or None when it has none.
+
+    best.json names it. When best.json is damaged, the record is rebuilt from what is on disk:
+    the complete checkpoints in checkpoints/best/ and their FDs in metrics.jsonl (the lowest
+    wins); with `repair`, best.json is rewritten. A damaged best.json that cannot be rebuilt
+    raises CheckpointError in one line: a better checkpoint is never silently forgotten.
+    The record's "missing" is True when best.json names files that are gone."""
+    folder = os.path.join(workdir, CHECKPOINTS, BEST)
+    path = os.path.join(folder, "best.json")
+    if not os.path.exists(path):
+        return None
     try:
         with open(path) as f:
             record = json.load(f)
-        record["path"] = os.path.join(workdir, CHECKPOINTS, BEST, record["checkpoint"])
-        return record
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+        record = {"step": int(record["step"]), "fd": float(record["fd"]),
+                  "checkpoint": str(record["checkpoint"])}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        record = _rebuild_best(workdir, folder, short_error(error))
+        if repair:
+            _write_best_json(folder, record)
+    record["path"] = os.path.join(folder, record["checkpoint"])
+    record["missing"] = not os.path.exists(record["path"] + ".index")
+    return record
+
+
+def _rebuild_best(workdir, folder, why):
+    fds = {}
+    for row in metrics_log.read_rows(workdir):
+        if isinstance(row.get("step"), int) and isinstance(row.get("fd"), (int, float)):
+            fds[row["step"]] = float(row["fd"])
+    found = _best_files(folder)
+    scored = sorted((fds[step], step) for step in found if step in fds)
+    if not scored:
+        raise CheckpointError(
+            f"{os.path.join(folder, 'best.json')} is damaged ({why}) and cannot be rebuilt: "
+            + (f"{metrics_log.FILE} has no FD for {', '.join(f'ckpt-{s}' for s in sorted(found))}"
+               if found else "checkpoints/best/ holds no complete checkpoint")
+            + ". Restore best.json from a backup, or delete checkpoints/best/ to start the "
+            "record over.")
+    fd, step = scored[0]
+    logging.warning("%s was damaged (%s); rebuilt from %s and the files present: the best is "
+                    "ckpt-%d (FD %.3f).", os.path.join(folder, "best.json"), why, metrics_log.FILE,
+                    step, fd)
+    return {"step": step, "fd": fd, "checkpoint": f"ckpt-{step}"}
+
+
+def _write_best_json(folder, record):
+    path = os.path.join(folder, "best.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump({k: record[k] for k in ("step", "fd", "checkpoint")}, f)
+    os.replace(path + ".tmp", path)
 
 
 def save_best(gan, workdir, step, fd):
     """Write the GAN's state as checkpoints/best/ckpt-<step>, then best.json (atomically), then
-    remove the previous best: at every moment best.json names a complete checkpoint."""
+    remove the other checkpoints of best/: at every moment best.json names a complete
+    checkpoint. A save that fails (a full disk) leaves the previous best as it was, removes
+    what it wrote, and raises OSError in one line."""
     folder = os.path.join(workdir, CHECKPOINTS, BEST)
-    os.makedirs(folder, exist_ok=True)
-    previous = best_record(workdir)
-    prefix = make_checkpoint(gan).write(os.path.join(folder, f"ckpt-{step}"))
-    record = os.path.join(folder, "best.json")
-    with open(record + ".tmp", "w") as f:
-        json.dump({"step": step, "fd": fd, "checkpoint": os.path.basename(prefix)}, f)
-    os.replace(record + ".tmp", record)
-    if previous and os.path.basename(previous["path"]) != os.path.basename(prefix):
-        for old in glob.glob(previous["path"] + ".*"):
-            os.remove(old)
+    prefix = os.path.join(folder, f"ckpt-{step}")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        prefix = make_checkpoint(gan).write(prefix)
+        _write_best_json(folder, {"step": step, "fd": fd,
+                                  "checkpoint": os.path.basename(prefix)})
+    except (OSError, tf.errors.OpError) as error:
+        for partial in glob.glob(prefix + ".*") + glob.glob(prefix + "_temp*") + glob.glob(
+                os.path.join(folder, "*.tmp")):
+            if os.path.isdir(partial):
+                shutil.rmtree(partial, ignore_errors=True)
+            else:
+                os.remove(partial)
+        raise OSError(f"Could not write the best checkpoint (step {step}, FD {fd:.3f}) in "
+                      f"{folder} ({short_error(error)}); is the disk full? The previous best "
+                      "and the run's checkpoints are intact.") from None
+    for other, old in _best_files(folder).items():
+        if other != step:
+            for path in glob.glob(old + ".*"):
+                os.remove(path)
     logging.info("Best FD so far (%.3f at step %d): kept as %s", fd, step, prefix)
     return prefix

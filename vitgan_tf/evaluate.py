@@ -317,6 +317,13 @@ def _intra_class_fd(fake, real, settings):
             "ifd_per_class": per_class}
 
 
+def _until(batches, stop):
+    for batch in batches:
+        if stop():
+            raise Stopped()
+        yield batch
+
+
 def metrics_of_features(fake, real_stats, metric_names, settings=Settings()):
     """The metrics named (keys of METRICS) of extracted features {"pool", "logits"} against
     `real_stats` (see `real_statistics`)."""
@@ -326,13 +333,21 @@ def metrics_of_features(fake, real_stats, metric_names, settings=Settings()):
     return results
 
 
-def evaluate(generator, real_stats, extractor, metric_names, settings=Settings()):
-    """The requested metrics of `generator` against `real_stats` (see `real_statistics`)."""
+class Stopped(Exception):
+    """An evaluation given up between two batches because its `stop` callable said so."""
+
+
+def evaluate(generator, real_stats, extractor, metric_names, settings=Settings(), stop=None):
+    """The requested metrics of `generator` against `real_stats` (see `real_statistics`).
+
+    stop: optional zero-argument callable, asked before each batch; when it returns True the
+    evaluation raises `Stopped` (training's monitor gives way to a preemption signal)."""
     logging.info("Extracting features of %d generated images", settings.num_samples)
-    fake = features.extract(
-        extractor, generated_batches(generator, settings.num_samples, settings.batch_size,
-                                     settings.truncation_psi, settings.seed),
-        settings.num_samples)
+    batches = generated_batches(generator, settings.num_samples, settings.batch_size,
+                                settings.truncation_psi, settings.seed)
+    if stop is not None:
+        batches = _until(batches, stop)
+    fake = features.extract(extractor, batches, settings.num_samples)
     classes = generator.vitgan_config.num_classes
     if classes:  # sample i was drawn for class i mod classes (generated_batches)
         fake = {**fake, "labels": np.arange(settings.num_samples) % classes}

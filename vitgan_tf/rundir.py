@@ -19,14 +19,14 @@ import re
 
 import tensorflow as tf
 
-from vitgan_tf import checkpoints
+from vitgan_tf import checkpoints, metrics_log
 from vitgan_tf.build import build_gan
 from vitgan_tf.config import DATASETS, from_dict, model_config
 from vitgan_tf.errors import RunError
-from vitgan_tf.models.config import get_config
+from vitgan_tf.models.config import ViTGANConfig, get_config
 from vitgan_tf.models.generator import Generator
 
-METRICS_FILE = "metrics.jsonl"
+METRICS_FILE = metrics_log.FILE
 
 
 def read_config(workdir):
@@ -46,13 +46,38 @@ def read_config(workdir):
 
 
 def _saved_model(workdir, saved):
-    """The saved model section as a ViTGANConfig; RunError naming the file if it is not one."""
+    """The saved model section as a ViTGANConfig; RunError naming the file, and the field
+    where one is wrong, if it is not one."""
+    model = saved["model"]
     try:
-        return get_config(dict(saved["model"]))
+        return get_config(dict(model))
     except (ValueError, TypeError) as error:
-        raise RunError(f"{os.path.join(workdir, 'config.json')}: its \"model\" section is not a "
-                       f"valid model config of this version of vitgan_tf ({error}); fix the "
-                       "file or use a new --workdir.") from None
+        why = str(error)
+        wrong = [k for k, v in model.items() if k in _MODEL_TYPES
+                 and not _fits(v, _MODEL_TYPES[k])] if isinstance(model, dict) else []
+        if wrong:  # name the field: the dataclass's own error may not
+            why = "; ".join(f"\"{k}\" is {model[k]!r}, expected {_MODEL_TYPES[k]}"
+                            for k in wrong)
+    raise RunError(f"{os.path.join(workdir, 'config.json')}: its \"model\" section is not a "
+                   f"valid model config of this version of vitgan_tf ({why}); fix the "
+                   "file or use a new --workdir.")
+
+
+_MODEL_TYPES = {f.name: (str(f.type) if not isinstance(f.type, type) else f.type.__name__)
+                for f in dataclasses.fields(ViTGANConfig)}
+
+
+def _fits(value, kind):
+    """Whether a config.json value fits a ViTGANConfig field's type (as its annotation)."""
+    if value is None:
+        return "None" in kind
+    if isinstance(value, bool):
+        return kind.startswith("bool")
+    if isinstance(value, int):
+        return kind.startswith(("int", "float"))
+    if isinstance(value, float):
+        return kind.startswith("float")
+    return kind.startswith("str") and isinstance(value, str)
 
 
 def check_resume(cfg):
@@ -64,6 +89,15 @@ def check_resume(cfg):
     # Both sides normalised: a run saved before a field existed compares with its default.
     old, new = _saved_model(cfg.workdir, saved).to_dict(), model_config(cfg).to_dict()
     changed = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    if "num_classes" in changed:  # set by --conditional and the data, not by a flag
+        was, now = old.get("num_classes") or 0, new.get("num_classes") or 0
+        describe = lambda n: f"conditional on {n} classes" if n else "unconditional"  # noqa: E731
+        raise RunError(
+            f"The run in {cfg.workdir} is {describe(was)}; "
+            + (f"--conditional on --dataset={cfg.dataset} would make it {describe(now)}"
+               if now else "resuming it needs --conditional")
+            + (" (the data's classes changed)" if was and now else "")
+            + "; resume with the run's settings or use a new --workdir.")
     if changed:
         shown = "; ".join(f"{k}: saved {old.get(k)!r}, now {new.get(k)!r}" for k in changed[:4])
         more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
@@ -73,7 +107,28 @@ def check_resume(cfg):
 
 
 def _model_flags(cfg):
-    return "".join(f" --model.{k}={v!r}" for k, v in sorted(cfg.model.items()))
+    return "".join(f" --model.{k}={v!r}" for k, v in sorted(cfg.model.items())
+                   if k != "num_classes")  # from --conditional and the data, not a flag
+
+
+def check_classes(cfg, classes):
+    """Refuse to resume a conditional run whose data's class names differ from the saved ones
+    (config.json's "classes" are the run's truth: class id i is names[i]); names what differs.
+    """
+    saved = load_classes(cfg.workdir)
+    if saved is None or classes is None or list(saved) == list(classes):
+        return
+    gone = [c for c in saved if c not in classes]
+    new = [c for c in classes if c not in saved]
+    what = "; ".join(part for part in (
+        f"missing {', '.join(map(repr, gone))}" if gone else "",
+        f"new {', '.join(map(repr, new))}" if new else "",
+        "the same names in another order" if not gone and not new else "") if part)
+    raise RunError(
+        f"--data_dir={cfg.data_dir!r}: its classes ({', '.join(map(str, classes))}) are not "
+        f"the run's ({', '.join(map(str, saved))}, in {os.path.join(cfg.workdir, 'config.json')}"
+        f"): {what}. Class ids would shift; restore the class folders' names or use a new "
+        "--workdir.")
 
 
 def write_config(cfg, classes=None):
@@ -125,6 +180,10 @@ def _resolve_checkpoint(workdir, checkpoint, target, read):
             raise RunError(f"--checkpoint=best: {workdir} has no best checkpoint "
                            f"({os.path.join(checkpoint_dir, checkpoints.BEST, 'best.json')}); "
                            "it is kept by runs trained with --kid_every.")
+        if record["missing"]:
+            raise RunError(f"--checkpoint=best: best.json names {record['path']} (step "
+                           f"{record['step']}, FD {record['fd']:.3f}), whose files are gone; "
+                           "resuming the run keeps its next evaluation as the best.")
         checkpoint = record["path"]
     if not checkpoint:
         path, _ = checkpoints.restore_latest(target, checkpoint_dir, read,

@@ -90,7 +90,7 @@ def _write_dir(workdir, strategy, is_chief):
     return os.path.join(workdir, "tmp_workers", f"worker_{strategy.cluster_resolver.task_id}")
 
 
-def _quality_monitor(cfg, writer, gan, extractor):
+def _quality_monitor(cfg, writer, gan, extractor, stop):
     from vitgan_tf import evaluate
     size = model_config(cfg).image_size
 
@@ -99,12 +99,17 @@ def _quality_monitor(cfg, writer, gan, extractor):
                                              cfg.kid_samples, 50,
                                              os.path.join(cfg.workdir, "stats"))[0]
 
-    best = checkpoints.best_record(cfg.workdir)
+    best = checkpoints.best_record(cfg.workdir, repair=True)
+    if best and best["missing"]:
+        logging.warning("The best checkpoint %s (step %d, FD %.3f) is gone; the next evaluation "
+                        "takes its place.", best["path"], best["step"], best["fd"])
+        best = None
     return callbacks_lib.QualityMonitor(
         cfg.kid_every, extractor, real_stats, cfg.kid_samples, writer, cfg.seed,
         cfg.total_steps, metrics_path=os.path.join(cfg.workdir, rundir.METRICS_FILE),
         on_best=lambda step, fd: checkpoints.save_best(gan, cfg.workdir, step, fd),
-        best_fd=best["fd"] if best else float("inf"), batch_size=cfg.batch_size)
+        best_fd=best["fd"] if best else float("inf"), batch_size=cfg.batch_size,
+        stop=lambda: stop.signal_received is not None)
 
 
 def _chunks(step, total, every):
@@ -159,6 +164,7 @@ def _train(cfg, dataset, strategy, is_chief, lock):
         classes = data_lib.class_names(cfg.dataset, cfg.data_dir)
         cfg = dataclasses.replace(cfg, model={**cfg.model, "num_classes": len(classes)})
     rundir.check_resume(cfg)
+    rundir.check_classes(cfg, classes)
     model_cfg = model_config(cfg)
     if callable(dataset):
         dataset = dataset()
@@ -217,7 +223,7 @@ def _train(cfg, dataset, strategy, is_chief, lock):
                                  writer, cfg.num_samples, cfg.seed, cfg.total_steps),
         checkpointer, stop]
     if cfg.kid_every and is_chief:
-        callbacks.insert(2, _quality_monitor(cfg, writer, gan, extractor))
+        callbacks.insert(2, _quality_monitor(cfg, writer, gan, extractor, stop))
     for steps_per_epoch, epochs, initial_epoch in _chunks(step, cfg.total_steps, cfg.log_every):
         try:
             gan.fit(dataset, steps_per_epoch=steps_per_epoch, epochs=epochs,
