@@ -166,3 +166,17 @@ def test_the_dataset_names_match_the_sources_data_py_implements():
 
     assert set(config.DATASETS) == ({"digits", "folder"} | set(data.IDX_DATASETS)
                                     | set(data.TFDS_DATASETS))
+
+
+def test_auto_precision_picks_bfloat16_only_where_the_cpu_has_it(tmp_path):
+    avx2_only = {"fma", "avx2", "avx512f"}  # AVX-512 without its bfloat16 extension
+    assert config.resolve_precision("auto", avx2_only) == "float32"
+    assert config.resolve_precision("auto", avx2_only | {"avx512_bf16"}) == "mixed_bfloat16"
+    assert config.resolve_precision("auto", {"amx_bf16"}) == "mixed_bfloat16"
+    assert config.resolve_precision("auto", {"avx512_bf16"}, gpus=1) == "float32"
+    assert config.resolve_precision("mixed_float16", set()) == "mixed_float16"
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx512_bf16 amx_tile\n\nflags\t: x\n")
+    assert config.cpu_flags(str(info)) == {"fpu", "sse", "avx512_bf16", "amx_tile"}
+    assert config.cpu_flags(str(tmp_path / "missing")) == set()
+    assert _valid(mixed_precision="auto").validate().mixed_precision == "auto"

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from vitgan_tf.config import model_config, step_settings
+from vitgan_tf.config import model_config, resolve_precision, step_settings
 from vitgan_tf.models.gan import ViTGAN
 
 
@@ -24,10 +24,16 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
         return {"lr": self.lr, "warmup_steps": self.warmup_steps}
 
 
+def _precision(cfg):
+    """The dtype policy of --mixed_precision (auto resolved for this machine)."""
+    return resolve_precision(cfg.mixed_precision,
+                             gpus=len(tf.config.list_physical_devices("GPU")))
+
+
 def make_optimizer(cfg, lr=None):
     opt = keras.optimizers.Adam(LinearWarmup(lr or cfg.lr, cfg.warmup_steps), beta_1=cfg.beta1,
                                 beta_2=cfg.beta2)
-    if cfg.mixed_precision == "mixed_float16":
+    if _precision(cfg) == "mixed_float16":
         opt = keras.optimizers.LossScaleOptimizer(opt)
     return opt
 
@@ -36,7 +42,7 @@ def build_gan(cfg, model=None):
     """ViTGAN compiled with both optimizers, in the run's dtype policy (passed to the models,
     never set globally); call inside the strategy's scope. cfg: a TrainConfig; model: the
     ViTGANConfig, default `config.model_config(cfg)`."""
-    gan = ViTGAN(model or model_config(cfg), step=step_settings(cfg), dtype=cfg.mixed_precision)
+    gan = ViTGAN(model or model_config(cfg), step=step_settings(cfg), dtype=_precision(cfg))
     gan.compile(g_optimizer=make_optimizer(cfg), d_optimizer=make_optimizer(cfg, cfg.d_lr),
                 jit_compile=cfg.jit_compile)
     return gan

@@ -25,6 +25,9 @@ LABELLED_DATASETS = ("digits", "folder", "fashion_mnist", "mnist", "cifar10")
 EXTRACTORS = ("fid_inception", "keras_inception", "fashion_classifier")
 AUGMENTATIONS = ("color", "scale", "translation", "cutout")
 LOSSES = ("ns", "rpgan")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
+# CPU flags (Linux /proc/cpuinfo) of native bfloat16 arithmetic, which oneDNN uses.
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 MODEL_FLAG_PREFIX = "model."
 
 
@@ -161,8 +164,11 @@ class TrainConfig(StepSettings):
     beta2: float = setting(0.99, "Adam beta_2.", **UNIT)
     warmup_steps: int = setting(0, "Linear learning-rate warmup steps (0: none).",
                                 **NON_NEGATIVE)
-    mixed_precision: str = setting("float32", "float32, mixed_float16 or mixed_bfloat16.",
-                                   choices=("float32", "mixed_float16", "mixed_bfloat16"))
+    mixed_precision: str = setting(
+        "float32", "float32, mixed_float16, mixed_bfloat16, or auto: mixed_bfloat16 where the "
+        "CPU computes bfloat16 natively (avx512_bf16 or amx_bf16 in /proc/cpuinfo) and no GPU "
+        "is visible, float32 otherwise. The generator's output and the losses stay float32.",
+        choices=PRECISIONS)
     jit_compile: bool = setting(False, "XLA-compile the train step.")
     strategy: str = setting(
         "auto", "auto (MultiWorker from TF_CONFIG, Mirrored on >1 GPU), default, mirrored, "
@@ -268,6 +274,28 @@ def _kind(field):
         if field.type is kind or text == kind.__name__ or text.startswith(kind.__name__ + " "):
             return kind
     raise TypeError(f"{field.name}: unsupported type {field.type!r}")
+
+
+def cpu_flags(cpuinfo="/proc/cpuinfo"):
+    """The CPU's feature flags (the first "flags" line of /proc/cpuinfo); empty elsewhere."""
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def resolve_precision(name, flags=None, gpus=0):
+    """The Keras dtype policy name a run uses for --mixed_precision=`name`: "auto" is
+    mixed_bfloat16 on a CPU with native bfloat16 (BF16_CPU_FLAGS) and no GPU, else float32;
+    other names are themselves. flags: the CPU flags (default: this machine's)."""
+    if name != "auto":
+        return name
+    flags = cpu_flags() if flags is None else flags
+    return "mixed_bfloat16" if not gpus and flags & set(BF16_CPU_FLAGS) else "float32"
 
 
 def parse_policy(policy):

@@ -153,9 +153,15 @@ def _tflite_module(generator, truncation_psi):
         valid = tf.reduce_min(tf.cast(tf.abs(z) <= FLOAT32_MAX, tf.float32), axis=1)
         labels = None
         if classes:
-            labels = inputs["class_id"]
+            # One class per z row: a class_id of another length would fail in the interpreter
+            # ("XNNPack delegate failed to reshape"), so every row gets valid 0 instead, with
+            # class_id padded or cut to the batch to keep the shapes.
+            batch = tf.shape(z)[0]
+            given = inputs["class_id"]
+            same_length = tf.cast(tf.equal(tf.shape(given)[0], batch), tf.float32)
+            labels = tf.concat([given, tf.zeros([batch], tf.int32)], axis=0)[:batch]
             in_range = tf.logical_and(labels >= 0, labels < classes)
-            valid = valid * tf.cast(in_range, tf.float32)
+            valid = valid * tf.cast(in_range, tf.float32) * same_length
             labels = tf.clip_by_value(labels, 0, classes - 1)
         raw = generator(z, truncation_psi=truncation_psi, training=False, labels=labels)
         shown = tf.where(valid[:, None, None, None] > 0, raw, -tf.ones_like(raw))

@@ -184,6 +184,8 @@ def _train(cfg, dataset, strategy, is_chief, lock):
                                                   if model_cfg.d_pack > 1 else "") + ".")
     with strategy.scope():
         gan = build_gan(cfg)
+    if cfg.mixed_precision == "auto":
+        logging.info("--mixed_precision=auto: %s on this machine", gan.dtype_policy.name)
     checkpoint_dir = os.path.join(cfg.workdir, checkpoints.CHECKPOINTS)
     restored, _ = checkpoints.restore_latest(gan, checkpoint_dir)
     step = int(gan.g_optimizer.iterations.numpy())

@@ -237,3 +237,15 @@ def test_every_step_setting_reaches_the_gan_and_round_trips(tmp_path):
     assert again.step == gan.step and again.vitgan_config == gan.vitgan_config
     with pytest.raises(ValueError, match="^--loss='hinge'"):
         ViTGAN("tiny", step=StepSettings(loss="hinge"))
+
+
+def test_auto_precision_builds_the_resolved_policy_with_float32_outputs(tmp_path, monkeypatch):
+    from vitgan_tf import config
+
+    for flags, policy in (({"avx2"}, "float32"), ({"avx2", "avx512_bf16"}, "mixed_bfloat16")):
+        monkeypatch.setattr(config, "cpu_flags", lambda flags=flags: flags)
+        gan = build_gan(_cfg(tmp_path, mixed_precision="auto"))
+        assert gan.dtype_policy.name == policy
+        z = tf.constant(randn(2, 32))
+        assert gan.generator(z).dtype == tf.float32  # the image and so the losses: float32
+        assert gan.discriminator(gan.generator(z)).dtype == tf.float32
