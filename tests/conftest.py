@@ -2,6 +2,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import fcntl  # noqa: E402
 import shutil  # noqa: E402
 
 import keras  # noqa: E402
@@ -33,13 +34,23 @@ def read_only_disk(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def tiny_run_master(tmp_path_factory):
-    """One tiny-preset run, 4 steps with checkpoints 2 and 4, trained once per test session.
-    Use `tiny_run` (a private copy) in tests; never change this one."""
+def tiny_run_master(tmp_path_factory, worker_id):
+    """One tiny-preset run, 4 steps with checkpoints 2 and 4, trained once per test run: the
+    first pytest-xdist worker to ask trains it into the workers' shared temp folder, holding a
+    file lock that the others wait on, then reuse what it wrote. Use `tiny_run` (a private
+    copy) in tests; never change this one."""
     from vitgan_tf import train_lib
 
-    workdir = tmp_path_factory.mktemp("tiny_run") / "run"
-    train_lib.train(tiny_config(workdir), dataset=tiny_images())
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":  # each worker has its own base folder inside the run's
+        shared = shared.parent
+    workdir = shared / "tiny_run" / "run"
+    with open(shared / "tiny_run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (shared / "tiny_run" / "done").exists():
+            shutil.rmtree(shared / "tiny_run", ignore_errors=True)
+            train_lib.train(tiny_config(workdir), dataset=tiny_images())
+            (shared / "tiny_run" / "done").touch()
     return workdir
 
 

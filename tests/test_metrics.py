@@ -10,7 +10,7 @@ import scipy.linalg
 import tensorflow as tf
 
 from tests.helpers import ROOT
-from vitgan_tf import config, evaluate, features, metrics, rng, rundir, sample
+from vitgan_tf import build, config, evaluate, features, metrics, rng, rundir, sample
 from vitgan_tf import data as data_lib
 from vitgan_tf import images as images_lib
 
@@ -152,7 +152,7 @@ def test_missing_weights_file_gives_a_clear_message(tmp_path):
     with pytest.raises(features.WeightsError, match="not a TensorFlow graph|without the"):
         features.FIDInception(str(tmp_path / "notes.txt"))
     # The CLI checks the run directory first, then the weights.
-    rundir.write_config(config.TrainConfig(workdir=str(tmp_path), preset="tiny"))
+    rundir.write_config(build.resolve_run(config.TrainConfig(workdir=str(tmp_path), preset="tiny")))
     result = subprocess.run(
         [sys.executable, "-m", "vitgan_tf.evaluate", f"--workdir={tmp_path}",
          f"--inception_path={tmp_path / 'missing.pb'}"],

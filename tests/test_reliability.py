@@ -113,7 +113,7 @@ def test_a_best_checkpoint_whose_files_are_gone_is_said_and_replaced(tmp_path, m
     warnings = []
     monkeypatch.setattr(train_lib.logging, "warning", lambda *a: warnings.append(a[0] % a[1:]))
     cfg = tiny_config(tmp_path, kid_every=2, kid_extractor="fashion_classifier")
-    monitor = train_lib._quality_monitor(cfg, None, None, None,
+    monitor = train_lib._quality_monitor(cfg, 16, None, None, None,
                                          types.SimpleNamespace(signal_received=None))
     assert monitor.best_fd == math.inf  # the next evaluation takes its place
     assert any("is gone" in w and "ckpt-4" in w for w in warnings)
@@ -173,7 +173,7 @@ def test_resuming_a_conditional_folder_run_whose_classes_changed_is_refused(tmp_
     cfg = tiny_config(tmp_path / "run", conditional=True, dataset="folder", data_dir=str(data),
                       model={"num_classes": 3})
     os.makedirs(cfg.workdir)
-    rundir.write_config(cfg, classes=["a", "b", "c"])
+    rundir.write_config(build.Run(cfg, build.resolve_run(cfg).model_cfg, ("a", "b", "c")))
     before = (tmp_path / "run" / "config.json").read_text()
     with pytest.raises(errors.RunError) as error:
         train_lib.train(tiny_config(tmp_path / "run", conditional=True, dataset="folder",
@@ -186,10 +186,10 @@ def test_resuming_a_conditional_folder_run_whose_classes_changed_is_refused(tmp_
 def test_resuming_with_another_conditioning_names_no_flag_the_user_did_not_type(tmp_path):
     cfg = tiny_config(tmp_path / "run")
     os.makedirs(cfg.workdir)
-    rundir.write_config(cfg)
-    conditional = tiny_config(tmp_path / "run", conditional=True, model={"num_classes": 10})
+    rundir.write_config(build.resolve_run(cfg))
+    conditional = tiny_config(tmp_path / "run", conditional=True)  # the digits: 10 classes
     with pytest.raises(errors.RunError) as error:
-        rundir.check_resume(conditional)
+        rundir.check_resume(build.resolve_run(conditional))
     assert "--model.num_classes" not in str(error.value)
     assert "is unconditional" in str(error.value) and "conditional on 10 classes" in str(
         error.value)

@@ -1,9 +1,13 @@
 """The GAN a run trains: its learning-rate schedule, its optimizers and the compiled ViTGAN."""
 
+import dataclasses
+
 import keras
 import tensorflow as tf
 
-from vitgan_tf.config import model_config, resolve_precision, step_settings
+from vitgan_tf import data
+from vitgan_tf.config import TrainConfig, model_config, resolve_precision, step_settings
+from vitgan_tf.models.config import ViTGANConfig
 from vitgan_tf.models.gan import ViTGAN
 
 
@@ -38,11 +42,41 @@ def make_optimizer(cfg, lr=None):
     return opt
 
 
-def build_gan(cfg, model=None):
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """Everything a run needs, worked out once from its flags and its data: the TrainConfig as
+    the user gave it, the model config (with the number of classes of a conditional run) and
+    the class names (None for an unconditional run)."""
+
+    train_cfg: TrainConfig
+    model_cfg: ViTGANConfig
+    class_names: tuple | None = None
+
+
+def resolve_run(train_cfg, class_names=None):
+    """The Run of a TrainConfig: its model config (`config.model_config`, called here once) and,
+    for a conditional run, its classes: `class_names` if given (training passes the data's),
+    else the model's `num_classes` if set, else the data's class names. The user's TrainConfig
+    (and its override dict) is never changed."""
+    model_cfg = model_config(train_cfg)
+    if train_cfg.conditional:
+        if class_names is None and not model_cfg.num_classes:
+            class_names = data.class_names(train_cfg.dataset, train_cfg.data_dir)
+        if class_names is not None:
+            class_names = tuple(class_names)
+            model_cfg = model_cfg.replace(num_classes=len(class_names))
+    return Run(train_cfg, model_cfg, class_names)
+
+
+def build_gan(run, model=None):
     """ViTGAN compiled with both optimizers, in the run's dtype policy (passed to the models,
-    never set globally); call inside the strategy's scope. cfg: a TrainConfig; model: the
-    ViTGANConfig, default `config.model_config(cfg)`."""
-    gan = ViTGAN(model or model_config(cfg), step=step_settings(cfg), dtype=_precision(cfg))
+    never set globally); call inside the strategy's scope. run: a `Run`, or a TrainConfig
+    (resolved with `resolve_run`: a conditional config builds a conditional GAN); model: a
+    ViTGANConfig that replaces the run's (a saved run's own)."""
+    if not isinstance(run, Run):  # a saved run's model needs no look at the data
+        run = Run(run, model) if model is not None else resolve_run(run)
+    cfg = run.train_cfg
+    gan = ViTGAN(model or run.model_cfg, step=step_settings(cfg), dtype=_precision(cfg))
     gan.compile(g_optimizer=make_optimizer(cfg), d_optimizer=make_optimizer(cfg, cfg.d_lr),
                 jit_compile=cfg.jit_compile)
     return gan

@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from vitgan_tf import checkpoints, metrics_log
 from vitgan_tf.build import build_gan
-from vitgan_tf.config import DATASETS, from_dict, model_config
+from vitgan_tf.config import DATASETS, from_dict
 from vitgan_tf.errors import RunError
 from vitgan_tf.models.config import ViTGANConfig, get_config
 from vitgan_tf.models.generator import Generator
@@ -80,14 +80,15 @@ def _fits(value, kind):
     return kind.startswith("str") and isinstance(value, str)
 
 
-def check_resume(cfg):
+def check_resume(run):
     """Refuse to resume a run with a model other than the saved one (nothing is written), and
-    say which fields differ."""
+    say which fields differ. run: a `build.Run`."""
+    cfg = run.train_cfg
     saved = read_config(cfg.workdir)
     if saved is None:
         return
     # Both sides normalised: a run saved before a field existed compares with its default.
-    old, new = _saved_model(cfg.workdir, saved).to_dict(), model_config(cfg).to_dict()
+    old, new = _saved_model(cfg.workdir, saved).to_dict(), run.model_cfg.to_dict()
     changed = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
     if "num_classes" in changed:  # set by --conditional and the data, not by a flag
         was, now = old.get("num_classes") or 0, new.get("num_classes") or 0
@@ -111,10 +112,11 @@ def _model_flags(cfg):
                    if k != "num_classes")  # from --conditional and the data, not a flag
 
 
-def check_classes(cfg, classes):
+def check_classes(run):
     """Refuse to resume a conditional run whose data's class names differ from the saved ones
     (config.json's "classes" are the run's truth: class id i is names[i]); names what differs.
     """
+    cfg, classes = run.train_cfg, run.class_names
     saved = load_classes(cfg.workdir)
     if saved is None or classes is None or list(saved) == list(classes):
         return
@@ -131,13 +133,14 @@ def check_classes(cfg, classes):
         "--workdir.")
 
 
-def write_config(cfg, classes=None):
-    """Write config.json atomically; called once the run is known to start. `classes`: the
-    class names of a conditional run (id i is classes[i])."""
+def write_config(run):
+    """Write config.json atomically; called once the run is known to start. run: a `build.Run`
+    (a conditional run's class names are saved: id i is classes[i])."""
+    cfg = run.train_cfg
     path = os.path.join(cfg.workdir, "config.json")
-    saved = {"train": dataclasses.asdict(cfg), "model": model_config(cfg).to_dict()}
-    if classes is not None:
-        saved["classes"] = list(classes)
+    saved = {"train": dataclasses.asdict(cfg), "model": run.model_cfg.to_dict()}
+    if run.class_names is not None:
+        saved["classes"] = list(run.class_names)
     with open(path + ".tmp", "w") as f:
         json.dump(saved, f, indent=2)
     os.replace(path + ".tmp", path)

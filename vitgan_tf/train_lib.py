@@ -5,18 +5,15 @@ The settings live in `config`, the GAN and its optimizers in `build`, checkpoint
 checkpoints, signals) in `callbacks`.
 """
 
-import dataclasses
 import json
 import os
 
 import tensorflow as tf
 from absl import logging
 
+from vitgan_tf import build, checkpoints, cluster, errors, rundir
 from vitgan_tf import callbacks as callbacks_lib
-from vitgan_tf import checkpoints, cluster, errors, rundir
 from vitgan_tf import data as data_lib
-from vitgan_tf.build import build_gan
-from vitgan_tf.config import model_config
 from vitgan_tf.errors import UserError
 from vitgan_tf.workdir_lock import WorkdirLock
 
@@ -90,9 +87,9 @@ def _write_dir(workdir, strategy, is_chief):
     return os.path.join(workdir, "tmp_workers", f"worker_{strategy.cluster_resolver.task_id}")
 
 
-def _quality_monitor(cfg, writer, gan, extractor, stop):
+def _quality_monitor(cfg, size, writer, gan, extractor, stop):
     from vitgan_tf import evaluate
-    size = model_config(cfg).image_size
+
 
     def real_stats():
         return evaluate.reference_statistics(cfg.dataset, cfg.data_dir, size, extractor,
@@ -159,13 +156,12 @@ def train(cfg, dataset=None):
 
 
 def _train(cfg, dataset, strategy, is_chief, lock):
-    classes = None
-    if cfg.conditional:  # the number of classes is the data's
-        classes = data_lib.class_names(cfg.dataset, cfg.data_dir)
-        cfg = dataclasses.replace(cfg, model={**cfg.model, "num_classes": len(classes)})
-    rundir.check_resume(cfg)
-    rundir.check_classes(cfg, classes)
-    model_cfg = model_config(cfg)
+    # The run, resolved once: a conditional run's classes are the data's.
+    run = build.resolve_run(cfg, class_names=data_lib.class_names(cfg.dataset, cfg.data_dir)
+                            if cfg.conditional else None)
+    rundir.check_resume(run)
+    rundir.check_classes(run)
+    model_cfg = run.model_cfg
     if callable(dataset):
         dataset = dataset()
     if dataset is None:
@@ -183,7 +179,7 @@ def _train(cfg, dataset, strategy, is_chief, lock):
                         f"{replicas} replicas" + (f" times --model.d_pack={model_cfg.d_pack}"
                                                   if model_cfg.d_pack > 1 else "") + ".")
     with strategy.scope():
-        gan = build_gan(cfg)
+        gan = build.build_gan(run)
     if cfg.mixed_precision == "auto":
         logging.info("--mixed_precision=auto: %s on this machine", gan.dtype_policy.name)
     checkpoint_dir = os.path.join(cfg.workdir, checkpoints.CHECKPOINTS)
@@ -207,7 +203,7 @@ def _train(cfg, dataset, strategy, is_chief, lock):
         os.makedirs(write_dir, exist_ok=True)
         lock.acquire()  # a new directory exists only now
         if is_chief:
-            rundir.write_config(cfg, classes)
+            rundir.write_config(run)
             checkpoints.set_aside_newer(checkpoint_dir, step)
             checkpoints.rewrite_state(checkpoint_dir)
     except OSError as error:
@@ -225,7 +221,8 @@ def _train(cfg, dataset, strategy, is_chief, lock):
                                  writer, cfg.num_samples, cfg.seed, cfg.total_steps),
         checkpointer, stop]
     if cfg.kid_every and is_chief:
-        callbacks.insert(2, _quality_monitor(cfg, writer, gan, extractor, stop))
+        callbacks.insert(2, _quality_monitor(cfg, model_cfg.image_size, writer, gan, extractor,
+                                            stop))
     for steps_per_epoch, epochs, initial_epoch in _chunks(step, cfg.total_steps, cfg.log_every):
         try:
             gan.fit(dataset, steps_per_epoch=steps_per_epoch, epochs=epochs,

@@ -249,3 +249,13 @@ def test_auto_precision_builds_the_resolved_policy_with_float32_outputs(tmp_path
         z = tf.constant(randn(2, 32))
         assert gan.generator(z).dtype == tf.float32  # the image and so the losses: float32
         assert gan.discriminator(gan.generator(z)).dtype == tf.float32
+
+
+def test_build_gan_on_a_conditional_config_builds_a_conditional_gan(tmp_path):
+    # Outside train() (a notebook, a benchmark): the classes come from the data, and the
+    # user's config is left as it was.
+    cfg = _cfg(tmp_path, conditional=True)  # the digits: ten classes
+    gan = build_gan(cfg)
+    assert gan.vitgan_config.num_classes == 10 and gan.discriminator.num_classes == 10
+    assert cfg.model == {}
+    assert build_gan(_cfg(tmp_path)).vitgan_config.num_classes == 0
