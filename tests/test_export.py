@@ -120,11 +120,10 @@ def test_input_shapes_are_checked_at_the_signature(exported):
 
 
 @pytest.mark.parametrize("variant,tolerance,mean_tolerance", [
-    ("float32", 1e-4, 1e-4), ("float16", 1e-2, 1e-2),
-    # Dynamic-range int8 weights: the error depends on the weights. On the 2-step model max
-    # |error| was 0.03; on the shared 4-step run one value of 2,304 is off by 0.153 and the
-    # mean is far smaller. Bounds: 0.25 for any value, 0.02 on average, of the [-1, 1] range.
-    ("dynamic_range", 0.25, 0.02)])
+    # Bounds from bench/results/tflite_accuracy.json (three tiny runs, 256 samples each, on the
+    # displayed range [-1, 1]): float16 at most 0.013, mean 0.0005; dynamic-range int8 weights
+    # at most 0.41, mean 0.0125. Trained Fashion-MNIST generators err more (export/README.md).
+    ("float32", 1e-4, 1e-4), ("float16", 0.03, 0.002), ("dynamic_range", 0.5, 0.02)])
 def test_tflite_variants_run_in_litert_and_match_the_saved_model(exported, variant, tolerance,
                                                                   mean_tolerance):
     from ai_edge_litert.interpreter import Interpreter
