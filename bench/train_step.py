@@ -97,7 +97,8 @@ class StepTimer(keras.callbacks.Callback):
 
 
 def compute_dtype(precision):
-    return precision.replace("mixed_", "")
+    """The matmuls' dtype of a --mixed_precision value ("auto" as it resolves here)."""
+    return config.resolve_precision(precision).replace("mixed_", "")
 
 
 def count_flops(concrete_function):

@@ -5,6 +5,7 @@ a conditional run whose class folders changed."""
 import json
 import math
 import os
+import re
 import signal
 import types
 
@@ -193,3 +194,23 @@ def test_resuming_with_another_conditioning_names_no_flag_the_user_did_not_type(
     assert "--model.num_classes" not in str(error.value)
     assert "is unconditional" in str(error.value) and "conditional on 10 classes" in str(
         error.value)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("{bad json", "not a valid cluster description (JSONDecodeError"),
+    ('{"cluster": {"worker": ["h:1"]}}', "not a valid cluster description (KeyError"),
+    ('{"cluster": {"worker": ["h:1"]}, "task": {"type": "worker", "index": 3}}',
+     "task index 3 is outside the cluster's 1 worker task(s)")])
+def test_tf_config_is_parsed_once_and_refused_in_one_line(monkeypatch, text, message):
+    # make_strategy reads TF_CONFIG through this one function for every strategy (auto and
+    # multi_worker alike), and the cluster's start-up watchdog lists the other tasks from it.
+    from vitgan_tf import cluster
+
+    monkeypatch.setenv("TF_CONFIG", text)
+    with pytest.raises(errors.RunError, match=re.escape(message)):
+        cluster.tf_config()
+    monkeypatch.setenv("TF_CONFIG", json.dumps(
+        {"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}))
+    assert cluster.other_tasks() == [("worker 0", "a:1")]
+    monkeypatch.delenv("TF_CONFIG")
+    assert cluster.tf_config() == {} and cluster.other_tasks() == []

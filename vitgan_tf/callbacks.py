@@ -17,7 +17,7 @@ import tensorflow as tf
 from absl import logging
 
 from vitgan_tf import images as images_lib
-from vitgan_tf import metrics_log, rng
+from vitgan_tf import metrics_log
 
 
 def _step(model):
@@ -75,12 +75,6 @@ class ProgressLogger(keras.callbacks.Callback):
         self.writer.flush()
 
 
-def grid_latents(latent_dim, num, seed):
-    """The fixed latents of the training sample grids: those of seeds seed, seed+1, ...
-    (the one seed -> latent convention, `rng.latents_from_seeds`)."""
-    return rng.latents_from_seeds(np.arange(seed, seed + num), latent_dim).numpy()
-
-
 class SampleGrid(keras.callbacks.Callback):
     """Writes a grid of the EMA generator's images at fixed latents every `every` steps. A
     conditional generator's grid has one row per class, num_samples // classes (1 to 10)
@@ -99,7 +93,6 @@ class SampleGrid(keras.callbacks.Callback):
         super().__init__()
         self.every, self.sample_dir, self.writer = every, sample_dir, writer
         self.num_samples, self.seed, self.total_steps = num_samples, seed, total_steps
-        self._z = None
 
     def on_epoch_end(self, epoch, logs=None):
         step = _step(self.model)
@@ -109,15 +102,10 @@ class SampleGrid(keras.callbacks.Callback):
     def write(self, step):
         generator = self.model.ema_generator
         classes = generator.vitgan_config.num_classes
-        # Conditional: one row per class, the same latents in every row (a column is one z).
-        columns = min(10, max(1, self.num_samples // classes)) if classes else None
-        if self._z is None:
-            z = grid_latents(generator.vitgan_config.latent_dim, columns or self.num_samples,
-                             self.seed)
-            self._z = np.tile(z, (classes, 1)) if classes else z
-        labels = np.repeat(np.arange(classes), columns) if classes else None
-        images = generator(self._z, training=False, labels=labels)
-        grid = images_lib.image_grid(images, columns)
+        # Conditional: one row per class, the same seeds in every row (a column is one z).
+        columns = min(10, max(1, self.num_samples // classes)) if classes else self.num_samples
+        grid = images_lib.class_grid(generator, range(self.seed, self.seed + columns),
+                                     range(classes) if classes else None)
         if self.writer is not None:
             with self.writer.as_default(step=step):
                 tf.summary.image("samples/ema_generator", grid[None], step=step)

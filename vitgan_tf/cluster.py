@@ -20,6 +20,8 @@ import signal
 import subprocess
 import sys
 
+from vitgan_tf.errors import RunError
+
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 WATCHDOG = r'''
@@ -75,11 +77,37 @@ def unblock_stop_signals():
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
+def tf_config():
+    """TF_CONFIG, parsed once: {"cluster": {job: [address, ...]}, "task": {"type", "index"}}
+    ({} when it is not set). RunError in one line when it cannot describe this process's place
+    in a cluster (TF would raise a JSONDecodeError or ValueError from deep inside the
+    strategy)."""
+    text = os.environ.get("TF_CONFIG")
+    if not text:
+        return {}
+    try:
+        config = json.loads(text)
+        task = config.get("task", {})
+        members = config["cluster"][task["type"]]
+        index = int(task["index"])
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise RunError(
+            f"TF_CONFIG is not a valid cluster description ({type(error).__name__}: "
+            f"{error}); expected JSON such as {{\"cluster\": {{\"worker\": [\"host:port\", "
+            f"...]}}, \"task\": {{\"type\": \"worker\", \"index\": 0}}}}.") from None
+    if not 0 <= index < len(members):
+        raise RunError(f"TF_CONFIG: task index {index} is outside the cluster's "
+                       f"{len(members)} {task['type']} task(s).")
+    return config
+
+
 def other_tasks():
     """[(name, address)] of the TF_CONFIG cluster's tasks other than this one."""
-    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    me = (config.get("task", {}).get("type"), int(config.get("task", {}).get("index", -1)))
-    return [(f"{job} {i}", address) for job, addresses in config.get("cluster", {}).items()
+    config = tf_config()
+    if not config:
+        return []
+    me = (config["task"]["type"], int(config["task"]["index"]))
+    return [(f"{job} {i}", address) for job, addresses in config["cluster"].items()
             for i, address in enumerate(addresses) if (job, i) != me]
 
 

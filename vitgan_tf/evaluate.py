@@ -29,8 +29,9 @@ import numpy as np
 import tensorflow as tf
 from absl import flags, logging
 
-from vitgan_tf import cli, features, metrics, rng, rundir
+from vitgan_tf import cli, features, metrics, rundir
 from vitgan_tf import data as data_lib
+from vitgan_tf import images as images_lib
 from vitgan_tf.config import EXTRACTORS
 from vitgan_tf.errors import UserError
 
@@ -84,14 +85,10 @@ def generated_batches(generator, num_samples, batch_size, truncation_psi=1.0, se
     """EMA-generator images, batch by batch, of the latents of seeds seed * 10**9 + i,
     i < num_samples (`rng.latents_from_seeds`, the project's seed convention). A conditional
     generator draws sample i of class i mod num_classes: every class equally often."""
-    latent_dim = generator.vitgan_config.latent_dim
     classes = generator.vitgan_config.num_classes
-    first = seed * 10**9
-    for start in range(0, num_samples, batch_size):
-        index = np.arange(start, min(start + batch_size, num_samples))
-        z = rng.latents_from_seeds(first + index, latent_dim)
-        labels = index % classes if classes else None
-        yield generator(z, truncation_psi=truncation_psi, labels=labels).numpy()
+    index = np.arange(num_samples)
+    return images_lib.seed_batches(generator, seed * 10**9 + index, truncation_psi,
+                                   index % classes if classes else None, batch_size)
 
 
 def reference_split(dataset):

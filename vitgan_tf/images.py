@@ -1,11 +1,13 @@
-"""Image helpers shared by training, sampling, evaluation and export: [-1, 1] <-> uint8,
-sample grids and PNG files."""
+"""Image helpers shared by training, sampling, evaluation and export: a generator's images of
+seeds (the one seed -> latent -> image path), [-1, 1] <-> uint8, sample grids and PNG files."""
 
 import math
 import os
 
 import numpy as np
 import tensorflow as tf
+
+from vitgan_tf import rng
 
 
 def to_uint8(images):
@@ -28,6 +30,36 @@ def image_grid(images, columns=None, border=1):
         top, left = b + r * (h + b), b + col * (w + b)
         grid[top:top + h, left:left + w] = image
     return np.round((np.clip(grid, -1, 1) + 1) * 127.5).astype(np.uint8)
+
+
+def seed_batches(generator, seeds, truncation_psi=1.0, labels=None, batch_size=256):
+    """The generator's images (float, [-1, 1] nominally) of the latents of `seeds`
+    (`rng.latents_from_seeds`: seed S is the same image everywhere), batch by batch, with the
+    class ids `labels` (one per seed) for a conditional generator."""
+    dim = generator.vitgan_config.latent_dim
+    seeds = np.asarray(seeds, np.int64)
+    for i in range(0, len(seeds), batch_size):
+        z = rng.latents_from_seeds(seeds[i:i + batch_size], dim)
+        batch_labels = None if labels is None else np.asarray(labels[i:i + batch_size])
+        yield np.asarray(generator(z, truncation_psi=truncation_psi, labels=batch_labels))
+
+
+def seed_images(generator, seeds, truncation_psi=1.0, labels=None, batch_size=256):
+    """All of `seed_batches` as one array."""
+    return np.concatenate(list(seed_batches(generator, seeds, truncation_psi, labels,
+                                            batch_size)))
+
+
+def class_grid(generator, seeds, classes=None, truncation_psi=1.0):
+    """The uint8 grid of the seeds' images; with `classes`, one row per class, the same seeds
+    in every row (a column is one latent across classes). Training's sample grids and
+    `sample` draw their grids here."""
+    seeds = list(seeds)
+    if classes is None:
+        return image_grid(seed_images(generator, seeds, truncation_psi))
+    labels = np.repeat(np.asarray(list(classes)), len(seeds))
+    images = seed_images(generator, seeds * len(list(classes)), truncation_psi, labels)
+    return image_grid(images, columns=len(seeds))
 
 
 def save_png(array, path):

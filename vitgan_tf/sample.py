@@ -106,26 +106,15 @@ def parse_classes(text, names, flag="--classes"):
 
 def seed_images(generator, seeds, truncation_psi=1.0, batch_size=256, labels=None):
     """The generator's images (float, [-1, 1] nominally) of the latents of `seeds`, with the
-    class ids `labels` (one per seed) for a conditional generator."""
-    dim = generator.vitgan_config.latent_dim
-    out = []
-    for i in range(0, len(seeds), batch_size):
-        z = rng.latents_from_seeds(np.asarray(seeds[i:i + batch_size], np.int64), dim)
-        batch_labels = None if labels is None else np.asarray(labels[i:i + batch_size])
-        out.append(np.asarray(generator(z, truncation_psi=truncation_psi,
-                                        labels=batch_labels)))
-    return np.concatenate(out)
+    class ids `labels` (one per seed) for a conditional generator (`images.seed_images`)."""
+    return images_lib.seed_images(generator, seeds, truncation_psi, labels, batch_size)
 
 
 def sample_grid(generator, num, truncation_psi=1.0, seed=0, seeds=None, classes=None):
-    """A grid of the seeds' images; with `classes`, one row per class, the seeds in every
-    row."""
+    """A grid of the seeds' images (`seeds`, or seed .. seed + num - 1); with `classes`, one
+    row per class, the seeds in every row (`images.class_grid`)."""
     seeds = list(seeds) if seeds is not None else list(range(seed, seed + num))
-    if classes is None:
-        return images_lib.image_grid(seed_images(generator, seeds, truncation_psi))
-    labels = np.repeat(np.asarray(classes), len(seeds))
-    images = seed_images(generator, seeds * len(classes), truncation_psi, labels=labels)
-    return images_lib.image_grid(images, columns=len(seeds))
+    return images_lib.class_grid(generator, seeds, classes, truncation_psi)
 
 
 def interpolation_rows(generator, rows, steps, truncation_psi=1.0, seed=0, classes=None):

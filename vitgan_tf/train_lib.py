@@ -5,7 +5,6 @@ The settings live in `config`, the GAN and its optimizers in `build`, checkpoint
 checkpoints, signals) in `callbacks`.
 """
 
-import json
 import os
 
 import tensorflow as tf
@@ -27,35 +26,13 @@ class Interrupted(Exception):
         self.signum, self.step, self.checkpoint = signum, step, checkpoint
 
 
-def check_tf_config():
-    """Refuse a TF_CONFIG that cannot describe this process's place in a cluster, in one line
-    (TF would raise a JSONDecodeError or ValueError from deep inside the strategy)."""
-    text = os.environ.get("TF_CONFIG")
-    if not text:
-        return
-    try:
-        config = json.loads(text)
-        cluster, task = config["cluster"], config.get("task", {})
-        members = cluster[task["type"]]
-        index = int(task["index"])
-    except (ValueError, KeyError, TypeError) as error:
-        raise errors.RunError(
-            f"TF_CONFIG is not a valid cluster description ({type(error).__name__}: "
-            f"{error}); expected JSON such as {{\"cluster\": {{\"worker\": [\"host:port\", "
-            f"...]}}, \"task\": {{\"type\": \"worker\", \"index\": 0}}}}.") from None
-    if not 0 <= index < len(members):
-        raise errors.RunError(
-            f"TF_CONFIG: task index {index} is outside the cluster's {len(members)} "
-            f"{task['type']} task(s).")
-
-
 def make_strategy(name, cluster_timeout=0):
     """The tf.distribute strategy `name` (TrainConfig.strategy). A multi-worker strategy waits
     for the cluster at most `cluster_timeout` seconds (0: forever); see `cluster`."""
     # Nothing may touch the TF context before MultiWorkerMirroredStrategy is created (listing
     # devices does), so that case comes first.
     if name == "multi_worker" or (name == "auto" and os.environ.get("TF_CONFIG")):
-        check_tf_config()
+        cluster.tf_config()  # refused in one line if it is not a cluster description
         try:
             return cluster.create_with_deadline(tf.distribute.MultiWorkerMirroredStrategy,
                                                 cluster_timeout)

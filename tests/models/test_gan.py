@@ -174,15 +174,12 @@ def test_train_step_equals_the_plain_algorithm(tmp_path, settings):
                                        err_msg=var.path)
 
 
-# Each switch's layer has its own unit tests; the whole step runs by default for one switch of
-# each model part (D norm, G decoder, D architecture) and with -m slow for the others.
-_SLOW = pytest.mark.slow
+# Each switch's layer has its own unit tests; the whole step runs once per model part, the
+# ViT D's switches all at once.
 @pytest.mark.parametrize("model", [
-    {"d_norm": "sn"}, pytest.param({"d_norm": "none"}, marks=_SLOW),
-    pytest.param({"d_attention": "dot"}, marks=_SLOW),
-    pytest.param({"d_overlapping_patches": False}, marks=_SLOW),
-    {"g_decoder": "linear"}, pytest.param({"g_conditioning": "additive"}, marks=_SLOW),
-    pytest.param({"d_mbstd_group": 2}, marks=_SLOW), {"d_arch": "stylegan2", "d_conv_channels": 4}],
+    {"d_norm": "none", "d_attention": "dot", "d_overlapping_patches": False, "d_mbstd_group": 2},
+    {"d_norm": "sn", "g_decoder": "linear", "g_conditioning": "additive"},
+    {"d_arch": "stylegan2", "d_conv_channels": 4}],
     ids=lambda model: ",".join(f"{k}={v}" for k, v in model.items()))
 def test_every_ablation_switch_trains_a_step(tmp_path, model):
     gan = build_gan(_cfg(tmp_path, model=model))
