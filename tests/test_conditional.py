@@ -46,8 +46,10 @@ def test_a_conditional_tiny_run_trains_saves_its_classes_and_resumes(tmp_path):
                               dataset=labelled_tiny_images())
     assert resumed.g_optimizer.iterations.numpy() == 6
     assert rundir.load_classes(str(workdir)) == saved["classes"]
-    # The same directory without --conditional is another model: refused, naming the field.
-    with pytest.raises(Exception, match="num_classes: saved 10, now 0"):
+    # The same directory without --conditional is another model: refused, saying so (and no
+    # --model.num_classes flag, which the user never typed).
+    with pytest.raises(Exception, match="is conditional on 10 classes; resuming it needs "
+                                        "--conditional"):
         train_lib.train(tiny_config(workdir, total_steps=8), dataset=labelled_tiny_images())
     # The EMA generator loads alone, draws by class, and evaluation draws every class.
     _, generator, _, step = rundir.load_generator(str(workdir))
