@@ -214,3 +214,14 @@ def test_tf_config_is_parsed_once_and_refused_in_one_line(monkeypatch, text, mes
     assert cluster.other_tasks() == [("worker 0", "a:1")]
     monkeypatch.delenv("TF_CONFIG")
     assert cluster.tf_config() == {} and cluster.other_tasks() == []
+
+
+def test_config_json_records_the_version_that_wrote_it(tmp_path):
+    import vitgan_tf
+
+    cfg = tiny_config(tmp_path / "run")
+    os.makedirs(cfg.workdir)
+    rundir.write_config(build.resolve_run(cfg))
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["version"] == vitgan_tf.__version__ == "0.3.0"
+    assert rundir.load_config(str(tmp_path / "run"))[0].preset == "tiny"

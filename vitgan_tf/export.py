@@ -171,15 +171,20 @@ def _tflite_module(generator, truncation_psi):
     return module
 
 
+def check_variant(variant):
+    """Refuse a TFLite variant other than TFLITE_VARIANTS, in one line."""
+    if variant not in TFLITE_VARIANTS:
+        raise UserError(f"--tflite_variants: unknown variant {variant!r}; expected one of "
+                        f"{', '.join(TFLITE_VARIANTS)}.")
+
+
 def convert_tflite(generator, variant, truncation_psi=1.0, allow_select_tf_ops=False):
     """The generator as a TFLite flat buffer; `variant` in TFLITE_VARIANTS.
 
     Built-in ops only unless `allow_select_tf_ops`: the conversion fails rather than silently
     needing the Flex delegate. The batch dimension is dynamic: interpreters resize it.
     """
-    if variant not in TFLITE_VARIANTS:
-        raise UserError(f"--tflite_variants: unknown variant {variant!r}; expected one of "
-                        f"{TFLITE_VARIANTS}.")
+    check_variant(variant)
     module = _tflite_module(generator, truncation_psi)
     concrete = module.generate.get_concrete_function()
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], module)
@@ -206,9 +211,7 @@ def export(workdir, output, checkpoint=None, version=0, truncation_psi=1.0,
             raise UserError(f"--formats: unknown format {name!r}; expected saved_model, tflite.")
     if "tflite" in formats:
         for variant in tflite_variants:
-            if variant not in TFLITE_VARIANTS:
-                raise UserError(f"--tflite_variants: unknown variant {variant!r}; expected "
-                                f"one of {', '.join(TFLITE_VARIANTS)}.")
+            check_variant(variant)
     cli.check_truncation_psi(truncation_psi)
     if os.path.exists(output) and not os.path.isdir(output):
         raise UserError(f"--output={output!r} is a file; expected a model directory.")

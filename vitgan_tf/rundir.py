@@ -19,6 +19,7 @@ import re
 
 import tensorflow as tf
 
+import vitgan_tf
 from vitgan_tf import checkpoints, metrics_log
 from vitgan_tf.build import build_gan
 from vitgan_tf.config import DATASETS, from_dict
@@ -138,7 +139,8 @@ def write_config(run):
     (a conditional run's class names are saved: id i is classes[i])."""
     cfg = run.train_cfg
     path = os.path.join(cfg.workdir, "config.json")
-    saved = {"train": dataclasses.asdict(cfg), "model": run.model_cfg.to_dict()}
+    saved = {"version": vitgan_tf.__version__, "train": dataclasses.asdict(cfg),
+             "model": run.model_cfg.to_dict()}
     if run.class_names is not None:
         saved["classes"] = list(run.class_names)
     with open(path + ".tmp", "w") as f:
