@@ -180,3 +180,18 @@ def test_auto_precision_picks_bfloat16_only_where_the_cpu_has_it(tmp_path):
     assert config.cpu_flags(str(info)) == {"fpu", "sse", "avx512_bf16", "amx_tile"}
     assert config.cpu_flags(str(tmp_path / "missing")) == set()
     assert _valid(mixed_precision="auto").validate().mixed_precision == "auto"
+
+
+def test_one_dataset_registry_gives_the_choices_the_help_and_the_readers():
+    from vitgan_tf import data
+
+    registry = config.DATASET_REGISTRY
+    assert config.DATASETS == tuple(registry)
+    assert set(config.LABELLED_DATASETS) == {n for n, i in registry.items() if i.labelled}
+    help_text = next(f for f in dataclasses.fields(config.TrainConfig)
+                     if f.name == "dataset").metadata["help"]
+    for name, info in registry.items():
+        assert f"{name}: " in help_text
+        assert info.kind in ("digits", "folder", "idx", "tfds")  # data.image_source reads these
+        assert (name in data.TFDS_DATASETS) == (info.kind == "tfds")
+        assert (name in data.IDX_DATASETS) == (info.kind == "idx")

@@ -17,11 +17,46 @@ from absl import flags
 from vitgan_tf.errors import UserError
 from vitgan_tf.models.config import CHOICES, ViTGANConfig, get_config
 
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """One entry of the dataset registry: how data.py reads it and what it offers.
+
+    kind: "digits" (embedded), "folder" (images in a folder), "idx" (IDX files: default
+    folder `idx_dir`, `hint` for getting them) or "tfds" (a prepared tfds dataset `tfds_name`).
+    labelled: it has class labels (a folder: one subfolder per class), for conditional runs.
+    """
+
+    kind: str
+    labelled: bool
+    help: str
+    tfds_name: str = ""
+    idx_dir: str = ""
+    hint: str = ""
+
+
+# The dataset registry: config's --dataset choices and help, data.py's readers and the
+# labelled datasets of conditional runs all come from here. A new dataset is one entry here
+# (and a reader in data.py if its kind is new).
+DATASET_REGISTRY = {
+    "digits": DatasetInfo("digits", True, "the embedded demo (scikit-learn's 8x8 digits)"),
+    "folder": DatasetInfo("folder", True, "--data_dir of images (labels: one subfolder per "
+                          "class)"),
+    "fashion_mnist": DatasetInfo("idx", True, "IDX files (default "
+                                 "/usr/share/datasets/fashion-mnist)",
+                                 idx_dir="/usr/share/datasets/fashion-mnist",
+                                 hint="apt-get install -y dataset-fashion-mnist"),
+    "mnist": DatasetInfo("idx", True, "IDX files in --data_dir",
+                         hint="download the four MNIST *-ubyte.gz files into data_dir=DIR"),
+    "cifar10": DatasetInfo("tfds", True, "tfds", tfds_name="cifar10"),
+    "celeb_a": DatasetInfo("tfds", False, "tfds, prepared by hand", tfds_name="celeb_a"),
+    "lsun_bedroom": DatasetInfo("tfds", False, "tfds", tfds_name="lsun/bedroom"),
+}
 # Names of the choices that other modules implement (data.py, features.py, augment.py),
 # kept here so that a setting can be checked without importing them.
-DATASETS = ("digits", "folder", "fashion_mnist", "mnist", "cifar10", "celeb_a", "lsun_bedroom")
+DATASETS = tuple(DATASET_REGISTRY)
 # The datasets with class labels (a folder: one subfolder per class), for conditional runs.
-LABELLED_DATASETS = ("digits", "folder", "fashion_mnist", "mnist", "cifar10")
+LABELLED_DATASETS = tuple(name for name, info in DATASET_REGISTRY.items() if info.labelled)
 EXTRACTORS = ("fid_inception", "keras_inception", "fashion_classifier")
 AUGMENTATIONS = ("color", "scale", "translation", "cutout")
 LOSSES = ("ns", "rpgan")
@@ -139,8 +174,8 @@ class TrainConfig(StepSettings):
     workdir: str = setting(
         "", "Run directory: checkpoints, TensorBoard logs, samples. An existing one resumes.")
     dataset: str = setting(
-        "digits", "digits (embedded demo), fashion_mnist / mnist (IDX files), folder "
-        "(--data_dir of images), cifar10, celeb_a, lsun_bedroom (tfds).", choices=DATASETS)
+        "digits", "; ".join(f"{name}: {info.help}" for name, info in DATASET_REGISTRY.items())
+        + ".", choices=DATASETS)
     data_dir: str | None = setting(
         None, "Image folder for --dataset=folder; IDX folder for fashion_mnist (default "
         "/usr/share/datasets/fashion-mnist) and mnist; tfds data_dir for tfds datasets.")

@@ -16,16 +16,15 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from vitgan_tf.config import DATASETS, LABELLED_DATASETS
+from vitgan_tf.config import DATASET_REGISTRY, DATASETS, LABELLED_DATASETS
 from vitgan_tf.errors import UserError
 
-TFDS_DATASETS = {"cifar10": "cifar10", "celeb_a": "celeb_a", "lsun_bedroom": "lsun/bedroom"}
-# IDX datasets: default folder (Debian's package for Fashion-MNIST) and the apt hint.
-IDX_DATASETS = {
-    "fashion_mnist": ("/usr/share/datasets/fashion-mnist",
-                      "apt-get install -y dataset-fashion-mnist"),
-    "mnist": (None, "download the four MNIST *-ubyte.gz files into data_dir=DIR"),
-}
+# Views of config.DATASET_REGISTRY, the one list of datasets.
+TFDS_DATASETS = {name: info.tfds_name for name, info in DATASET_REGISTRY.items()
+                 if info.kind == "tfds"}
+# IDX datasets: default folder (Debian's package for Fashion-MNIST) and the hint.
+IDX_DATASETS = {name: (info.idx_dir or None, info.hint)
+                for name, info in DATASET_REGISTRY.items() if info.kind == "idx"}
 IDX_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
              "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
 IDX_NATIVE_SIZE = 28
