@@ -67,7 +67,6 @@ def _write_dir(workdir, strategy, is_chief):
 def _quality_monitor(cfg, size, writer, gan, extractor, stop):
     from vitgan_tf import evaluate
 
-
     def real_stats():
         return evaluate.reference_statistics(cfg.dataset, cfg.data_dir, size, extractor,
                                              cfg.kid_samples, 50,
