@@ -35,7 +35,7 @@ def score_features(fake, real, seed=0):
     r = evaluate.metrics_of_features(fake, real, METRICS,
                                      evaluate.Settings(seed=seed, kid_subsets=50))
     shares = np.asarray(r["class_counts"], np.float64) / max(1, sum(r["class_counts"]))
-    return {"fd": r["fid"], "kid": r["kid"], "is": r["is"], "precision": r["precision"],
+    return {"fd": r["fd"], "kid": r["kid"], "is": r["is"], "precision": r["precision"],
             "recall": r["recall"], "classes": r["classes"], "class_counts": r["class_counts"],
             "classes_5pct": int(np.sum(shares >= 0.05)),
             "share_min": float(shares.min()), "share_max": float(shares.max())}

@@ -187,9 +187,9 @@ def test_evaluate_pipeline_end_to_end_with_a_random_extractor(trained_run, monke
     assert saved["step"] == 4 and saved["real_samples"] == 12
     assert saved["settings"]["real_samples"] == 12 and saved["settings"]["truncation_psi"] == 1
     assert saved["paper_comparable"] is False
-    for key in ("fid", "kid", "kid_std", "is", "is_std"):
+    for key in ("fd", "kid", "kid_std", "is", "is_std"):
         assert np.isfinite(saved[key]), key
-    assert saved["fid"] > 0 and saved["is"] >= 1
+    assert saved["fd"] > 0 and saved["is"] >= 1
     cached = os.listdir(os.path.join(trained_run, "stats"))
     assert [n for n in cached if n.endswith("_16px_keras_inception_random_50.npz")]
     assert any(n.startswith("events") for n in os.listdir(os.path.join(trained_run, "logs")))
@@ -199,18 +199,18 @@ def test_evaluate_pipeline_end_to_end_with_a_random_extractor(trained_run, monke
     assert later_path == path
     with open(path) as f:
         merged = json.load(f)
-    assert merged["fid"] == saved["fid"] and merged["is"] == saved["is"]
+    assert merged["fd"] == saved["fd"] and merged["is"] == saved["is"]
     assert merged["kid"] == later["kid"]
     # Issue 23 item 5: other settings go to their own file; the first keeps its labels.
     other, other_path = evaluate.run(
         str(trained_run), extractor, ["kid"],
         dataclasses.replace(settings, truncation_psi=0.5, num_samples=6))
     assert other_path != path and "_n6_psi0.5_" in os.path.basename(other_path)
-    assert "fid" not in other and other["truncation_psi"] == 0.5 and other["num_samples"] == 6
+    assert "fd" not in other and other["truncation_psi"] == 0.5 and other["num_samples"] == 6
     with open(path) as f:
         first = json.load(f)
     assert first["truncation_psi"] == 1.0 and first["num_samples"] == 10
-    assert first["fid"] == saved["fid"]
+    assert first["fd"] == saved["fd"]
 
 
 @pytest.mark.integration
@@ -350,7 +350,7 @@ def test_evaluate_with_the_fashion_classifier_reports_pr_classes_and_the_real_fl
                              evaluate.Settings(num_samples=20, real_samples=30, batch_size=10,
                                                kid_subsets=3, kid_subset_size=10, is_splits=2))
     assert report["reference_split"] == "test" and report["real_samples"] == 30
-    for key in ("fid", "kid", "is", "precision", "recall"):
+    for key in ("fd", "kid", "is", "precision", "recall"):
         assert np.isfinite(report[key]) and np.isfinite(report[f"real_floor_{key}"]), key
     assert 0 <= report["precision"] <= 1 and 0 <= report["recall"] <= 1
     assert sum(report["class_counts"]) == 20 and 1 <= report["classes"] <= 10

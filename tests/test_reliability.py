@@ -47,7 +47,7 @@ def _monitor(tmp_path, monkeypatch, fds, stop=None, best_fd=math.inf):
         for _ in range(3):  # three batches, each asking `stop`
             if stop is not None and stop():
                 raise evaluate.Stopped()
-        return {"fid": next(scripted), "kid": 0.1, "kid_std": 0.01}
+        return {"fd": next(scripted), "kid": 0.1, "kid_std": 0.01}
 
     monkeypatch.setattr(evaluate, "evaluate", fake_evaluate)
     best = []

@@ -12,7 +12,17 @@ from absl import flags as absl_flags
 from PIL import Image
 
 from tests.helpers import ROOT, TINY_CLI, run_cli, tiny_config, tiny_images
-from vitgan_tf import build, checkpoints, config, data, errors, evaluate, rundir, train_lib
+from vitgan_tf import (
+    build,
+    checkpoints,
+    config,
+    data,
+    errors,
+    evaluate,
+    features,
+    rundir,
+    train_lib,
+)
 
 _cfg, _data = tiny_config, tiny_images
 
@@ -279,7 +289,7 @@ def test_fd_and_kid_during_training_keep_the_best_checkpoint(tmp_path, monkeypat
     real_evaluate = evaluate.evaluate
 
     def scripted(*args, **kwargs):
-        return {**real_evaluate(*args, **kwargs), "fid": next(fds)}
+        return {**real_evaluate(*args, **kwargs), "fd": next(fds)}
 
     monkeypatch.setattr(evaluate, "evaluate", scripted)
     cfg = _cfg(tmp_path, total_steps=6, kid_every=2, kid_samples=6, keep_checkpoints=1,
@@ -306,6 +316,20 @@ def test_fd_and_kid_during_training_keep_the_best_checkpoint(tmp_path, monkeypat
     assert cached[0].endswith("_16px_keras_inception_random_6.npz")
     with pytest.raises(ValueError, match="--kid_every=3"):
         _cfg(tmp_path, kid_every=3).validate()
+    # `evaluate` on the same run writes the same quantity under the same key and tag.
+    monkeypatch.setattr(evaluate, "evaluate", real_evaluate)
+    extractor = features.make_extractor("keras_inception", inception_weights="none")
+    report, _ = evaluate.run(str(tmp_path), extractor, ["fid", "kid"],
+                             evaluate.Settings(num_samples=6, real_samples=6, batch_size=6,
+                                               kid_subsets=2, kid_subset_size=3))
+    assert "fd" in report and "fid" not in report and np.isfinite(report["fd"])
+    evaluated = set()
+    for name in os.listdir(tmp_path / "logs"):
+        for event in tf.compat.v1.train.summary_iterator(str(tmp_path / "logs" / name)):
+            evaluated.update(value.tag for value in event.summary.value
+                             if event.step == 6 and value.tag.startswith("eval/"))
+    assert {"eval/fd_keras_inception_random", "eval/kid_keras_inception_random"} <= evaluated
+    assert not {tag for tag in evaluated if "fid" in tag}
 
 
 @pytest.mark.integration

@@ -172,7 +172,7 @@ class QualityMonitor(keras.callbacks.Callback):
             logging.warning("Stopped the evaluation of step %d to save at once.", step)
             self.model.stop_training = True
             return None
-        fd, name = float(results["fid"]), self.extractor.name
+        fd, name = float(results["fd"]), self.extractor.name
         logging.info("step %d  FD %.3f  KID %.5f +- %.5f (%s, %d samples)", step, fd,
                      results["kid"], results["kid_std"], name, self.num_samples)
         if self.writer is not None:

@@ -244,7 +244,9 @@ def _metric(name):
 @_metric("fid")
 def _fid(fake, real, settings):
     mu, sigma = metrics.activation_statistics(fake["pool"])
-    return {"fid": metrics.frechet_distance(mu, sigma, real["mu"], real["sigma"])}
+    # Written as "fd" (a Frechet distance in the extractor's features: FID for Inception's),
+    # the key and TensorBoard tag (eval/fd_<extractor>) that training's monitor writes too.
+    return {"fd": metrics.frechet_distance(mu, sigma, real["mu"], real["sigma"])}
 
 
 @_metric("kid")
