@@ -34,10 +34,12 @@ def _precision(cfg):
                              gpus=len(tf.config.list_physical_devices("GPU")))
 
 
-def make_optimizer(cfg, lr=None):
+def make_optimizer(cfg, lr=None, precision=None):
+    """Adam with the run's schedule; loss-scaled under mixed_float16. precision: the resolved
+    dtype policy (default: resolved from cfg here)."""
     opt = keras.optimizers.Adam(LinearWarmup(lr or cfg.lr, cfg.warmup_steps), beta_1=cfg.beta1,
                                 beta_2=cfg.beta2)
-    if _precision(cfg) == "mixed_float16":
+    if (precision or _precision(cfg)) == "mixed_float16":
         opt = keras.optimizers.LossScaleOptimizer(opt)
     return opt
 
@@ -76,7 +78,9 @@ def build_gan(run, model=None):
     if not isinstance(run, Run):  # a saved run's model needs no look at the data
         run = Run(run, model) if model is not None else resolve_run(run)
     cfg = run.train_cfg
-    gan = ViTGAN(model or run.model_cfg, step=step_settings(cfg), dtype=_precision(cfg))
-    gan.compile(g_optimizer=make_optimizer(cfg), d_optimizer=make_optimizer(cfg, cfg.d_lr),
+    precision = _precision(cfg)  # lists the GPUs (and reads the CPU's flags for auto): once
+    gan = ViTGAN(model or run.model_cfg, step=step_settings(cfg), dtype=precision)
+    gan.compile(g_optimizer=make_optimizer(cfg, precision=precision),
+                d_optimizer=make_optimizer(cfg, cfg.d_lr, precision),
                 jit_compile=cfg.jit_compile)
     return gan

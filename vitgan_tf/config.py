@@ -281,10 +281,7 @@ def _check_fields(settings):
         kind = _kind(field)
         if value is None and field.default is None:
             continue
-        typed = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            typed = True
-        if not typed or not accepts.ok(value):
+        if not fits_type(field, value) or not accepts.ok(value):
             if field.name == "model":
                 raise ConfigError(f"model: expected a dict of ViTGANConfig fields, got "
                                   f"{value!r}.")
@@ -299,6 +296,22 @@ class ConfigError(UserError):
 
 def _bad(flag, value, expected):
     raise ConfigError(f"--{flag}={value!r}: expected {expected}.")
+
+
+def fits_type(field, value):
+    """Whether `value` has the type of a settings dataclass's `field` (an int where a float is
+    declared does; a bool where an int is does not; None where the default is None does)."""
+    if value is None:
+        return field.default is None
+    kind = _kind(field)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return True
+    return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+
+
+def type_name(field):
+    """The name of a field's type, as messages show it ("float", "int | None")."""
+    return field.type.__name__ if isinstance(field.type, type) else str(field.type)
 
 
 def _kind(field):

@@ -133,7 +133,7 @@ def folder_classes(folder):
     return classes
 
 
-def present_files(files, seed=None):
+def present_files(files):
     """A dataset of one shuffled pass over those of `files` that still exist when they come up:
     the pass is cut into chunks of max(64, len(files) / 64) files, and each chunk keeps the
     files that a listing of its folders (MatchingFiles, a graph op) still shows when the
@@ -156,7 +156,7 @@ def present_files(files, seed=None):
         present = tf.sets.intersection(paths[None], found[None]).values
         return tf.data.Dataset.from_tensor_slices(present)
 
-    ds = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=seed,
+    ds = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files),
                                                             reshuffle_each_iteration=True)
     return ds.batch(chunk).flat_map(keep_present)
 

@@ -57,8 +57,9 @@ def class_grid(generator, seeds, classes=None, truncation_psi=1.0):
     seeds = list(seeds)
     if classes is None:
         return image_grid(seed_images(generator, seeds, truncation_psi))
-    labels = np.repeat(np.asarray(list(classes)), len(seeds))
-    images = seed_images(generator, seeds * len(list(classes)), truncation_psi, labels)
+    classes = list(classes)
+    labels = np.repeat(np.asarray(classes), len(seeds))
+    images = seed_images(generator, seeds * len(classes), truncation_psi, labels)
     return image_grid(images, columns=len(seeds))
 
 

@@ -26,16 +26,25 @@ def read_rows(workdir):
     return rows
 
 
+def _ends_cut(path):
+    """Whether the file at `path` exists, is not empty and its last byte is not a newline."""
+    try:
+        with open(path, "rb") as f:
+            if f.seek(0, os.SEEK_END) == 0:
+                return False
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) != b"\n"
+    except FileNotFoundError:
+        return False
+
+
 def append_row(path, row):
     """Append `row` as one JSON line to the metrics log at `path`. A last line that a crash or
     a full disk cut short is moved to `path`.damaged first (with a warning), so that the new
     row starts a line of its own and every line of the log stays JSON."""
-    try:
+    if _ends_cut(path):  # the whole file is read only then
         with open(path, "rb") as f:
             data = f.read()
-    except FileNotFoundError:
-        data = b""
-    if data and not data.endswith(b"\n"):
         keep = data[:data.rfind(b"\n") + 1]
         with open(path + ".damaged", "ab") as f:
             f.write(data[len(keep):] + b"\n")

@@ -22,7 +22,7 @@ import tensorflow as tf
 import vitgan_tf
 from vitgan_tf import checkpoints, metrics_log
 from vitgan_tf.build import build_gan
-from vitgan_tf.config import DATASETS, from_dict
+from vitgan_tf.config import DATASETS, fits_type, from_dict, type_name
 from vitgan_tf.errors import RunError
 from vitgan_tf.models.config import ViTGANConfig, get_config
 from vitgan_tf.models.generator import Generator
@@ -54,31 +54,15 @@ def _saved_model(workdir, saved):
         return get_config(dict(model))
     except (ValueError, TypeError) as error:
         why = str(error)
-        wrong = [k for k, v in model.items() if k in _MODEL_TYPES
-                 and not _fits(v, _MODEL_TYPES[k])] if isinstance(model, dict) else []
+        fields = {f.name: f for f in dataclasses.fields(ViTGANConfig)}
+        wrong = [k for k, v in model.items() if k in fields
+                 and not fits_type(fields[k], v)] if isinstance(model, dict) else []
         if wrong:  # name the field: the dataclass's own error may not
-            why = "; ".join(f"\"{k}\" is {model[k]!r}, expected {_MODEL_TYPES[k]}"
+            why = "; ".join(f"\"{k}\" is {model[k]!r}, expected {type_name(fields[k])}"
                             for k in wrong)
     raise RunError(f"{os.path.join(workdir, 'config.json')}: its \"model\" section is not a "
                    f"valid model config of this version of vitgan_tf ({why}); fix the "
                    "file or use a new --workdir.")
-
-
-_MODEL_TYPES = {f.name: (str(f.type) if not isinstance(f.type, type) else f.type.__name__)
-                for f in dataclasses.fields(ViTGANConfig)}
-
-
-def _fits(value, kind):
-    """Whether a config.json value fits a ViTGANConfig field's type (as its annotation)."""
-    if value is None:
-        return "None" in kind
-    if isinstance(value, bool):
-        return kind.startswith("bool")
-    if isinstance(value, int):
-        return kind.startswith(("int", "float"))
-    if isinstance(value, float):
-        return kind.startswith("float")
-    return kind.startswith("str") and isinstance(value, str)
 
 
 def check_resume(run):
