@@ -48,7 +48,7 @@ def make_optimizer(cfg, lr=None, precision=None):
 class Run:
     """Everything a run needs, worked out once from its flags and its data: the TrainConfig as
     the user gave it, the model config (with the number of classes of a conditional run) and
-    the class names (None for an unconditional run)."""
+    the class names (None for an unconditional or a self-conditioned run)."""
 
     train_cfg: TrainConfig
     model_cfg: ViTGANConfig
@@ -58,9 +58,13 @@ class Run:
 def resolve_run(train_cfg, class_names=None):
     """The Run of a TrainConfig: its model config (`config.model_config`, called here once) and,
     for a conditional run, its classes: `class_names` if given (training passes the data's),
-    else the model's `num_classes` if set, else the data's class names. The user's TrainConfig
-    (and its override dict) is never changed."""
+    else the model's `num_classes` if set, else the data's class names; a self-conditioned run
+    (--self_cond_clusters=k) gets a model of k clusters. The user's TrainConfig (and its
+    override dict) is never changed."""
     model_cfg = model_config(train_cfg)
+    if train_cfg.self_cond_clusters:
+        model_cfg = model_cfg.replace(num_classes=train_cfg.self_cond_clusters,
+                                      self_conditioned=True)
     if train_cfg.conditional:
         if class_names is None and not model_cfg.num_classes:
             class_names = data.class_names(train_cfg.dataset, train_cfg.data_dir)

@@ -28,6 +28,38 @@ def _every(step, every, last):
     return bool(every) and (step % every == 0 or last)
 
 
+class Recluster(keras.callbacks.Callback):
+    """Self-conditioning's reclustering (`ViTGAN.recluster`) of a fixed set of real images at
+    every step that is a multiple of `every` (step 0 included) and whenever the discriminator
+    has no centres yet. The centres are discriminator weights and the shares generator weights,
+    so a resumed run continues with the clusters it had.
+
+    Args:
+        images: (n, H, W, C) float32 real images in [-1, 1].
+        every: steps between reclusterings (a multiple of the fit's epoch length).
+        seed: k-means' seed (plus the step).
+        writer: optional `tf.summary` writer for the smallest and largest shares.
+    """
+
+    def __init__(self, images, every, seed=0, writer=None):
+        super().__init__()
+        self.images, self.every, self.seed, self.writer = images, every, seed, writer
+
+    def on_epoch_begin(self, epoch, logs=None):
+        step = _step(self.model)
+        if step % self.every and np.any(self.model.discriminator.cluster_centres.numpy()):
+            return
+        start = time.perf_counter()
+        shares = self.model.recluster(self.images, seed=self.seed + step)
+        logging.info("step %d: %d real images in %d clusters, shares %.1f%%-%.1f%% (%.1f s)",
+                     step, len(self.images), len(shares), 100 * shares.min(),
+                     100 * shares.max(), time.perf_counter() - start)
+        if self.writer is not None:
+            with self.writer.as_default(step=step):
+                tf.summary.scalar("self_cond/smallest_share", shares.min())
+                tf.summary.scalar("self_cond/largest_share", shares.max())
+
+
 class ProgressLogger(keras.callbacks.Callback):
     """The progress line, the train/* TensorBoard scalars, and the NaN guard.
 
@@ -101,7 +133,7 @@ class SampleGrid(keras.callbacks.Callback):
 
     def write(self, step):
         generator = self.model.ema_generator
-        classes = generator.vitgan_config.num_classes
+        classes = generator.vitgan_config.user_classes
         # Conditional: one row per class, the same seeds in every row (a column is one z).
         columns = min(10, max(1, self.num_samples // classes)) if classes else self.num_samples
         grid = images_lib.class_grid(generator, range(self.seed, self.seed + columns),

@@ -188,6 +188,16 @@ class TrainConfig(StepSettings):
         False, "Class-conditional training on the dataset's labels (fashion_mnist, mnist, "
         "digits, cifar10; folder: one subfolder per class). The number of classes comes from "
         "the data.")
+    self_cond_clusters: int = setting(
+        0, "Self-conditioning (Liu et al. 2020) for unlabelled data: train as a conditional "
+        "model on this many clusters of the discriminator's features of real images, drawn in "
+        "proportion to their sizes; sampling, evaluation and export stay unconditional. 0: off.",
+        low=0)
+    self_cond_every: int = setting(
+        500, "Steps between reclusterings of --self_cond_clusters (a multiple of --log_every).",
+        **POSITIVE)
+    self_cond_images: int = setting(
+        2048, "Real images that each reclustering groups (--self_cond_clusters).", **POSITIVE)
     batch_size: int = setting(32, "Global batch size (split across replicas).", **POSITIVE)
     total_steps: int = setting(1000, "Training steps (one D and one G update each).",
                                **POSITIVE)
@@ -256,7 +266,15 @@ class TrainConfig(StepSettings):
             raise ConfigError(f"--model.num_classes={self.model['num_classes']!r}: set "
                               "--conditional instead; the number of classes comes from the "
                               "data.")
-        for flag in ("checkpoint_every", "sample_every"):
+        if self.self_cond_clusters:
+            need(self.self_cond_clusters >= 2, "self_cond_clusters", "0 (off) or at least 2")
+            if self.conditional:
+                raise ConfigError(f"--self_cond_clusters={self.self_cond_clusters}: "
+                                  "self-conditioning replaces the labels of --conditional; "
+                                  "use one of them.")
+            need(self.self_cond_images >= self.self_cond_clusters, "self_cond_images",
+                 f"at least --self_cond_clusters={self.self_cond_clusters} images")
+        for flag in ("checkpoint_every", "sample_every", "self_cond_every"):
             need(getattr(self, flag) % self.log_every == 0, flag,
                  f"a positive multiple of --log_every={self.log_every}")
         need(self.kid_every % self.log_every == 0, "kid_every",
@@ -268,6 +286,8 @@ class TrainConfig(StepSettings):
         pack = model_config(self).d_pack
         need(self.batch_size % pack == 0, "batch_size",
              f"a multiple of --model.d_pack={pack} (the discriminator scores packs)")
+        need(not self.self_cond_clusters or pack == 1, "self_cond_clusters",
+             f"0 with --model.d_pack={pack} (a pack's images have different clusters)")
         need(not self.ms_weight or self.batch_size >= 2, "batch_size",
              "at least 2 with --ms_weight (the mode-seeking term compares pairs)")
         self.check()  # StepSettings': the augmentation policy's names

@@ -85,7 +85,7 @@ def generated_batches(generator, num_samples, batch_size, truncation_psi=1.0, se
     """EMA-generator images, batch by batch, of the latents of seeds seed * 10**9 + i,
     i < num_samples (`rng.latents_from_seeds`, the project's seed convention). A conditional
     generator draws sample i of class i mod num_classes: every class equally often."""
-    classes = generator.vitgan_config.num_classes
+    classes = generator.vitgan_config.user_classes
     index = np.arange(num_samples)
     return images_lib.seed_batches(generator, seed * 10**9 + index, truncation_psi,
                                    index % classes if classes else None, batch_size)
@@ -347,7 +347,7 @@ def evaluate(generator, real_stats, extractor, metric_names, settings=Settings()
     if stop is not None:
         batches = _until(batches, stop)
     fake = features.extract(extractor, batches, settings.num_samples)
-    classes = generator.vitgan_config.num_classes
+    classes = generator.vitgan_config.user_classes
     if classes:  # sample i was drawn for class i mod classes (generated_batches)
         fake = {**fake, "labels": np.arange(settings.num_samples) % classes}
     return metrics_of_features(fake, real_stats, metric_names, settings)
@@ -388,7 +388,7 @@ def run(workdir, extractor, metric_names=("fid", "kid", "is"), settings=Settings
     cfg, generator, checkpoint, step = rundir.load_generator(workdir, checkpoint)
     for name in metric_names:  # before any work
         if name in CONDITIONAL_METRICS:
-            _require_conditional(name, generator.vitgan_config.num_classes > 0)
+            _require_conditional(name, generator.vitgan_config.user_classes > 0)
     size = generator.vitgan_config.image_size
     cache_dir = cache_dir or os.path.join(workdir, "stats")
     out_dir = os.path.join(workdir, "eval")

@@ -66,7 +66,7 @@ class GeneratorModule(tf.Module):
         self.weights = [w.value for w in generator.weights]
         self.truncation_psi = psi = float(truncation_psi)
         latent_dim = generator.vitgan_config.latent_dim
-        classes = generator.vitgan_config.num_classes
+        classes = generator.vitgan_config.user_classes
         z_spec = tf.TensorSpec([None, latent_dim], tf.float32, name="z")
         class_specs = [_class_spec()] if classes else []
 
@@ -141,7 +141,7 @@ def _tflite_module(generator, truncation_psi):
     the TFLite converter."""
     module = tf.Module()
     module.weights = [w.value for w in generator.weights]
-    classes = generator.vitgan_config.num_classes
+    classes = generator.vitgan_config.user_classes
     specs = [tf.TensorSpec([None, generator.vitgan_config.latent_dim], tf.float32, name="z")]
     if classes:
         specs.append(_class_spec())

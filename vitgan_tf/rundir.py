@@ -75,14 +75,26 @@ def check_resume(run):
     # Both sides normalised: a run saved before a field existed compares with its default.
     old, new = _saved_model(cfg.workdir, saved).to_dict(), run.model_cfg.to_dict()
     changed = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
-    if "num_classes" in changed:  # set by --conditional and the data, not by a flag
-        was, now = old.get("num_classes") or 0, new.get("num_classes") or 0
-        describe = lambda n: f"conditional on {n} classes" if n else "unconditional"  # noqa: E731
+    if {"num_classes", "self_conditioned"} & set(changed):
+        # Set by --conditional and the data, or by --self_cond_clusters, not by a model flag.
+        def describe(model):
+            n = model.get("num_classes") or 0
+            if model.get("self_conditioned"):
+                return f"self-conditioned on {n} clusters (--self_cond_clusters={n})"
+            return f"conditional on {n} classes" if n else "unconditional"
+
+        now = f"these flags would make it {describe(new)}"
+        if not new.get("self_conditioned"):
+            now = (f"--conditional on --dataset={cfg.dataset} would make it {describe(new)}"
+                   if new.get("num_classes") else
+                   "resuming it needs " + ("--conditional" if old.get("num_classes") and
+                                           not old.get("self_conditioned") else
+                                           f"--self_cond_clusters={old.get('num_classes')}"))
+        changed_classes = (old.get("num_classes") and new.get("num_classes")
+                           and not old.get("self_conditioned") and not new.get("self_conditioned"))
         raise RunError(
-            f"The run in {cfg.workdir} is {describe(was)}; "
-            + (f"--conditional on --dataset={cfg.dataset} would make it {describe(now)}"
-               if now else "resuming it needs --conditional")
-            + (" (the data's classes changed)" if was and now else "")
+            f"The run in {cfg.workdir} is {describe(old)}; {now}"
+            + (" (the data's classes changed)" if changed_classes else "")
             + "; resume with the run's settings or use a new --workdir.")
     if changed:
         shown = "; ".join(f"{k}: saved {old.get(k)!r}, now {new.get(k)!r}" for k in changed[:4])

@@ -125,6 +125,7 @@ def interpolation_rows(generator, rows, steps, truncation_psi=1.0, seed=0, class
     labels = None
     if classes is not None:
         labels = np.tile(np.resize(np.asarray(classes), rows), 2)
+    labels = generator.labels_for(z, labels)  # a self-conditioned model's clusters
     w = np.asarray(generator.truncate(generator.mapping(z, labels=labels), truncation_psi,
                                       labels))
     t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[None, :, None]

@@ -7,6 +7,7 @@ checkpoints, signals) in `callbacks`.
 
 import os
 
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -103,6 +104,26 @@ def _chunks(step, total, every):
     return plan
 
 
+def _cluster_images(cfg, model_cfg, custom_data=None):
+    """The real images that self-conditioning clusters: --self_cond_images of the training
+    data, the same on every worker (the configured data shuffled with the run's seed, or the
+    first ones of a custom dataset's batches)."""
+    count = cfg.self_cond_images
+    if isinstance(custom_data, tf.data.Dataset):
+        source = custom_data.unbatch()
+        if isinstance(source.element_spec, tuple):
+            source = source.map(lambda image, *_: image)
+    else:
+        source = data_lib.with_channels(data_lib.image_source(
+            cfg.dataset, model_cfg.image_size, cfg.data_dir, seed=cfg.seed), model_cfg.channels)
+        source = source.shuffle(min(10 * count, 100_000), seed=cfg.seed)
+    images = np.stack(list(source.take(count).as_numpy_iterator())).astype(np.float32)
+    if len(images) < model_cfg.num_classes:
+        raise data_lib.DataError(f"--self_cond_clusters={model_cfg.num_classes}: the data has "
+                                 f"only {len(images)} images.")
+    return images
+
+
 def train(cfg, dataset=None):
     """Train (or resume) a ViTGAN run in `cfg.workdir`. Returns the trained ViTGAN.
 
@@ -140,6 +161,7 @@ def _train(cfg, dataset, strategy, is_chief, lock):
     model_cfg = run.model_cfg
     if callable(dataset):
         dataset = dataset()
+    custom_data = dataset
     if dataset is None:
         dataset = data_lib.make_dataset(cfg.dataset, model_cfg.image_size, cfg.batch_size,
                                         cfg.data_dir, seed=cfg.seed,
@@ -196,9 +218,13 @@ def _train(cfg, dataset, strategy, is_chief, lock):
                                  os.path.join(cfg.workdir, "samples") if is_chief else None,
                                  writer, cfg.num_samples, cfg.seed, cfg.total_steps),
         checkpointer, stop]
+    if cfg.self_cond_clusters:  # first: its time is not counted in the training's images/s
+        callbacks.insert(0, callbacks_lib.Recluster(
+            _cluster_images(cfg, model_cfg, custom_data), cfg.self_cond_every, cfg.seed,
+            writer))
     if cfg.kid_every and is_chief:
-        callbacks.insert(2, _quality_monitor(cfg, model_cfg.image_size, writer, gan, extractor,
-                                            stop))
+        callbacks.insert(len(callbacks) - 2, _quality_monitor(
+            cfg, model_cfg.image_size, writer, gan, extractor, stop))
     for steps_per_epoch, epochs, initial_epoch in _chunks(step, cfg.total_steps, cfg.log_every):
         try:
             gan.fit(dataset, steps_per_epoch=steps_per_epoch, epochs=epochs,

@@ -133,6 +133,10 @@ def _plain_step(gan, real, lr, labels=None):
     # Class-conditional: projection D, embedded classes in G, labels through RpGAN, R1, bCR.
     {"bcr_real": 1.0, "bcr_fake": 1.0, "loss": "rpgan", "r1_gamma": 0.5, "conditional": True,
      "model": {"num_classes": 3}},
+    # Self-conditioning: the real images' clusters (nearest centres of D's features) are the
+    # labels of the conditional step above.
+    {"bcr_real": 1.0, "bcr_fake": 1.0, "loss": "rpgan", "r1_gamma": 0.5,
+     "self_cond_clusters": 3},
     # MSGAN's mode-seeking term on the generator.
     {"bcr_real": 0.0, "bcr_fake": 0.0, "ms_weight": 0.5},
     # PacGAN: the hybrid D scores packs of 2 (bCR and R1 per pack).
@@ -148,6 +152,11 @@ def test_train_step_equals_the_plain_algorithm(tmp_path, settings):
     gan.compile(g_optimizer=keras.optimizers.SGD(lr), d_optimizer=keras.optimizers.SGD(lr))
     real = tf.constant(np.clip(randn(4, 16, 16, 3), -1, 1))
     labels = tf.constant([2, 0, 2, 1]) if settings.get("conditional") else None
+    if settings.get("self_cond_clusters"):  # centres at three images' features: 3 clusters
+        d = gan.discriminator
+        d.cluster_centres.assign(d.cluster_features(real)[:3])
+        labels = d.clusters(real)
+        assert sorted(set(labels.numpy()[:3])) == [0, 1, 2]
     models = (gan.generator, gan.discriminator)
     before = [[v.numpy().copy() for v in m.weights] for m in models]
     expected_d, expected_g = _plain_step(gan, real, lr, labels)
@@ -156,7 +165,7 @@ def test_train_step_equals_the_plain_algorithm(tmp_path, settings):
                                        r2_gamma=gan.step.r2_gamma / 4)
     for model, weights in zip(models, before):
         model.set_weights(weights)
-    batch = real if labels is None else (real, labels)
+    batch = real if labels is None or gan.vitgan_config.self_conditioned else (real, labels)
     gan.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0, shuffle=False)
     for model, expected, weights in ((gan.discriminator, expected_d, before[1]),
                                      (gan.generator, expected_g, before[0])):
@@ -205,13 +214,21 @@ def test_lazy_r1_runs_every_interval_steps(tmp_path):
 
 
 @pytest.mark.slow  # XLA compiles the whole step: about 2 minutes on 2 cores
-@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
-def test_conditional_step_under_xla_and_mixed_precision(tmp_path, precision):
-    gan = build_gan(_cfg(tmp_path, conditional=True, model={"num_classes": 3}, jit_compile=True,
-                         mixed_precision=precision, augment_policy="translation",
-                         loss="rpgan", r1_gamma=0.1))
+@pytest.mark.parametrize("precision,labels", [("mixed_float16", "data"),
+                                              ("mixed_bfloat16", "data"),
+                                              ("mixed_bfloat16", "self_cond")])
+def test_conditional_step_under_xla_and_mixed_precision(tmp_path, precision, labels):
+    classes = ({"conditional": True, "model": {"num_classes": 3}} if labels == "data"
+               else {"self_cond_clusters": 3})
+    gan = build_gan(_cfg(tmp_path, jit_compile=True, mixed_precision=precision, **classes,
+                         augment_policy="translation", loss="rpgan", r1_gamma=0.1))
     images = np.clip(randn(4, 16, 16, 3), -1, 1)
-    data = tf.data.Dataset.from_tensors((images, np.array([0, 2, 2, 1], np.int32))).repeat()
+    if labels == "data":
+        data = tf.data.Dataset.from_tensors((images, np.array([0, 2, 2, 1], np.int32))).repeat()
+    else:  # centres at three of the images' features: each cluster has an image
+        d = gan.discriminator
+        d.cluster_centres.assign(d.cluster_features(tf.constant(images, tf.float32))[:3])
+        data = tf.data.Dataset.from_tensors(images).repeat()
     history = gan.fit(data, steps_per_epoch=2, epochs=1, verbose=0).history
     assert all(np.isfinite(values[-1]) for values in history.values())
     np.testing.assert_array_equal(np.abs(gan.generator.w_avg.numpy()).sum(1) > 0, True)

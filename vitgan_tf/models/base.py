@@ -55,6 +55,28 @@ class LogitModel(keras.Model):
         embedded = ops.cast(self.class_embedding(onehot, **call_kwargs), features.dtype)
         return ops.sum(embedded * features, axis=-1, keepdims=True) * scale
 
+    def build_clusters(self, dim):
+        """For a self-conditioned model: `cluster_centres`, (num_classes, dim) float32, the
+        centres of the unit-length features of real images (`cluster_features`), set by
+        training's reclustering and saved with the discriminator's weights."""
+        if self.vitgan_config.self_conditioned:
+            self.cluster_centres = self.add_weight(
+                name="cluster_centres", shape=(self.num_classes, dim), initializer="zeros",
+                trainable=False, dtype="float32")
+
+    def cluster_features(self, images):
+        """`features(images)` in float32, scaled to unit length: what the clusters group."""
+        f = ops.cast(self.features(images), "float32")
+        return f / ops.maximum(ops.sqrt(ops.sum(f * f, axis=-1, keepdims=True)), 1e-12)
+
+    def clusters(self, images):
+        """The nearest cluster centre (Euclidean) of each image's `cluster_features`: int32
+        (batch,), argmax_c <f, c_c> - |c_c|^2 / 2."""
+        f = self.cluster_features(images)
+        centres = self.cluster_centres
+        score = ops.matmul(f, ops.transpose(centres)) - 0.5 * ops.sum(centres * centres, axis=-1)
+        return ops.cast(ops.argmax(score, axis=-1), "int32")
+
     def get_config(self):
         base = super().get_config()
         base.pop("trainable", None)

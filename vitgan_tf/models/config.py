@@ -37,6 +37,11 @@ class ViTGANConfig:
     # Class-conditional models: the number of classes (0: unconditional). The generator embeds
     # the class into w; the discriminator adds a projection term; w_avg is kept per class.
     num_classes: int = 0
+    # Self-conditioning (Liu et al. 2020): num_classes counts clusters of the discriminator's
+    # features of real images, not the data's classes. Training assigns each real image to its
+    # nearest cluster centre; the generator picks a cluster from z itself (`Generator.labels_for`,
+    # in proportion to the clusters' sizes), so users sample it as an unconditional model.
+    self_conditioned: bool = False
     # Ablation switches (docs/model.md); the defaults are the paper's model.
     # Patch decoder: "siren" (implicit, modulated by each token) or "linear" (ViT's projection).
     g_decoder: str = "siren"
@@ -101,11 +106,20 @@ class ViTGANConfig:
                              f"{self.d_mbstd_group}.")
         if self.num_classes < 0:
             raise ValueError(f"ViTGANConfig.num_classes must be >= 0, got {self.num_classes}.")
+        if self.self_conditioned and self.num_classes < 2:
+            raise ValueError(f"ViTGANConfig.self_conditioned needs num_classes >= 2 clusters, "
+                             f"got {self.num_classes}.")
         if self.d_pack > 1 and self.num_classes:
             raise ValueError(f"ViTGANConfig.d_pack={self.d_pack}: packing needs an "
                              "unconditional model (a pack's images have different classes).")
         if not 0.0 <= self.w_avg_beta < 1.0:
             raise ValueError(f"ViTGANConfig.w_avg_beta must be in [0, 1), got {self.w_avg_beta}.")
+
+    @property
+    def user_classes(self):
+        """The classes a user asks for: num_classes, or 0 for an unconditional or a
+        self-conditioned model (whose clusters the generator picks itself)."""
+        return 0 if self.self_conditioned else self.num_classes
 
     @property
     def decoder_frequency(self):

@@ -83,6 +83,7 @@ class Discriminator(LogitModel):
         self.head.build((None, self._feature_dim))
         if cfg.num_classes:
             self.class_embedding.build((None, cfg.num_classes))
+        self.build_clusters(self._feature_dim)
         self.built = True
 
     @property

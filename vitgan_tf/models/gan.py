@@ -4,6 +4,7 @@ import dataclasses
 import functools
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from vitgan_tf import losses, rng
@@ -54,6 +55,11 @@ class ViTGAN(keras.Model):
     in the data's proportions, and RpGAN pairs each real image with a fake of its class);
     every discriminator call, R1/R2 and bCR included, sees the labels of the images it scores;
     w_avg is updated per class. DiffAugment and bCR act on images only.
+
+    A self-conditioned model (config `self_conditioned`; Liu et al. 2020) trains on unlabelled
+    batches like an unconditional one: each real image takes the cluster of its nearest centre
+    in the discriminator's features (`LogitModel.clusters`, the centres set by `recluster`),
+    and from there training is the conditional one above, clusters for classes.
 
     With `d_pack = m > 1` in the model config (PacGAN, Lin et al. 2018), D scores packs of m
     consecutive images of a batch (real with real, generated with generated): every loss term
@@ -125,7 +131,11 @@ class ViTGAN(keras.Model):
     # -- the training step --------------------------------------------------------------------
 
     def _unpack(self, data):
-        """(real images float32, labels or None) of a batch."""
+        """(real images float32, labels or None) of a batch; a self-conditioned model's
+        labels are the real images' clusters."""
+        if self.vitgan_config.self_conditioned:
+            real = tf.cast(data[0] if isinstance(data, tuple) else data, tf.float32)
+            return real, tf.stop_gradient(self.discriminator.clusters(real))
         if self.vitgan_config.num_classes:
             if not isinstance(data, (tuple, list)) or len(data) != 2:
                 raise ValueError("A conditional ViTGAN trains on (images, labels) batches.")
@@ -247,6 +257,23 @@ class ViTGAN(keras.Model):
             return penalty()
         due = tf.equal(self.d_optimizer.iterations % self.step.r1_interval, 0)
         return tf.cond(due, penalty, lambda: zeros)
+
+    def recluster(self, images, seed=0, batch_size=256):
+        """Self-conditioning's reclustering: k-means of the discriminator's features of
+        `images` (numpy, a fixed set of real images), warm-started from and matched to the
+        current centres (`self_conditioning.fit_clusters`); stores the centres in the
+        discriminator and the clusters' shares in both generators. Returns the shares."""
+        from vitgan_tf.self_conditioning import fit_clusters
+
+        d = self.discriminator
+        features = np.concatenate([
+            np.asarray(d.cluster_features(tf.constant(images[i:i + batch_size], tf.float32)))
+            for i in range(0, len(images), batch_size)])
+        centres, shares, _ = fit_clusters(features, d.cluster_centres.numpy(), seed)
+        d.cluster_centres.assign(centres)
+        for g in (self.generator, self.ema_generator):
+            g.set_cluster_shares(shares)
+        return shares
 
     def ema_beta(self, global_batch):
         """Per-step EMA decay for a half-life of `ema_half_life_kimg` thousand images."""

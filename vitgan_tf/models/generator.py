@@ -29,6 +29,13 @@ class Generator(keras.Model):
     so truncation pulls toward the mean style of the class asked for; the mean over all
     classes is not an image of any of them.
 
+    Self-conditioned (`self_conditioned`, num_classes clusters): the clusters are classes the
+    generator picks itself when no labels are given (`labels_for`): cluster c for the fraction
+    u = frac(64 z_0) of the first latent in [edge_{c-1}, edge_c), the edges being the
+    cumulative shares of the clusters' sizes (`cluster_edges`, set by training). So clusters are
+    drawn in proportion to their sizes, a seed keeps its image wherever z is made from it, and
+    the exported model takes z alone.
+
     Ablation switches of the config: g_decoder="linear" maps each token to its patch with one
     Dense layer; g_conditioning="additive" adds a linear map of w to every input token and uses
     plain LayerNorms instead of SLN; g_output="tanh" bounds the image to (-1, 1).
@@ -39,7 +46,7 @@ class Generator(keras.Model):
     Call arguments:
         z: (batch, latent_dim) latents.
         labels: (batch,) int class ids in [0, num_classes); required iff the model is
-            conditional.
+            conditional; optional for a self-conditioned one (default: `labels_for(z)`).
         truncation_psi: w' = w_avg + psi (w - w_avg); 1 disables it. Python float or tensor.
         training: training mode for the sub-layers.
 
@@ -99,7 +106,29 @@ class Generator(keras.Model):
                                      initializer="zeros",
                                      trainable=False, dtype="float32",
                                      aggregation="only_first_replica")
+        if cfg.self_conditioned:  # equal shares until training measures them
+            k = cfg.num_classes
+            self.cluster_edges = self.add_weight(
+                name="cluster_edges", shape=(k - 1,), trainable=False, dtype="float32",
+                initializer=keras.initializers.Constant([(c + 1) / k for c in range(k - 1)]),
+                aggregation="only_first_replica")
         self.built = True
+
+    def labels_for(self, z, labels=None):
+        """`labels`, or for a self-conditioned model given none, the cluster of each z row:
+        the number of `cluster_edges` at or below u = frac(64 z[:, 0]). u is close to uniform
+        and nearly independent of z_0's value, and moves by at most 64 times a rounding
+        difference of z."""
+        if labels is not None or not self.vitgan_config.self_conditioned:
+            return labels
+        scaled = ops.cast(z[:, 0], "float32") * 64.0
+        u = scaled - ops.floor(scaled)
+        return ops.sum(ops.cast(u[:, None] >= self.cluster_edges[None, :], "int32"), axis=1)
+
+    def set_cluster_shares(self, shares):
+        """Sets `cluster_edges` from the clusters' shares of the real images (summing to 1)."""
+        shares = ops.convert_to_tensor(shares, "float32")
+        self.cluster_edges.assign(ops.cumsum(shares / ops.sum(shares))[:-1])
 
     def truncate(self, w, truncation_psi, labels=None):
         """w' = w_avg + psi (w - w_avg), w_avg being the mean of each row's class when the model
@@ -147,6 +176,7 @@ class Generator(keras.Model):
         return ops.tanh(images) if cfg.g_output == "tanh" else images
 
     def call(self, z, truncation_psi=1.0, training=False, labels=None):
+        labels = self.labels_for(z, labels)
         w = self.mapping(z, labels=labels)
         return self.synthesize(self.truncate(w, truncation_psi, labels), training=training)
 

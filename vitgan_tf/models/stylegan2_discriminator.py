@@ -86,6 +86,7 @@ class StyleGAN2Discriminator(LogitModel):
         self.out.build((None, self.dense.units))
         if self.num_classes:
             self.class_embedding.build((None, self.num_classes))
+        self.build_clusters(self.dense.units)
         self.built = True
 
     def features(self, images, training=False):
