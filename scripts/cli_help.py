@@ -1,4 +1,4 @@
-"""Write the four tools' --help to docs/cli/<tool>.txt: python scripts/cli_help.py
+"""Write the tools' --help to docs/cli/<tool>.txt: python scripts/cli_help.py
 
 Each file holds the tool's description and the flags that vitgan_tf defines (absl's own and
 TensorFlow's flags are left out), as `python -m vitgan_tf.<tool> --helpfull` prints them.
@@ -11,11 +11,11 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOOLS = ("train", "sample", "evaluate", "export")
+TOOLS = ("train", "sample", "evaluate", "export", "web")
 
 
 def start(tool):
-    """The --helpfull process of one tool (the four run at once: each imports TensorFlow)."""
+    """The --helpfull process of one tool (they run at once: each imports TensorFlow)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.Popen([sys.executable, "-m", f"vitgan_tf.{tool}", "--helpfull"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE,

@@ -46,7 +46,7 @@ def test_every_bound_is_enforced_at_its_edge(field, accepts):
         if ok:
             cfg.validate()
         else:
-            with pytest.raises(config.ConfigError, match=f"^--{field.name}="):
+            with pytest.raises(config.ConfigError, match=f"^{field.name}="):
                 cfg.validate()
 
 
@@ -54,16 +54,16 @@ def test_every_bound_is_enforced_at_its_edge(field, accepts):
                                   if f.type in (float, "float")])
 def test_float_settings_refuse_nan_and_inf(name):
     for value in (math.nan, math.inf):
-        with pytest.raises(config.ConfigError, match=f"^--{name}=(nan|inf)"):
+        with pytest.raises(config.ConfigError, match=f"^{name}=(nan|inf)"):
             _valid(**{name: value}).validate()
 
 
 def test_choices_and_types_are_checked_with_the_flag_named():
-    with pytest.raises(config.ConfigError, match=r"^--loss='hinge': expected one of ns, rpgan"):
+    with pytest.raises(config.ConfigError, match=r"^loss='hinge': expected one of ns, rpgan"):
         _valid(loss="hinge").validate()
-    with pytest.raises(config.ConfigError, match=r"^--batch_size='8': expected an integer"):
+    with pytest.raises(config.ConfigError, match=r"^batch_size='8': expected an integer"):
         _valid(batch_size="8").validate()
-    with pytest.raises(config.ConfigError, match=r"^--batch_size=True"):
+    with pytest.raises(config.ConfigError, match=r"^batch_size=True"):
         _valid(batch_size=True).validate()
     assert _valid(lr=1).validate().lr == 1  # an int where a float is declared is fine
 
@@ -110,7 +110,7 @@ def test_model_flags_change_the_preset_typed():
 
 
 def test_a_bad_model_value_names_its_flag():
-    with pytest.raises(config.ConfigError, match=r"^--model.d_conv_channels=0: "):
+    with pytest.raises(config.ConfigError, match=r"^model.d_conv_channels=0: "):
         _parse("--model.d_conv_channels=0").validate()
     with pytest.raises(flags.IllegalFlagValueError):
         _parse("--model.d_norm=spectral")
@@ -146,17 +146,25 @@ def test_checking_the_settings_needs_no_tensorflow():
 
 
 def test_the_cli_writes_library_arguments_as_its_flags(monkeypatch):
-    from vitgan_tf import cli
+    # A library error carries its argument and value; a notebook reads them as arguments, the
+    # command line as the tool's flags (an argument that is no flag of the tool stays as it is).
+    from vitgan_tf import cli, data
+    from vitgan_tf.errors import UserError
 
     values = flags.FlagValues()
     flags.DEFINE_string("data_dir", None, "", flag_values=values)
-    flags.DEFINE_string("extractor", None, "", flag_values=values)
     monkeypatch.setattr(flags, "FLAGS", values)
-    message = ("data_dir='/x' is not a folder; for dataset=folder run `tfds build "
-               "--data_dir=/y`; extractor='z', /a/b=c, --lr=inf")
-    assert cli.as_flags(message) == (
-        "--data_dir='/x' is not a folder; for dataset=folder run `tfds build "
-        "--data_dir=/y`; --extractor='z', /a/b=c, --lr=inf")
+    with pytest.raises(data.DataError) as raised:
+        data.list_image_files("/no/such/folder")
+    assert str(raised.value).startswith("data_dir='/no/such/folder' is not a folder")
+    assert cli.render(raised.value).startswith("--data_dir='/no/such/folder' is not a folder")
+    other = UserError(": expected one of a, b.", argument="extractor", value="z")
+    assert str(other) == cli.render(other) == "extractor='z': expected one of a, b."
+    with pytest.raises(config.ConfigError) as raised:
+        config.TrainConfig(workdir="w", batch_size=0).validate()
+    assert str(raised.value) == "batch_size=0: expected an integer >= 1."
+    plain = UserError("--checkpoint=best: no best checkpoint.")
+    assert str(plain) == cli.render(plain) == "--checkpoint=best: no best checkpoint."
 
 
 def test_the_dataset_names_match_the_sources_data_py_implements():

@@ -269,7 +269,12 @@ def test_a_tflite_only_export_takes_its_version(exported, tmp_path):
     assert first["version"] == 1 and not (out / "1").exists()
     second = export.export(str(base / "run"), str(out), tflite_variants=("float32",))
     assert second["version"] == 2 and (out / "2").is_dir()
-    assert sorted(os.listdir(out / "tflite")) == ["v1_float32.tflite", "v2_float32.tflite"]
+    assert sorted(os.listdir(out / "tflite")) == ["v1_float32.tflite", "v1_vitgan_tf.json",
+                                                  "v2_float32.tflite", "v2_vitgan_tf.json"]
+    # The description beside the TFLite files is the SavedModel's, for the web page.
+    description = json.loads((out / "tflite" / "v2_vitgan_tf.json").read_text())
+    assert description == json.loads((out / "2" / "assets.extra" / "vitgan_tf.json").read_text())
+    assert description["version"] == 2 and description["tflite_batch"] == 0
     with pytest.raises(FileExistsError, match="version 1 exists"):
         export.export(str(base / "run"), str(out), version=1, formats=("saved_model",))
 

@@ -257,9 +257,9 @@ def test_parse_seeds_counts_before_it_builds_the_list():
         sample.parse_seeds("0-3,7,9", limit=5)
     sample.check_count(4096, 0, 4096)
     sample.check_count(64, 64, 4096)
-    with pytest.raises(ValueError, match="--num=10000000: 10000000 images, more than the 4096"):
+    with pytest.raises(ValueError, match="num=10000000: 10000000 images, more than the 4096"):
         sample.check_count(10_000_000, 0, 4096)
-    with pytest.raises(ValueError, match="--interpolation_steps=100: 10000 images"):
+    with pytest.raises(ValueError, match="interpolation_steps=100: 10000 images"):
         sample.check_count(100, 100, 4096)
     assert sample.max_images(32) == sample.MAX_IMAGES
     assert sample.max_images(256) == 2**26 // 256**2  # 1024 at 256 px

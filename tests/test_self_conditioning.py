@@ -94,18 +94,18 @@ def test_self_conditioning_settings_are_checked():
     def check(**changes):
         config.TrainConfig(workdir="w", **changes).validate()
 
-    with pytest.raises(config.ConfigError, match="^--self_cond_clusters=1: expected 0 .off. "
+    with pytest.raises(config.ConfigError, match="^self_cond_clusters=1: expected 0 .off. "
                                                  "or at least 2"):
         check(self_cond_clusters=1)
     with pytest.raises(config.ConfigError, match="replaces the labels of --conditional"):
         check(self_cond_clusters=4, conditional=True)
-    with pytest.raises(config.ConfigError, match="^--self_cond_images=3: expected at least "
+    with pytest.raises(config.ConfigError, match="^self_cond_images=3: expected at least "
                                                  "--self_cond_clusters=4"):
         check(self_cond_clusters=4, self_cond_images=3)
-    with pytest.raises(config.ConfigError, match="^--self_cond_every=75: expected a positive "
+    with pytest.raises(config.ConfigError, match="^self_cond_every=75: expected a positive "
                                                  "multiple of --log_every=50"):
         check(self_cond_clusters=4, self_cond_every=75)
-    with pytest.raises(config.ConfigError, match="^--self_cond_clusters=4: expected 0 with "
+    with pytest.raises(config.ConfigError, match="^self_cond_clusters=4: expected 0 with "
                                                  "--model.d_pack=2"):
         check(self_cond_clusters=4, model={"d_pack": 2})
 

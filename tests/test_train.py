@@ -92,7 +92,7 @@ def test_fit_gets_the_data_with_tf_data_autotuning_off(tmp_path, monkeypatch):
 @pytest.mark.integration
 def test_resume_refuses_a_different_model(tmp_path):
     train_lib.train(_cfg(tmp_path, total_steps=2), dataset=_data())
-    with pytest.raises(ValueError, match="--preset"):
+    with pytest.raises(ValueError, match="preset"):
         train_lib.train(_cfg(tmp_path, preset="digits", total_steps=4), dataset=_data())
 
 
@@ -106,7 +106,9 @@ def test_resume_refuses_a_different_model(tmp_path):
 def test_validate_names_the_flag(tmp_path, flag, value, message):
     with pytest.raises(ValueError) as err:
         _cfg(tmp_path, **{flag: value}).validate()
-    assert message in str(err.value)
+    # A library error names the argument; the command line writes it as the flag.
+    assert str(err.value).startswith(message.removeprefix("--"))
+    assert err.value.render(as_flag=True).startswith(message)
 
 
 def _cli(*args, **kw):
@@ -314,7 +316,7 @@ def test_fd_and_kid_during_training_keep_the_best_checkpoint(tmp_path, monkeypat
     cached = os.listdir(tmp_path / "stats")
     assert len(cached) == 1 and cached[0].startswith("digits_train_")
     assert cached[0].endswith("_16px_keras_inception_random_6.npz")
-    with pytest.raises(ValueError, match="--kid_every=3"):
+    with pytest.raises(ValueError, match="kid_every=3"):
         _cfg(tmp_path, kid_every=3).validate()
     # `evaluate` on the same run writes the same quantity under the same key and tag.
     monkeypatch.setattr(evaluate, "evaluate", real_evaluate)

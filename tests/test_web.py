@@ -1,18 +1,32 @@
-"""The browser page's JavaScript keeps the project's seed convention: web/rng.js draws the same
-latent for a seed as vitgan_tf.rng.latents_from_seeds, to float32 rounding."""
+"""The browser page (web/): its JavaScript keeps the project's seed convention (web/rng.js draws
+the same latent for a seed as vitgan_tf.rng.latents_from_seeds, to float32 rounding), and in
+headless Chromium it draws, with LiteRT.js, the pixels `python -m vitgan_tf.sample --seeds`
+draws, and says in one line what is wrong with bad input."""
 
+import contextlib
 import json
+import os
 import shutil
 import subprocess
+import threading
 
 import numpy as np
 import pytest
 
-from tests.helpers import ROOT
+from tests import browser as browser_lib
+from tests.helpers import ROOT, assert_same_uint8, run_cli, tiny_config
 from vitgan_tf import rng
 
-pytestmark = pytest.mark.skipif(shutil.which("node") is None,
+needs_node = pytest.mark.skipif(shutil.which("node") is None,
                                 reason="needs Node.js (node) to run web/rng.js")
+LITERT = os.path.join(ROOT, "web", "node_modules", "@litertjs", "core")
+needs_browser = [
+    pytest.mark.integration,
+    pytest.mark.skipif(browser_lib.find_chromium() is None,
+                       reason="needs Chromium (apt-get install -y chromium)"),
+    pytest.mark.skipif(not os.path.isdir(LITERT),
+                       reason="needs LiteRT.js in web/node_modules (npm ci --prefix web)"),
+]
 
 SCRIPT = f"""
 import {{ latentsFromSeeds }} from "{ROOT}/web/rng.js";
@@ -29,6 +43,7 @@ def _js_latents(seeds, dim):
     return np.array(json.loads(result.stdout), np.float32).reshape(len(seeds), dim)
 
 
+@needs_node
 def test_seed_s_is_the_same_latent_in_javascript_and_python():
     rand = np.random.default_rng(0)
     edges = [0, 1, 5, 2**31 - 1, 2**31, 2**32, 2**32 + 1, 2**63 - 1]
@@ -42,3 +57,180 @@ def test_seed_s_is_the_same_latent_in_javascript_and_python():
     assert np.abs(js - py).mean() < 1e-6
     # The batch does not matter: a seed alone draws the same latent.
     np.testing.assert_array_equal(_js_latents([2**63 - 1], 128)[0], js[7])
+
+
+# -- the page in a real browser -------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def serving(model_dir, variant="float32"):
+    """vitgan_tf.web's server for `model_dir` on a free localhost port; yields its URL."""
+    from vitgan_tf import web
+
+    server = web.make_server(str(model_dir), variant, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _export(workdir, output, batch):
+    from vitgan_tf import export
+
+    export.export(str(workdir), str(output), formats=("tflite",),
+                  tflite_variants=("float32", "float16"), tflite_batch=batch)
+    return output
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with browser_lib.Browser() as browser:
+        yield browser
+
+
+def _canvas(page):
+    pixels = page.evaluate("window.vitgan.pixels()")
+    rgba = np.array(pixels["data"], np.uint8).reshape(pixels["height"], pixels["width"], 4)
+    assert np.all(rgba[..., 3] == 255)
+    return rgba[..., :3]
+
+
+def _sample_png(workdir, tmp_path, *flags):
+    from PIL import Image
+
+    out = tmp_path / "sample.png"
+    result = run_cli("sample", f"--workdir={workdir}", f"--out={out}", *flags)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return np.asarray(Image.open(out).convert("RGB"))
+
+
+def _ready(page):
+    assert page.evaluate("window.vitgan.ready") is True, page.evaluate("window.vitgan.error()")
+
+
+def browser_test(test):
+    """Marked integration; skipped, saying what to install, without Chromium or LiteRT.js."""
+    for mark in needs_browser:
+        test = mark(test)
+    return test
+
+
+@browser_test
+@pytest.mark.parametrize("variant", ["float32", "float16"])
+def test_the_page_draws_the_pixels_of_sample(tiny_run, tmp_path, chromium, variant):
+    # Batch 4 per call: the 6 seeds take two calls, the second padded.
+    model_dir = _export(tiny_run, tmp_path / "export", batch=4)
+    with serving(model_dir, variant) as url:
+        page = chromium.open(url)
+        _ready(page)
+        assert page.evaluate("window.vitgan.drawGrid('0-5')") is True
+        got = _canvas(page)
+        timing = page.evaluate("window.vitgan.timing()")
+        # Interpolation: its ends are the seeds' own images.
+        assert page.evaluate("window.vitgan.interpolate('0', '1', 5)") is True
+        walk = _canvas(page)
+        shot = page.screenshot()
+    want = _sample_png(tiny_run, tmp_path, "--seeds=0-5")
+    assert got.shape == want.shape == (2 * 17 + 1, 3 * 17 + 1, 3)
+    if variant == "float32":
+        # Measured: identical (XNNPack in WebAssembly against TF's CPU kernels, uint8 images).
+        assert_same_uint8(got, want)
+    else:
+        # float16 weights: measured at most 2 grey levels off on the tiny model.
+        diff = np.abs(got.astype(int) - want.astype(int))
+        assert diff.max() <= 8 and diff.mean() < 1, (diff.max(), diff.mean())
+    np.testing.assert_array_equal(walk[1:17, 1:17], got[1:17, 1:17])
+    np.testing.assert_array_equal(walk[1:17, 4 * 17 + 1:5 * 17], got[1:17, 18:34])
+    assert timing["images"] == 6 and timing["perImage"] > 0
+    assert shot[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@browser_test
+def test_the_page_draws_one_row_per_class_of_a_conditional_model(tmp_path, chromium):
+    from tests.test_conditional import labelled_tiny_images
+    from vitgan_tf import train_lib
+
+    workdir = tmp_path / "run"
+    train_lib.train(tiny_config(workdir, conditional=True, total_steps=2),
+                    dataset=labelled_tiny_images())
+    model_dir = _export(workdir, tmp_path / "export", batch=1)
+    with serving(model_dir) as url:
+        page = chromium.open(url)
+        _ready(page)
+        assert "10 classes" in page.evaluate("document.getElementById('model-info').textContent")
+        assert page.evaluate("document.getElementById('classes').options.length") == 10
+        assert page.evaluate("window.vitgan.drawGrid('0-2', [1, 3])") is True
+        got = _canvas(page)
+        assert page.evaluate("window.vitgan.drawGrid('0-2', [10])") is False
+        assert "10 is not a class id of this model (0 to 9)" in page.evaluate(
+            "window.vitgan.error()")
+    want = _sample_png(workdir, tmp_path, "--seeds=0-2", "--classes=1,3")
+    assert got.shape == want.shape == (2 * 17 + 1, 3 * 17 + 1, 3)
+    assert_same_uint8(got, want)
+
+
+@browser_test
+def test_the_page_says_in_one_line_what_is_wrong(tiny_run, tmp_path, chromium):
+    import tensorflow as tf
+
+    model_dir = _export(tiny_run, tmp_path / "export", batch=1)
+    # Another TFLite model under the export's names: not a ViTGAN generator.
+    other = tmp_path / "other"
+    (other / "tflite").mkdir(parents=True)
+    double = tf.function(lambda x: {"y": 2 * x},
+                         input_signature=[tf.TensorSpec([1, 4], tf.float32, name="x")])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [double.get_concrete_function()])
+    (other / "tflite" / "v1_float32.tflite").write_bytes(converter.convert())
+    shutil.copy(model_dir / "tflite" / "v1_vitgan_tf.json", other / "tflite")
+
+    def error_of(url):
+        page = chromium.open(url)
+        assert page.evaluate("window.vitgan.ready") is False
+        return page.evaluate("window.vitgan.error()")
+
+    with serving(model_dir) as url:
+        assert error_of(url + "?meta=missing.json").startswith(
+            "Could not fetch the model description missing.json (HTTP 404).")
+        assert error_of(url + "?model=vitgan_tf.json").startswith(
+            "vitgan_tf.json is not a TFLite model")
+        assert error_of(url + "?meta=model.tflite").startswith("model.tflite is not JSON")
+        page = chromium.open(url)
+        _ready(page)
+        for call, message in (
+                ("drawGrid('0-99999')", 'Seeds: "0-99999" is 100000 images; at most 256'),
+                ("drawGrid('a-b')", 'Seeds: expected a range such as 0-15'),
+                ("drawGrid('9223372036854775808')", "each a whole number from 0 to "
+                                                    "9223372036854775807"),
+                ("interpolate('0', '1', 1)", "Steps: expected a whole number from 2 to 64")):
+            assert page.evaluate(f"window.vitgan.{call}") is False, call
+            assert message in page.evaluate("window.vitgan.error()"), call
+        # A good request after a bad one clears the message and draws.
+        assert page.evaluate("window.vitgan.drawGrid('2,7')") is True
+        assert page.evaluate("window.vitgan.error()") == ""
+    with serving(other) as url:
+        assert "is not the vitgan_tf generator that vitgan_tf.json describes: its inputs are " \
+               "(x)" in error_of(url)
+
+
+def test_the_server_refuses_what_the_page_cannot_run(tiny_run, tmp_path):
+    from vitgan_tf import export, web
+    from vitgan_tf.errors import UserError
+
+    with pytest.raises(UserError, match="no tflite/ folder there"):
+        web.model_files(str(tmp_path))
+    output = tmp_path / "export"
+    export.export(str(tiny_run), str(output), formats=("tflite",), tflite_variants=("float32",))
+    with pytest.raises(UserError, match="exported for any number of rows per call.*"
+                                        "--tflite_batch=1"):
+        web.model_files(str(output))
+    with pytest.raises(UserError, match="^version=7: no float32 TFLite model of that version"):
+        web.model_files(str(output), version=7)
+    with pytest.raises(UserError, match="^variant='float16': no float16 TFLite model"):
+        web.model_files(str(output), "float16")
+    (output / "tflite" / "v1_vitgan_tf.json").unlink()
+    with pytest.raises(UserError, match="v1_vitgan_tf.json is missing"):
+        web.model_files(str(output))

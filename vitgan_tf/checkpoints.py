@@ -99,8 +99,8 @@ def checkpoint_step(path):
     """N of a checkpoint path ".../ckpt-N"."""
     match = re.search(r"ckpt-(\d+)$", path)
     if not match:
-        raise CheckpointError(f"--checkpoint={path!r}: expected a checkpoint path such as "
-                       "WORKDIR/checkpoints/ckpt-1000.")
+        raise CheckpointError(": expected a checkpoint path such as "
+                       "WORKDIR/checkpoints/ckpt-1000.", argument="checkpoint", value=path)
     return int(match.group(1))
 
 

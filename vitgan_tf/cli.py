@@ -8,7 +8,6 @@ to do>` on stderr, no traceback, no usage dump, status 2.
 """
 
 import math
-import re
 import sys
 
 from absl import app, flags
@@ -18,20 +17,19 @@ from vitgan_tf.errors import UserError
 USAGE_ERROR = 2
 
 
-def as_flags(message):
-    """Library errors name arguments (`data_dir='x'`); on the command line each argument that
-    is one of the tool's flags is written as the flag (`--data_dir='x'`)."""
-    def flag(match):
-        name = match.group(1)
-        return f"--{name}=" if name in flags.FLAGS else match.group(0)
-
-    return re.sub(r"(?<![\w./-])([a-z][a-z0-9_.]*)=", flag, message)
+def render(error):
+    """An error's message for the command line: a UserError about an argument that is one of
+    the tool's flags names it as the flag (`--data_dir='x' ...`; a library caller reads
+    `data_dir='x' ...`)."""
+    if isinstance(error, UserError) and error.argument is not None:
+        return error.render(as_flag=error.argument in flags.FLAGS)
+    return str(error)
 
 
 def exit_with(error, status=USAGE_ERROR):
-    """A problem the user must fix: its message on one line, no traceback. (Not logged as
-    well: absl's stderr handler would print it a second time.)"""
-    print(f"error: {as_flags(str(error))}", file=sys.stderr)
+    """A problem the user must fix (an error or a message): one line, no traceback. (Not
+    logged as well: absl's stderr handler would print it a second time.)"""
+    print(f"error: {render(error)}", file=sys.stderr)
     sys.exit(status)
 
 
@@ -48,7 +46,7 @@ def define_run_flags(truncation_help):
 def check_truncation_psi(value):
     """--truncation_psi must be finite (a NaN or inf psi makes every image NaN)."""
     if not math.isfinite(value):
-        raise UserError(f"--truncation_psi={value}: expected a finite number.")
+        raise UserError(": expected a finite number.", argument="truncation_psi", value=value)
     return value
 
 

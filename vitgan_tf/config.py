@@ -156,7 +156,8 @@ class StepSettings:
         try:
             parse_policy(self.augment_policy)
         except ValueError as e:
-            raise ConfigError(f"--augment_policy={self.augment_policy!r}: {e}") from None
+            raise ConfigError(f": {e}",
+                              argument="augment_policy", value=self.augment_policy) from None
         return self
 
 
@@ -257,24 +258,28 @@ class TrainConfig(StepSettings):
         need(self.dataset != "mnist" or bool(self.data_dir), "data_dir",
              "the folder of MNIST's four *-ubyte.gz files")
         if self.dataset == "digits" and self.data_dir:
-            raise ConfigError(f"--data_dir={self.data_dir!r}: --dataset=digits is built in and "
-                              "reads no files; for a folder of images add --dataset=folder.")
+            raise ConfigError(": --dataset=digits is built in and "
+                              "reads no files; for a folder of images add --dataset=folder.",
+                              argument="data_dir", value=self.data_dir)
         if self.conditional and self.dataset not in LABELLED_DATASETS:
             raise ConfigError(f"--conditional: --dataset={self.dataset} has no class labels "
                               f"(labelled: {', '.join(LABELLED_DATASETS)}).")
         if self.model.get("num_classes") and not self.conditional:
-            raise ConfigError(f"--model.num_classes={self.model['num_classes']!r}: set "
+            raise ConfigError(": set "
                               "--conditional instead; the number of classes comes from the "
-                              "data.")
+                              "data.",
+                              argument="model.num_classes", value=self.model['num_classes'])
         if self.self_cond_clusters:
             need(self.self_cond_clusters >= 2, "self_cond_clusters", "0 (off) or at least 2")
             if self.conditional:
-                raise ConfigError(f"--self_cond_clusters={self.self_cond_clusters}: "
+                raise ConfigError(": "
                                   "self-conditioning replaces the labels of --conditional; "
-                                  "use one of them.")
+                                  "use one of them.",
+                                  argument="self_cond_clusters", value=self.self_cond_clusters)
             need(self.self_cond_images >= self.self_cond_clusters, "self_cond_images",
                  f"at least --self_cond_clusters={self.self_cond_clusters} images")
-        for flag in ("checkpoint_every", "sample_every", "self_cond_every"):
+        for flag in ("checkpoint_every", "sample_every") + (
+                ("self_cond_every",) if self.self_cond_clusters else ()):
             need(getattr(self, flag) % self.log_every == 0, flag,
                  f"a positive multiple of --log_every={self.log_every}")
         need(self.kid_every % self.log_every == 0, "kid_every",
@@ -282,7 +287,7 @@ class TrainConfig(StepSettings):
         try:
             get_config(self.preset)
         except ValueError as e:
-            raise ConfigError(f"--preset={self.preset!r}: {e}") from None
+            raise ConfigError(f": {e}", argument="preset", value=self.preset) from None
         pack = model_config(self).d_pack
         need(self.batch_size % pack == 0, "batch_size",
              f"a multiple of --model.d_pack={pack} (the discriminator scores packs)")
@@ -315,7 +320,7 @@ class ConfigError(UserError):
 
 
 def _bad(flag, value, expected):
-    raise ConfigError(f"--{flag}={value!r}: expected {expected}.")
+    raise ConfigError(f": expected {expected}.", argument=flag, value=value)
 
 
 def fits_type(field, value):
@@ -389,6 +394,9 @@ def model_config(cfg):
         return base.replace(**cfg.model)
     except (ValueError, TypeError) as e:
         named = [n for n in cfg.model if n in str(e)] or list(cfg.model)
+        if len(named) == 1:
+            raise ConfigError(f": {e}", argument=MODEL_FLAG_PREFIX + named[0],
+                              value=cfg.model[named[0]]) from None
         flag = ", ".join(f"--{MODEL_FLAG_PREFIX}{n}={cfg.model[n]!r}" for n in named)
         raise ConfigError(f"{flag or '--preset=' + repr(cfg.preset)}: {e}") from None
 

@@ -81,8 +81,8 @@ def list_image_files(folder):
 
     if not folder or not os.path.isdir(folder):
         raise DataError(
-            f"data_dir={folder!r} is not a folder; for dataset=folder give a folder of "
-            f"images ({', '.join(IMAGE_EXTENSIONS)}).")
+            f" is not a folder; the folder dataset give a folder of "
+            f"images ({', '.join(IMAGE_EXTENSIONS)}).", argument="data_dir", value=folder)
     candidates = sorted(
         os.path.join(root, name) for root, _, names in os.walk(folder) for name in names
         if name.lower().endswith(IMAGE_EXTENSIONS))
@@ -112,24 +112,26 @@ def folder_classes(folder):
     the file or folder for images directly in `folder` or a class folder without images.
     """
     if not folder or not os.path.isdir(folder):
-        raise DataError(f"data_dir={folder!r} is not a folder; a conditional run on "
-                        "dataset=folder needs a folder with one subfolder of images per class.")
+        raise DataError(" is not a folder; a conditional run on "
+                        "the folder dataset needs a folder with one subfolder of images per class.",
+                        argument="data_dir", value=folder)
     entries = sorted(os.listdir(folder))
     loose = [name for name in entries if name.lower().endswith(IMAGE_EXTENSIONS)
              and os.path.isfile(os.path.join(folder, name))]
     if loose:
-        raise DataError(f"data_dir={folder!r} has images outside class subfolders (e.g. "
+        raise DataError(f" has images outside class subfolders (e.g. "
                         f"{loose[0]!r}); a conditional run needs every image in a subfolder "
-                        "named after its class.")
+                        "named after its class.", argument="data_dir", value=folder)
     classes = [name for name in entries if os.path.isdir(os.path.join(folder, name))]
     if not classes:
-        raise DataError(f"data_dir={folder!r} has no subfolders; a conditional run needs one "
-                        "subfolder of images per class.")
+        raise DataError(" has no subfolders; a conditional run needs one "
+                        "subfolder of images per class.", argument="data_dir", value=folder)
     for name in classes:
         if not any(f.lower().endswith(IMAGE_EXTENSIONS)
                    for _, _, files in os.walk(os.path.join(folder, name)) for f in files):
-            raise DataError(f"data_dir={folder!r}: class folder {name!r} holds no image; "
-                            "every class needs images (remove the folder or add images).")
+            raise DataError(f": class folder {name!r} holds no image; "
+                            "every class needs images (remove the folder or add images).",
+                            argument="data_dir", value=folder)
     return classes
 
 
@@ -243,7 +245,7 @@ def idx_data_dir(dataset, data_dir=None):
     default, hint = IDX_DATASETS[dataset]
     folder = data_dir or default
     if not folder:
-        raise DataError(f"dataset={dataset!r} needs data_dir=DIR: {hint}.")
+        raise DataError(f" needs data_dir=DIR: {hint}.", argument="dataset", value=dataset)
     return folder
 
 
@@ -378,10 +380,10 @@ def image_source(dataset, image_size, data_dir=None, split="train", seed=0, with
     datasets (the others use their training images). with_labels: (image, int32 class id)
     pairs instead, for the datasets of LABELLED_DATASETS."""
     if dataset not in DATASETS:
-        raise DataError(f"dataset={dataset!r} is not one of {DATASETS}.")
+        raise DataError(f" is not one of {DATASETS}.", argument="dataset", value=dataset)
     if with_labels and dataset not in LABELLED_DATASETS:
-        raise DataError(f"dataset={dataset!r} has no class labels (labelled: "
-                        f"{', '.join(LABELLED_DATASETS)}).")
+        raise DataError(f" has no class labels (labelled: "
+                        f"{', '.join(LABELLED_DATASETS)}).", argument="dataset", value=dataset)
     if dataset == "digits":
         return digits_source(image_size, with_labels)
     if dataset == "folder":

@@ -4,7 +4,25 @@ status 2; a notebook sees an ordinary exception whose message names the argument
 
 
 class UserError(ValueError):
-    """A problem with what the user asked for, with what to do about it."""
+    """A problem with what the user asked for, with what to do about it.
+
+    UserError(text, argument=NAME, value=VALUE) is about one argument: its message is
+    `NAME=VALUE<text>` (`text` starts with ":" or a space, as the sentence needs), and the
+    command-line tools write the argument as their flag, `--NAME=VALUE<text>` (`render`).
+    """
+
+    def __init__(self, message="", *, argument=None, value=None):
+        super().__init__(message)
+        self.text, self.argument, self.value = message, argument, value
+
+    def render(self, as_flag=False):
+        """The message, the argument written as `--argument` when `as_flag`."""
+        if self.argument is None:
+            return self.text
+        return f"{'--' if as_flag else ''}{self.argument}={self.value!r}{self.text}"
+
+    def __str__(self):
+        return self.render()
 
 
 class RunError(UserError):

@@ -77,7 +77,8 @@ def parse_metrics(names, num_samples):
         if match.group(2):
             counts.add(int(match.group(2)) * 1000)
     if len(counts) > 1:
-        raise UserError(f"--metrics={','.join(names)}: conflicting sample counts {counts}.")
+        raise UserError(f": conflicting sample counts {counts}.",
+                        argument="metrics", value=','.join(names))
     return parsed, counts.pop() if counts else num_samples
 
 
@@ -279,8 +280,8 @@ CONDITIONAL_METRICS = {"acc": "class accuracy", "ifd": "intra-class FD"}
 
 def _require_conditional(name, conditional):
     if not conditional:
-        raise UserError(f"--metrics={name}: {CONDITIONAL_METRICS[name]} needs a conditional run "
-                        "(trained with --conditional).")
+        raise UserError(f": {CONDITIONAL_METRICS[name]} needs a conditional run "
+                        "(trained with --conditional).", argument="metrics", value=name)
 
 
 @_metric("acc")
@@ -441,14 +442,17 @@ def main(argv):
         names, num_samples = parse_metrics(FLAGS.metrics, FLAGS.num_samples)
         for flag in ("num_samples", "real_samples", "batch_size", "kid_subset_size"):
             if FLAGS[flag].value < 2:
-                raise UserError(f"--{flag}={FLAGS[flag].value}: expected an integer >= 2.")
+                raise UserError(": expected an integer >= 2.", argument=flag,
+                                value=FLAGS[flag].value)
         for flag in ("kid_subsets", "is_splits"):
             if FLAGS[flag].value < 1:
-                raise UserError(f"--{flag}={FLAGS[flag].value}: expected an integer >= 1.")
+                raise UserError(": expected an integer >= 1.", argument=flag,
+                                value=FLAGS[flag].value)
         cli.check_truncation_psi(FLAGS.truncation_psi)
         if "is" in names and FLAGS.is_splits > num_samples:
-            raise UserError(f"--is_splits={FLAGS.is_splits}: expected at most the "
-                            f"{num_samples} generated samples.")
+            raise UserError(f": expected at most the "
+                            f"{num_samples} generated samples.",
+                            argument="is_splits", value=FLAGS.is_splits)
         rundir.load_config(FLAGS.workdir)  # A bad --workdir first, before loading weights.
         extractor = features.make_extractor(FLAGS.extractor, FLAGS.inception_path,
                                             FLAGS.inception_weights)

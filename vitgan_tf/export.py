@@ -136,15 +136,16 @@ def _check_free(output, version):
                               "overwritten. Leave --version unset to write the next one.")
 
 
-def _tflite_module(generator, truncation_psi):
+def _tflite_module(generator, truncation_psi, batch=0):
     """z [, class_id] -> {"images": uint8, "raw": float32, "valid": uint8}; one signature, for
-    the TFLite converter."""
+    the TFLite converter; `batch` rows per call (0: any number)."""
     module = tf.Module()
     module.weights = [w.value for w in generator.weights]
     classes = generator.vitgan_config.user_classes
-    specs = [tf.TensorSpec([None, generator.vitgan_config.latent_dim], tf.float32, name="z")]
+    rows = batch or None
+    specs = [tf.TensorSpec([rows, generator.vitgan_config.latent_dim], tf.float32, name="z")]
     if classes:
-        specs.append(_class_spec())
+        specs.append(tf.TensorSpec([rows], tf.int32, name="class_id"))
 
     def generate(inputs):
         # TFLite cannot raise: a row whose z is not finite (or whose class_id is out of range)
@@ -178,14 +179,15 @@ def check_variant(variant):
                         f"{', '.join(TFLITE_VARIANTS)}.")
 
 
-def convert_tflite(generator, variant, truncation_psi=1.0, allow_select_tf_ops=False):
+def convert_tflite(generator, variant, truncation_psi=1.0, allow_select_tf_ops=False, batch=0):
     """The generator as a TFLite flat buffer; `variant` in TFLITE_VARIANTS.
 
     Built-in ops only unless `allow_select_tf_ops`: the conversion fails rather than silently
-    needing the Flex delegate. The batch dimension is dynamic: interpreters resize it.
+    needing the Flex delegate. batch 0: the batch dimension is dynamic (interpreters resize
+    it); N > 0: N rows per call, fixed, as LiteRT.js in a browser needs.
     """
     check_variant(variant)
-    module = _tflite_module(generator, truncation_psi)
+    module = _tflite_module(generator, truncation_psi, batch)
     concrete = module.generate.get_concrete_function()
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], module)
     ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -202,8 +204,10 @@ def convert_tflite(generator, variant, truncation_psi=1.0, allow_select_tf_ops=F
 
 def export(workdir, output, checkpoint=None, version=0, truncation_psi=1.0,
            formats=("saved_model", "tflite"), tflite_variants=TFLITE_VARIANTS,
-           allow_select_tf_ops=False):
-    """Export; returns {"saved_model": dir or None, "tflite": {variant: path}, "version": n}."""
+           allow_select_tf_ops=False, tflite_batch=0):
+    """Export; returns {"saved_model": dir or None, "tflite": {variant: path}, "version": n,
+    "description": the TFLite files' vitgan_tf.json}. tflite_batch: rows per TFLite call (0:
+    any; the web page needs a fixed number, e.g. 1)."""
     if not output:
         raise UserError("--output is required: a model directory such as export/models/NAME.")
     for name in formats:
@@ -214,15 +218,20 @@ def export(workdir, output, checkpoint=None, version=0, truncation_psi=1.0,
             check_variant(variant)
     cli.check_truncation_psi(truncation_psi)
     if os.path.exists(output) and not os.path.isdir(output):
-        raise UserError(f"--output={output!r} is a file; expected a model directory.")
+        raise UserError(" is a file; expected a model directory.", argument="output", value=output)
     existing = os.path.abspath(output)
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing) or not os.access(existing, os.W_OK):
-        raise UserError(f"--output={output!r} cannot be written ({existing} is not a writable "
-                        "folder).")
+        raise UserError(f" cannot be written ({existing} is not a writable "
+                        "folder).", argument="output", value=output)
     if version < 0:
-        raise UserError(f"--version={version}: expected 0 (next free) or a positive integer.")
+        raise UserError(": expected 0 (next free) or a positive integer.",
+                        argument="version", value=version)
+    if not 0 <= tflite_batch <= 256:
+        raise UserError(": expected 0 (any number of rows per "
+                        "call) or a fixed number from 1 to 256.",
+                        argument="tflite_batch", value=tflite_batch)
     if version:
         _check_free(output, version)
     cfg, generator, checkpoint, step = rundir.load_generator(workdir, checkpoint)
@@ -236,14 +245,15 @@ def export(workdir, output, checkpoint=None, version=0, truncation_psi=1.0,
             version = version or next_version(output)
             _check_free(output, version)
             return _write(cfg, generator, checkpoint, step, classes, output, version,
-                          truncation_psi, formats, tflite_variants, allow_select_tf_ops)
+                          truncation_psi, formats, tflite_variants, allow_select_tf_ops,
+                          tflite_batch)
     except (OSError, tf.errors.OpError) as error:
         if isinstance(error, (FileExistsError, FileNotFoundError)):
             raise
         reason = getattr(error, "strerror", None) or checkpoints.short_error(error)
-        raise ExportError(f"--output={output!r}: could not write the export ({reason}); is the "
+        raise ExportError(f": could not write the export ({reason}); is the "
                           "disk full or read-only? Nothing partial was left; earlier versions "
-                          "are intact.") from None
+                          "are intact.", argument="output", value=output) from None
 
 
 class ExportError(UserError):
@@ -266,13 +276,18 @@ def _remove(path):
 
 
 def _write(cfg, generator, checkpoint, step, classes, output, version, truncation_psi, formats,
-           tflite_variants, allow_select_tf_ops):
+           tflite_variants, allow_select_tf_ops, tflite_batch=0):
     """Write version `version` (the caller holds the model directory's lock); on any failure
     remove what this export wrote, so the directory is as it was."""
     target = os.path.join(output, str(version))
     written = {"version": version, "checkpoint": checkpoint, "step": step,
                "saved_model": None, "tflite": {}}
     done = []
+    description = {"version": version, "checkpoint": checkpoint, "step": step,
+                   "preset": cfg.preset, "dataset": cfg.dataset,
+                   "truncation_psi": truncation_psi, "tflite_batch": tflite_batch,
+                   "classes": classes,  # class_id i is classes[i]; null: unconditional
+                   "model": generator.vitgan_config.to_dict()}
     try:
         if "saved_model" in formats:
             module = GeneratorModule(generator, truncation_psi)
@@ -282,10 +297,7 @@ def _write(cfg, generator, checkpoint, step, classes, output, version, truncatio
             # assets.extra/ is where TF Serving expects extra files; it does not load them.
             os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
             with open(os.path.join(tmp, "assets.extra", "vitgan_tf.json"), "w") as f:
-                json.dump({"checkpoint": checkpoint, "step": step, "preset": cfg.preset,
-                           "dataset": cfg.dataset, "truncation_psi": truncation_psi,
-                           "classes": classes,  # class_id i is classes[i]; null: unconditional
-                           "model": generator.vitgan_config.to_dict()}, f, indent=2)
+                json.dump(description, f, indent=2)
             os.replace(tmp, target)  # TF Serving never sees a half-written version
             done.append(target)
             written["saved_model"] = target
@@ -294,13 +306,20 @@ def _write(cfg, generator, checkpoint, step, classes, output, version, truncatio
             os.makedirs(tflite_dir, exist_ok=True)
             for variant in tflite_variants:
                 path = os.path.join(tflite_dir, f"v{version}_{variant}.tflite")
-                flat = convert_tflite(generator, variant, truncation_psi, allow_select_tf_ops)
+                flat = convert_tflite(generator, variant, truncation_psi, allow_select_tf_ops,
+                                      tflite_batch)
                 done.append(path + ".tmp")
                 with open(path + ".tmp", "wb") as f:
                     f.write(flat)
                 os.replace(path + ".tmp", path)
                 done.append(path)
                 written["tflite"][variant] = path
+            # The description beside the TFLite files, for the web page (web/).
+            path = os.path.join(tflite_dir, f"v{version}_vitgan_tf.json")
+            done.append(path)
+            with open(path, "w") as f:
+                json.dump(description, f, indent=2)
+            written["description"] = path
     except BaseException:
         for path in done:
             _remove(path)
@@ -343,6 +362,8 @@ def define_flags():
     flags.DEFINE_list("formats", ["saved_model", "tflite"], "saved_model, tflite.")
     flags.DEFINE_list("tflite_variants", list(TFLITE_VARIANTS),
                       "float32, float16, dynamic_range.")
+    flags.DEFINE_integer("tflite_batch", 0, "Rows per TFLite call: 0 any number (interpreters "
+                         "resize); N a fixed N, as the web page (LiteRT.js) needs: use 1.")
     flags.DEFINE_bool("allow_select_tf_ops", False,
                       "Let TFLite fall back to TF ops (needs the Flex delegate at run time).")
 
@@ -352,7 +373,7 @@ def main(argv):
     FLAGS = flags.FLAGS
     written = export(FLAGS.workdir, FLAGS.output, FLAGS.checkpoint or None, FLAGS.version,
                      FLAGS.truncation_psi, FLAGS.formats, FLAGS.tflite_variants,
-                     FLAGS.allow_select_tf_ops)
+                     FLAGS.allow_select_tf_ops, FLAGS.tflite_batch)
     logging.info("export done")
     print(describe(written))
 

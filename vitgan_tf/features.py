@@ -49,21 +49,23 @@ class FIDInception:
     def __init__(self, path):
         if not path or not os.path.isfile(path):
             raise WeightsError(
-                f"inception_path={path!r}: the FID Inception graph is not there. Download "
+                f": the FID Inception graph is not there. Download "
                 f"{FID_INCEPTION_URL}, unpack it and pass the path of {FID_INCEPTION_FILE} "
-                "(paper-comparable FID needs exactly this network).")
+                "(paper-comparable FID needs exactly this network).",
+                argument="inception_path", value=path)
         graph_def = tf.compat.v1.GraphDef()
         try:
             with open(path, "rb") as f:
                 graph_def.ParseFromString(f.read())
         except Exception as error:  # noqa: BLE001 - protobuf raises its own DecodeError
             raise WeightsError(
-                f"inception_path={path!r} is not a TensorFlow graph ({error}); pass "
-                f"{FID_INCEPTION_FILE} from {FID_INCEPTION_URL}.") from None
+                f" is not a TensorFlow graph ({error}); pass "
+                f"{FID_INCEPTION_FILE} from {FID_INCEPTION_URL}.",
+                argument="inception_path", value=path) from None
         if not any(node.name == "pool_3" for node in graph_def.node):
-            raise WeightsError(f"inception_path={path!r} is a graph without the Inception "
+            raise WeightsError(f" is a graph without the Inception "
                                f"'pool_3' layer; pass {FID_INCEPTION_FILE} from "
-                               f"{FID_INCEPTION_URL}.")
+                               f"{FID_INCEPTION_URL}.", argument="inception_path", value=path)
 
         def imported(images):
             # The graph decodes one JPEG, casts it, and adds the batch axis in "ExpandDims";
@@ -97,8 +99,9 @@ class KerasInception:
     def __init__(self, weights="imagenet"):
         if weights not in ("imagenet", None) and not os.path.isfile(weights):
             raise WeightsError(
-                f"inception_weights={weights!r} is not a file; give a saved InceptionV3 "
-                "weights file with its top, or 'imagenet' to let Keras download them.")
+                " is not a file; give a saved InceptionV3 "
+                "weights file with its top, or 'imagenet' to let Keras download them.",
+                argument="inception_weights", value=weights)
         try:
             model = keras.applications.InceptionV3(include_top=True, weights=weights,
                                                    classifier_activation=None)
@@ -160,7 +163,7 @@ def make_extractor(kind, inception_path=None, inception_weights="imagenet"):
         return FIDInception(inception_path)
     if kind == "keras_inception":
         return KerasInception(None if inception_weights == "none" else inception_weights)
-    raise UserError(f"extractor={kind!r}: expected one of {', '.join(EXTRACTORS)}.")
+    raise UserError(f": expected one of {', '.join(EXTRACTORS)}.", argument="extractor", value=kind)
 
 
 def extract(extractor, batches, num_samples, verbose=True):

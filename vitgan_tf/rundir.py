@@ -100,8 +100,9 @@ def check_resume(run):
         shown = "; ".join(f"{k}: saved {old.get(k)!r}, now {new.get(k)!r}" for k in changed[:4])
         more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
         raise RunError(
-            f"--preset={cfg.preset!r}{_model_flags(cfg)} does not match the model of the run "
-            f"in {cfg.workdir} ({shown}{more}); use the run's settings or a new --workdir.")
+            f"{_model_flags(cfg)} does not match the model of the run "
+            f"in {cfg.workdir} ({shown}{more}); use the run's settings or a new --workdir.",
+            argument="preset", value=cfg.preset)
 
 
 def _model_flags(cfg):
@@ -124,10 +125,10 @@ def check_classes(run):
         f"new {', '.join(map(repr, new))}" if new else "",
         "the same names in another order" if not gone and not new else "") if part)
     raise RunError(
-        f"--data_dir={cfg.data_dir!r}: its classes ({', '.join(map(str, classes))}) are not "
+        f": its classes ({', '.join(map(str, classes))}) are not "
         f"the run's ({', '.join(map(str, saved))}, in {os.path.join(cfg.workdir, 'config.json')}"
         f"): {what}. Class ids would shift; restore the class folders' names or use a new "
-        "--workdir.")
+        "--workdir.", argument="data_dir", value=cfg.data_dir)
 
 
 def write_config(run):
@@ -155,12 +156,14 @@ def load_config(workdir):
     """(TrainConfig, ViTGANConfig) of the run in `workdir`. The model config is the one saved
     with the run, so runs of an earlier version of a preset still load."""
     if not workdir or not os.path.isdir(workdir):
-        raise RunError(f"--workdir={workdir!r} is not a directory; give a training run "
-                       "directory (python -m vitgan_tf.train --workdir=...).")
+        raise RunError(" is not a directory; give a training run "
+                       "directory (python -m vitgan_tf.train --workdir=...).",
+                       argument="workdir", value=workdir)
     saved = read_config(workdir)
     if saved is None:
-        raise RunError(f"--workdir={workdir!r} has no config.json; is it a training run "
-                       "directory (python -m vitgan_tf.train --workdir=...)?")
+        raise RunError(" has no config.json; is it a training run "
+                       "directory (python -m vitgan_tf.train --workdir=...)?",
+                       argument="workdir", value=workdir)
     try:
         cfg = from_dict(saved["train"])
     except TypeError as error:
@@ -190,17 +193,20 @@ def _resolve_checkpoint(workdir, checkpoint, target, read):
         path, _ = checkpoints.restore_latest(target, checkpoint_dir, read,
                                  model=f"the model of {os.path.join(workdir, 'config.json')}")
         if path is None:
-            raise RunError(f"--workdir={workdir!r} has no checkpoint yet in {checkpoint_dir}.")
+            raise RunError(f" has no checkpoint yet in {checkpoint_dir}.",
+                           argument="workdir", value=workdir)
         return path
     if os.path.isdir(checkpoint):
-        raise RunError(f"--checkpoint={checkpoint!r} is a folder; give one checkpoint, e.g. "
-                       f"{os.path.join(checkpoint, 'ckpt-1000')} (no extension).")
+        raise RunError(f" is a folder; give one checkpoint, e.g. "
+                       f"{os.path.join(checkpoint, 'ckpt-1000')} (no extension).",
+                       argument="checkpoint", value=checkpoint)
     checkpoint = re.sub(r"\.(index|data-\d+-of-\d+)$", "", checkpoint)
     if not tf.io.gfile.exists(checkpoint + ".index"):
-        raise RunError(f"--checkpoint={checkpoint!r} does not exist (no {checkpoint}.index).")
+        raise RunError(f" does not exist (no {checkpoint}.index).",
+                       argument="checkpoint", value=checkpoint)
     why = checkpoints.probe(read, target, checkpoint)
     if why is not None:
-        raise RunError(f"--checkpoint={checkpoint!r} does not restore: {why}")
+        raise RunError(f" does not restore: {why}", argument="checkpoint", value=checkpoint)
     return checkpoint
 
 

@@ -57,13 +57,15 @@ def parse_seeds(text, limit=None):
             values = range(int(low), int(high) + 1) if sep else [int(low)]
         except ValueError:
             raise UserError(
-                f"--seeds={text!r}: expected integers and ranges such as 0-7,42.") from None
+                ": expected integers and ranges such as 0-7,42.",
+                argument="seeds", value=text) from None
         if limit is not None and len(seeds) + len(values) > limit:
             raise UserError(f"--seeds={text!r}: more than {limit} images, the most that one "
                             "PNG grid holds; " + _MANY)
         seeds.extend(values)
     if not seeds or min(seeds) < 0 or max(seeds) >= 2**63:
-        raise UserError(f"--seeds={text!r}: expected seeds in [0, 2**63), e.g. 0-7,42.")
+        raise UserError(": expected seeds in [0, 2**63), e.g. 0-7,42.",
+                        argument="seeds", value=text)
     return seeds
 
 
@@ -151,25 +153,26 @@ def grid_classes(flag_values, names):
 def check_output(path):
     """Refuse an output PNG path that cannot be written, before any work."""
     if not path.lower().endswith(IMAGE_EXTENSIONS):
-        raise UserError(f"--out={path!r}: expected a .png file name.")
+        raise UserError(": expected a .png file name.", argument="out", value=path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise UserError(f"--out={path!r}: the folder {folder} does not exist.")
+        raise UserError(f": the folder {folder} does not exist.", argument="out", value=path)
     if os.path.isdir(path) or not os.access(folder, os.W_OK):
-        raise UserError(f"--out={path!r}: cannot write a file there.")
+        raise UserError(": cannot write a file there.", argument="out", value=path)
 
 
 def main(argv):
     del argv  # Checked by cli.run_main.
     FLAGS = flags.FLAGS
     if FLAGS.num is not None and FLAGS.num < 1:
-        raise UserError(f"--num={FLAGS.num}: expected a positive integer.")
+        raise UserError(": expected a positive integer.", argument="num", value=FLAGS.num)
     if FLAGS.seed < 0:
-        raise UserError(f"--seed={FLAGS.seed}: expected an integer >= 0.")
+        raise UserError(": expected an integer >= 0.", argument="seed", value=FLAGS.seed)
     cli.check_truncation_psi(FLAGS.truncation_psi)
     if FLAGS.interpolation_steps == 1 or FLAGS.interpolation_steps < 0:
-        raise UserError(f"--interpolation_steps={FLAGS.interpolation_steps}: expected 0 "
-                        "(a grid) or at least 2.")
+        raise UserError(": expected 0 "
+                        "(a grid) or at least 2.",
+                        argument="interpolation_steps", value=FLAGS.interpolation_steps)
     check_output(FLAGS.out)
     classes = grid_classes(FLAGS, rundir.load_classes(FLAGS.workdir))
     rows = 1 if classes is None or FLAGS.interpolation_steps else len(classes)

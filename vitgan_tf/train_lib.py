@@ -119,8 +119,9 @@ def _cluster_images(cfg, model_cfg, custom_data=None):
         source = source.shuffle(min(10 * count, 100_000), seed=cfg.seed)
     images = np.stack(list(source.take(count).as_numpy_iterator())).astype(np.float32)
     if len(images) < model_cfg.num_classes:
-        raise data_lib.DataError(f"--self_cond_clusters={model_cfg.num_classes}: the data has "
-                                 f"only {len(images)} images.")
+        raise data_lib.DataError(f": the data has "
+                                 f"only {len(images)} images.",
+                                 argument="self_cond_clusters", value=model_cfg.num_classes)
     return images
 
 
@@ -146,7 +147,8 @@ def train(cfg, dataset=None):
     strategy = make_strategy(cfg.strategy, cfg.cluster_timeout)
     is_chief = _is_chief(strategy)
     if os.path.exists(cfg.workdir) and not os.path.isdir(cfg.workdir):
-        raise errors.RunError(f"--workdir={cfg.workdir!r} is a file; expected a directory.")
+        raise errors.RunError(" is a file; expected a directory.",
+                              argument="workdir", value=cfg.workdir)
     # Workers of a multi-worker run share the directory; the chief owns it.
     with WorkdirLock(cfg.workdir if is_chief else None) as lock:
         return _train(cfg, dataset, strategy, is_chief, lock)
@@ -205,7 +207,8 @@ def _train(cfg, dataset, strategy, is_chief, lock):
             checkpoints.set_aside_newer(checkpoint_dir, step)
             checkpoints.rewrite_state(checkpoint_dir)
     except OSError as error:
-        raise errors.RunError(f"--workdir={cfg.workdir!r} cannot be written ({error}).") from None
+        raise errors.RunError(f" cannot be written ({error}).",
+                              argument="workdir", value=cfg.workdir) from None
     manager = tf.train.CheckpointManager(checkpoints.make_checkpoint(gan),
                                          os.path.join(write_dir, checkpoints.CHECKPOINTS),
                                          max_to_keep=cfg.keep_checkpoints)

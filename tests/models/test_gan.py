@@ -249,7 +249,7 @@ def test_every_step_setting_reaches_the_gan_and_round_trips(tmp_path):
     assert config["step"] == changed
     again = ViTGAN.from_config(config)
     assert again.step == gan.step and again.vitgan_config == gan.vitgan_config
-    with pytest.raises(ValueError, match="^--loss='hinge'"):
+    with pytest.raises(ValueError, match="^loss='hinge'"):
         ViTGAN("tiny", step=StepSettings(loss="hinge"))
 
 

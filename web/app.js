@@ -1,0 +1,361 @@
+// The page: load an exported vitgan_tf generator (TFLite) with LiteRT.js and draw its images
+// from seeds, as `python -m vitgan_tf.sample --seeds=...` does: seed S gives the latent of
+// vitgan_tf.rng.latents_from_seeds (rng.js), so the same image as in Python, TF Serving and
+// TFLite, up to float rounding.
+//
+// Query parameters (all optional): model= the .tflite URL (default model.tflite), meta= its
+// description (default vitgan_tf.json, written by vitgan_tf.export beside the TFLite files).
+// window.vitgan exposes the page's actions and its canvas pixels for scripts and tests.
+
+import { loadAndCompile, loadLiteRt, Tensor } from "@litertjs/core";
+
+import { latentsFromSeeds } from "./rng.js";
+
+export const MAX_IMAGES = 256;
+const MAX_SEED = (1n << 63n) - 1n;
+const BORDER = 1;
+
+const $ = (id) => document.getElementById(id);
+const state = { model: null, meta: null, name: "", lastError: "", timing: null };
+
+class PageError extends Error {}
+
+function showError(message) {
+  state.lastError = message;
+  $("error").textContent = message;
+}
+
+function status(message) {
+  $("status").textContent = message;
+}
+
+// "0-15" (inclusive), "3,5,9", or one seed: BigInts in [0, 2**63 - 1]; at most `limit`.
+export function parseSeeds(text, limit = MAX_IMAGES, what = "Seeds") {
+  const clean = String(text).trim();
+  const expected = `${what}: expected a range such as 0-15, a list such as 3,5,9 or one ` +
+    `seed, each a whole number from 0 to ${MAX_SEED}; got "${clean}".`;
+  const number = (part) => {
+    if (!/^\d{1,19}$/.test(part)) throw new PageError(expected);
+    const value = BigInt(part);
+    if (value > MAX_SEED) throw new PageError(expected);
+    return value;
+  };
+  let seeds;
+  const range = clean.match(/^(\d+)\s*-\s*(\d+)$/);
+  if (range) {
+    const [first, last] = [number(range[1]), number(range[2])];
+    if (last < first) throw new PageError(`${what}: the range "${clean}" ends before it starts.`);
+    const count = last - first + 1n;
+    if (count > BigInt(limit)) {
+      throw new PageError(`${what}: "${clean}" is ${count} images; at most ${limit} at a time.`);
+    }
+    seeds = Array.from({ length: Number(count) }, (_, i) => first + BigInt(i));
+  } else {
+    if (!clean) throw new PageError(expected);
+    seeds = clean.split(",").map((part) => number(part.trim()));
+    if (seeds.length > limit) {
+      throw new PageError(`${what}: ${seeds.length} seeds; at most ${limit} at a time.`);
+    }
+  }
+  return seeds;
+}
+
+async function fetchOk(url, what) {
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (error) {
+    throw new PageError(`Could not fetch ${what} ${url}: ${error.message}.`);
+  }
+  if (!response.ok) {
+    throw new PageError(`Could not fetch ${what} ${url} (HTTP ${response.status}). ` +
+      "Export the run with python -m vitgan_tf.export --workdir=RUN --output=DIR and serve " +
+      "it with python -m vitgan_tf.web --model_dir=DIR.");
+  }
+  return response;
+}
+
+async function loadDescription(url) {
+  const text = await (await fetchOk(url, "the model description")).text();
+  let meta;
+  try {
+    meta = JSON.parse(text);
+  } catch {
+    throw new PageError(`${url} is not JSON: expected the vitgan_tf.json that ` +
+      "vitgan_tf.export writes beside the TFLite files.");
+  }
+  const model = meta && meta.model;
+  const ok = model && ["latent_dim", "image_size", "channels"].every(
+    (key) => Number.isInteger(model[key]) && model[key] > 0);
+  if (!ok) {
+    throw new PageError(`${url} is not a vitgan_tf export description: it has no "model" ` +
+      "with latent_dim, image_size and channels.");
+  }
+  if (meta.classes != null && !(Array.isArray(meta.classes) && meta.classes.length)) {
+    throw new PageError(`${url}: "classes" must be a list of class names or null.`);
+  }
+  return meta;
+}
+
+function checkSignature(model, meta, url) {
+  const inputs = model.getInputDetails();
+  const outputs = model.getOutputDetails().map((d) => d.name);
+  const names = inputs.map((d) => d.name).sort();
+  const want = meta.classes ? ["class_id", "z"] : ["z"];
+  const z = inputs.find((d) => d.name === "z");
+  const describe = (list) => list.join(", ") || "none";
+  if (names.join() !== want.join() || !["images", "valid"].every((o) => outputs.includes(o))) {
+    throw new PageError(`${url} is not the vitgan_tf generator that ${state.metaUrl} ` +
+      `describes: its inputs are (${describe(names)}) and outputs (${describe(outputs)}), ` +
+      `where inputs (${describe(want)}) and outputs (images, raw, valid) were expected.`);
+  }
+  if (!(z.shape[0] > 0)) {
+    throw new PageError(`${url} takes any number of rows per call, which LiteRT.js cannot ` +
+      "run: export it with a fixed batch, python -m vitgan_tf.export ... --tflite_batch=1.");
+  }
+  const dim = z.shape[z.shape.length - 1];
+  if (dim !== meta.model.latent_dim) {
+    throw new PageError(`${url} takes latents of ${dim} values, but ${state.metaUrl} says ` +
+      `${meta.model.latent_dim}: the two files are from different exports.`);
+  }
+}
+
+async function load() {
+  const params = new URLSearchParams(window.location.search);
+  const modelUrl = params.get("model") || "model.tflite";
+  state.metaUrl = params.get("meta") || "vitgan_tf.json";
+  const meta = await loadDescription(state.metaUrl);
+  await loadLiteRt(new URL("node_modules/@litertjs/core/wasm/", window.location.href).href);
+  const bytes = new Uint8Array(await (await fetchOk(modelUrl, "the model")).arrayBuffer());
+  // A TFLite flat buffer carries the identifier "TFL3" at bytes 4-7.
+  if (bytes.length < 8 || String.fromCharCode(...bytes.slice(4, 8)) !== "TFL3") {
+    throw new PageError(`${modelUrl} is not a TFLite model (no TFL3 identifier); expected ` +
+      "tflite/vN_float32.tflite or vN_float16.tflite of a vitgan_tf export.");
+  }
+  let model;
+  try {
+    model = await loadAndCompile(bytes, { accelerator: "wasm" });
+  } catch (error) {
+    throw new PageError(`LiteRT.js cannot run ${modelUrl}: ${error.message || error}`);
+  }
+  checkSignature(model, meta, modelUrl);
+  state.batch = model.getInputDetails().find((d) => d.name === "z").shape[0];
+  Object.assign(state, { model, meta, name: modelUrl });
+  let served = "";
+  try {  // vitgan_tf.web says which file it serves; a plain file server does not.
+    const info = await fetch("served.json");
+    if (info.ok) served = ` (${(await info.json()).model})`;
+  } catch { /* optional */ }
+  const m = meta.model;
+  $("model-info").textContent = `${modelUrl}${served}: ${m.image_size}x${m.image_size}x` +
+    `${m.channels} images from ${m.latent_dim}-value latents, step ${meta.step ?? "?"} of a ` +
+    `${meta.dataset ?? "?"} run; ` + (meta.classes ? `${meta.classes.length} classes.` :
+      "unconditional.");
+  if (meta.classes) {
+    for (const select of [$("classes"), $("class-one")]) {
+      meta.classes.forEach((name, i) => select.add(new Option(`${i}: ${name}`, String(i))));
+    }
+    $("class-controls").classList.remove("hidden");
+    $("interp-class").classList.remove("hidden");
+  }
+  $("draw").disabled = $("interpolate").disabled = false;
+}
+
+// Images (uint8, n x H x W x C) and valid flags of latents z (Float32Array, n x latent_dim),
+// in calls of the model's fixed batch (the last one padded).
+async function generate(z, classIds) {
+  const dim = state.meta.model.latent_dim;
+  const n = z.length / dim;
+  const batch = state.batch;
+  const { image_size: size, channels } = state.meta.model;
+  const pixels = size * size * channels;
+  const images = new Uint8Array(n * pixels);
+  const valid = new Uint8Array(n);
+  const start = performance.now();
+  for (let first = 0; first < n; first += batch) {
+    const rows = Math.min(batch, n - first);
+    const zChunk = new Float32Array(batch * dim);
+    zChunk.set(z.subarray(first * dim, (first + rows) * dim));
+    const inputs = { z: new Tensor(zChunk, [batch, dim]) };
+    if (state.meta.classes) {
+      const ids = new Int32Array(batch);
+      ids.set(classIds.slice(first, first + rows));
+      inputs.class_id = new Tensor(ids, [batch]);
+    }
+    let outputs;
+    try {
+      outputs = await state.model.run(inputs);
+    } catch (error) {
+      throw new PageError(`LiteRT.js failed to run the model: ${error.message || error}`);
+    } finally {
+      Object.values(inputs).forEach((t) => t.delete());
+    }
+    const chunk = outputs.images.toTypedArray();
+    const flags = outputs.valid.toTypedArray();
+    try {
+      if (chunk.length !== batch * pixels) {
+        throw new PageError(`The model returned ${chunk.length} values for ${batch} images ` +
+          `of ${size}x${size}x${channels}: it does not match ${state.metaUrl}.`);
+      }
+      images.set(chunk.subarray(0, rows * pixels), first * pixels);
+      valid.set(flags.subarray(0, rows), first);
+    } finally {
+      Object.values(outputs).forEach((t) => t.delete());
+    }
+  }
+  const ms = performance.now() - start;
+  state.timing = { images: n, ms, perImage: ms / n };
+  $("timing").textContent = `${n} images in ${ms.toFixed(1)} ms: ${(ms / n).toFixed(2)} ms ` +
+    "per image (LiteRT.js, WebAssembly on the CPU).";
+  return { images, valid };
+}
+
+// The grid of vitgan_tf.images.image_grid: 1-pixel white borders, `columns` wide.
+function drawImages(images, n, columns, invalid) {
+  const { image_size: size, channels } = state.meta.model;
+  const rows = Math.ceil(n / columns);
+  const canvas = $("canvas");
+  canvas.width = columns * (size + BORDER) + BORDER;
+  canvas.height = rows * (size + BORDER) + BORDER;
+  const scale = Math.max(1, Math.floor(448 / Math.max(canvas.width, canvas.height)));
+  canvas.style.width = `${canvas.width * scale}px`;
+  canvas.style.height = `${canvas.height * scale}px`;
+  const context = canvas.getContext("2d");
+  const pixels = context.createImageData(canvas.width, canvas.height);
+  pixels.data.fill(255);
+  for (let i = 0; i < n; i++) {
+    const top = BORDER + Math.floor(i / columns) * (size + BORDER);
+    const left = BORDER + (i % columns) * (size + BORDER);
+    for (let y = 0; y < size; y++) {
+      for (let x = 0; x < size; x++) {
+        const from = ((i * size + y) * size + x) * channels;
+        const to = ((top + y) * canvas.width + left + x) * 4;
+        if (invalid.has(i)) {  // never a silent black tile: a red one, and a message
+          pixels.data.set([200, 0, 32], to);
+        } else if (channels === 1) {
+          pixels.data.fill(images[from], to, to + 3);
+        } else {
+          pixels.data.set(images.subarray(from, from + 3), to);
+        }
+      }
+    }
+  }
+  context.putImageData(pixels, 0, 0);
+}
+
+function reportInvalid(valid, label) {
+  const bad = [];
+  valid.forEach((v, i) => { if (!v) bad.push(i); });
+  if (bad.length) {
+    showError(`${bad.length} image(s) could not be drawn (the model marked them invalid: a ` +
+      `latent that is not finite or a class id out of range): ${bad.map(label).join(", ")}.`);
+  }
+  return new Set(bad);
+}
+
+function selectedClasses() {
+  const chosen = Array.from($("classes").selectedOptions, (o) => Number(o.value));
+  return chosen.length ? chosen : state.meta.classes.map((_, i) => i);
+}
+
+// A grid of the seeds; for a conditional model one row per class (all, or `classes`).
+export async function drawGrid(seedText, classes) {
+  return guarded(async () => {
+    const conditional = Boolean(state.meta.classes);
+    const rows = conditional ? (classes ?? selectedClasses()) : [null];
+    rows.forEach((c) => {
+      if (conditional && !(Number.isInteger(c) && c >= 0 && c < state.meta.classes.length)) {
+        throw new PageError(`Classes: ${c} is not a class id of this model (0 to ` +
+          `${state.meta.classes.length - 1}).`);
+      }
+    });
+    const seeds = parseSeeds(seedText, Math.floor(MAX_IMAGES / rows.length));
+    const dim = state.meta.model.latent_dim;
+    const one = latentsFromSeeds(seeds, dim);
+    const z = new Float32Array(one.length * rows.length);
+    rows.forEach((_, r) => z.set(one, r * one.length));
+    const classIds = conditional ? rows.flatMap((c) => seeds.map(() => c)) : null;
+    const { images, valid } = await generate(z, classIds);
+    const n = seeds.length * rows.length;
+    const columns = conditional ? seeds.length : Math.ceil(Math.sqrt(n));
+    const invalid = reportInvalid(valid, (i) => `seed ${seeds[i % seeds.length]}`);
+    drawImages(images, n, columns, invalid);
+    status(`Seeds ${seedText}` + (conditional ? `, classes ${rows.join(", ")}` : "") + ".");
+  });
+}
+
+// Spherical interpolation from seed a's latent to seed b's in `steps` images (both included).
+export async function interpolate(a, b, steps, classId) {
+  return guarded(async () => {
+    const [seedA] = parseSeeds(a, 1, "From seed");
+    const [seedB] = parseSeeds(b, 1, "To seed");
+    steps = Number(steps);
+    if (!Number.isInteger(steps) || steps < 2 || steps > 64) {
+      throw new PageError(`Steps: expected a whole number from 2 to 64; got "${steps}".`);
+    }
+    const dim = state.meta.model.latent_dim;
+    const ends = latentsFromSeeds([seedA, seedB], dim);
+    const [za, zb] = [ends.subarray(0, dim), ends.subarray(dim)];
+    let dot = 0, na = 0, nb = 0;
+    for (let i = 0; i < dim; i++) { dot += za[i] * zb[i]; na += za[i] ** 2; nb += zb[i] ** 2; }
+    const omega = Math.acos(Math.min(1, Math.max(-1, dot / Math.sqrt(na * nb))));
+    const z = new Float32Array(steps * dim);
+    for (let s = 0; s < steps; s++) {
+      const t = s / (steps - 1);
+      const [wa, wb] = omega < 1e-6 ? [1 - t, t] :
+        [Math.sin((1 - t) * omega) / Math.sin(omega), Math.sin(t * omega) / Math.sin(omega)];
+      for (let i = 0; i < dim; i++) z[s * dim + i] = wa * za[i] + wb * zb[i];
+    }
+    let classIds = null;
+    if (state.meta.classes) {
+      const c = Number(classId ?? $("class-one").value);
+      if (!(Number.isInteger(c) && c >= 0 && c < state.meta.classes.length)) {
+        throw new PageError(`Class: ${classId} is not a class id of this model.`);
+      }
+      classIds = Array(steps).fill(c);
+    }
+    const { images, valid } = await generate(z, classIds);
+    drawImages(images, steps, steps, reportInvalid(valid, (i) => `step ${i}`));
+    status(`From seed ${seedA} to seed ${seedB} in ${steps} steps.`);
+  });
+}
+
+async function guarded(action) {
+  if (!state.model) {
+    showError(state.lastError || "The model is not loaded yet.");
+    return false;
+  }
+  showError("");
+  try {
+    await action();
+    return true;
+  } catch (error) {
+    showError(error instanceof PageError ? error.message : `Unexpected error: ${error}`);
+    return false;
+  }
+}
+
+// The canvas as RGBA bytes, for tests: {width, height, data: number[]}.
+function pixels() {
+  const canvas = $("canvas");
+  const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  return { width: canvas.width, height: canvas.height, data: Array.from(data) };
+}
+
+$("draw").addEventListener("click", () => drawGrid($("seeds").value));
+$("interpolate").addEventListener("click",
+  () => interpolate($("seed-a").value, $("seed-b").value, $("steps").value));
+
+const ready = load().then(
+  () => { status("Ready."); return drawGrid($("seeds").value); },
+  (error) => {
+    showError(error instanceof PageError ? error.message : `Could not start: ${error}`);
+    $("model-info").textContent = "No model loaded.";
+    return false;
+  });
+
+window.vitgan = {
+  ready, drawGrid, interpolate, pixels, parseSeeds,
+  error: () => $("error").textContent,
+  timing: () => state.timing,
+};
