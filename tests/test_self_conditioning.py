@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import randn, run_cli, tiny_config, tiny_images
+from tests.helpers import randn, tiny_config, tiny_images
 from vitgan_tf import config, rundir, train_lib
+from vitgan_tf.errors import UserError
 from vitgan_tf.models.config import get_config
 from vitgan_tf.models.discriminator import make_discriminator
 from vitgan_tf.models.generator import Generator
@@ -146,16 +147,24 @@ def test_a_self_conditioned_run_resumes_with_its_clusters(self_cond_run):
                             dataset=tiny_images())
 
 
-def test_a_self_conditioned_run_samples_and_exports_as_an_unconditional_one(self_cond_run,
-                                                                            tmp_path):
+def test_a_self_conditioned_run_samples_and_exports_as_an_unconditional_one(self_cond_run):
     workdir = self_cond_run[0]
     _, generator, _, _ = rundir.load_generator(str(workdir))
     assert generator.vitgan_config.user_classes == 0
-    out = tmp_path / "grid.png"
-    result = run_cli("sample", f"--workdir={workdir}", "--seeds=0-3", f"--out={out}")
-    assert result.returncode == 0, result.stderr
-    refused = run_cli("sample", f"--workdir={workdir}", "--class=1", f"--out={out}")
-    assert refused.returncode == 2 and "not conditional" in refused.stderr
+    from absl import flags
+
+    from vitgan_tf import sample
+
+    # sample: no class rows, and --class is refused as for an unconditional run.
+    assert rundir.load_classes(str(workdir)) is None
+    grid = sample.sample_grid(generator, 4)
+    assert grid.shape == (2 * 17 + 1, 2 * 17 + 1, 3)
+    values = flags.FlagValues()
+    flags.DEFINE_integer("class", 1, "", flag_values=values)
+    flags.DEFINE_string("classes", "", "", flag_values=values)
+    values.mark_as_parsed()
+    with pytest.raises(UserError, match="--class: the run is not conditional"):
+        sample.grid_classes(values, rundir.load_classes(str(workdir)))
     from ai_edge_litert.interpreter import Interpreter
 
     from vitgan_tf import export

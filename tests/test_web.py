@@ -119,33 +119,34 @@ def browser_test(test):
 
 
 @browser_test
-@pytest.mark.parametrize("variant", ["float32", "float16"])
-def test_the_page_draws_the_pixels_of_sample(tiny_run, tmp_path, chromium, variant):
+def test_the_page_draws_the_pixels_of_sample(tiny_run, tmp_path, chromium):
     # Batch 4 per call: the 6 seeds take two calls, the second padded.
     model_dir = _export(tiny_run, tmp_path / "export", batch=4)
-    with serving(model_dir, variant) as url:
-        page = chromium.open(url)
-        _ready(page)
-        assert page.evaluate("window.vitgan.drawGrid('0-5')") is True
-        got = _canvas(page)
-        timing = page.evaluate("window.vitgan.timing()")
-        # Interpolation: its ends are the seeds' own images.
-        assert page.evaluate("window.vitgan.interpolate('0', '1', 5)") is True
-        walk = _canvas(page)
-        shot = page.screenshot()
     want = _sample_png(tiny_run, tmp_path, "--seeds=0-5")
-    assert got.shape == want.shape == (2 * 17 + 1, 3 * 17 + 1, 3)
-    if variant == "float32":
-        # Measured: identical (XNNPack in WebAssembly against TF's CPU kernels, uint8 images).
-        assert_same_uint8(got, want)
-    else:
-        # float16 weights: measured at most 2 grey levels off on the tiny model.
-        diff = np.abs(got.astype(int) - want.astype(int))
-        assert diff.max() <= 8 and diff.mean() < 1, (diff.max(), diff.mean())
-    np.testing.assert_array_equal(walk[1:17, 1:17], got[1:17, 1:17])
-    np.testing.assert_array_equal(walk[1:17, 4 * 17 + 1:5 * 17], got[1:17, 18:34])
-    assert timing["images"] == 6 and timing["perImage"] > 0
-    assert shot[:8] == b"\x89PNG\r\n\x1a\n"
+    for variant in ("float32", "float16"):
+        with serving(model_dir, variant) as url:
+            page = chromium.open(url)
+            _ready(page)
+            assert page.evaluate("window.vitgan.drawGrid('0-5')") is True
+            got = _canvas(page)
+            timing = page.evaluate("window.vitgan.timing()")
+            # Interpolation: its ends are the seeds' own images.
+            assert page.evaluate("window.vitgan.interpolate('0', '1', 5)") is True
+            walk = _canvas(page)
+            shot = page.screenshot()
+        assert got.shape == want.shape == (2 * 17 + 1, 3 * 17 + 1, 3), variant
+        if variant == "float32":
+            # Measured: identical (XNNPack in WebAssembly against TF's CPU kernels, uint8).
+            assert_same_uint8(got, want)
+        else:
+            # float16 weights: measured 1 grey level off on 6% of a tiny model's values (the
+            # trained Fashion-MNIST model: at most 7, mean 0.04).
+            diff = np.abs(got.astype(int) - want.astype(int))
+            assert diff.max() <= 2 and diff.mean() < 0.2, (diff.max(), diff.mean())
+        np.testing.assert_array_equal(walk[1:17, 1:17], got[1:17, 1:17])
+        np.testing.assert_array_equal(walk[1:17, 4 * 17 + 1:5 * 17], got[1:17, 18:34])
+        assert timing["images"] == 6 and timing["perImage"] > 0
+        assert shot[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @browser_test
