@@ -189,7 +189,7 @@ def test_image_folder_skips_corrupt_files_and_handles_grayscale_and_odd_sizes(tm
 
 
 def test_empty_or_missing_folder_is_a_clear_error(tmp_path):
-    with pytest.raises(data.DataError, match="No readable images"):
+    with pytest.raises(data.DataError, match="no readable images there"):
         data.list_image_files(str(tmp_path))
     with pytest.raises(data.DataError, match="is not a folder"):
         data.list_image_files(str(tmp_path / "missing"))

@@ -81,8 +81,8 @@ def list_image_files(folder):
 
     if not folder or not os.path.isdir(folder):
         raise DataError(
-            f" is not a folder; the folder dataset give a folder of "
-            f"images ({', '.join(IMAGE_EXTENSIONS)}).", argument="data_dir", value=folder)
+            f" is not a folder; the folder dataset reads a folder of images "
+            f"({', '.join(IMAGE_EXTENSIONS)}).", argument="data_dir", value=folder)
     candidates = sorted(
         os.path.join(root, name) for root, _, names in os.walk(folder) for name in names
         if name.lower().endswith(IMAGE_EXTENSIONS))
@@ -99,8 +99,8 @@ def list_image_files(folder):
                         bad[:3])
     if not good:
         raise DataError(
-            f"No readable images in data_dir={folder!r} (looked for "
-            f"{', '.join(IMAGE_EXTENSIONS)} recursively; {len(bad)} unreadable).")
+            f": no readable images there (looked for {', '.join(IMAGE_EXTENSIONS)} "
+            f"recursively; {len(bad)} unreadable).", argument="data_dir", value=folder)
     logging.info("Found %d images in %s", len(good), folder)
     return good
 
@@ -245,7 +245,8 @@ def idx_data_dir(dataset, data_dir=None):
     default, hint = IDX_DATASETS[dataset]
     folder = data_dir or default
     if not folder:
-        raise DataError(f" needs data_dir=DIR: {hint}.", argument="dataset", value=dataset)
+        raise DataError(f" needs a data_dir (--data_dir) folder: {hint}.", argument="dataset",
+                        value=dataset)
     return folder
 
 
@@ -260,8 +261,8 @@ def load_idx(dataset, data_dir=None, split="train"):
     for name in IDX_FILES[split]:
         path = os.path.join(folder, name)
         if not os.path.isfile(path):
-            raise DataError(f"{path}: missing; dataset={dataset!r} reads the four *-ubyte.gz "
-                            f"files from data_dir=DIR ({hint}).")
+            raise DataError(f": {path} is missing; {dataset} reads the four *-ubyte.gz files "
+                            f"from this folder ({hint}).", argument="data_dir", value=folder)
         arrays.append(read_idx(path))
     images, labels = arrays
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
@@ -340,10 +341,9 @@ def tfds_source(name, data_dir, image_size, seed=0, with_labels=False):
         hint = (" CelebA must be downloaded by hand: see README.md, 'Train on CIFAR-10, "
                 "CelebA, LSUN bedroom'." if name == "celeb_a" else "")
         raise DataError(
-            f"tfds dataset {tfds_name!r} is not prepared in data_dir={data_dir!r}. Prepare "
-            f"it once with `tfds build {tfds_name} "
-            f"--data_dir={data_dir or '~/tensorflow_datasets'}` on a machine with internet "
-            f"access.{hint}") from None
+            f": the tfds dataset {tfds_name!r} is not prepared there. Prepare it once with "
+            f"`tfds build {tfds_name} --data_dir={data_dir or '~/tensorflow_datasets'}` on a "
+            f"machine with internet access.{hint}", argument="data_dir", value=data_dir) from None
     crop = CELEBA_CROP if name == "celeb_a" else None
 
     def example(ex):
@@ -370,8 +370,9 @@ def class_names(dataset, data_dir=None):
         builder = tfds.builder(TFDS_DATASETS[dataset], data_dir=data_dir)
         return list(builder.info.features["label"].names)
     except (AssertionError, FileNotFoundError, KeyError, tf.errors.NotFoundError):
-        raise DataError(f"tfds dataset {TFDS_DATASETS[dataset]!r} in data_dir={data_dir!r} "
-                        "has no readable class names (its 'label' feature).") from None
+        raise DataError(f": the tfds dataset {TFDS_DATASETS[dataset]!r} there has no readable "
+                        "class names (its 'label' feature).", argument="data_dir",
+                        value=data_dir) from None
 
 
 def image_source(dataset, image_size, data_dir=None, split="train", seed=0, with_labels=False):

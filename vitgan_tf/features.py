@@ -112,7 +112,7 @@ class KerasInception:
                 "Could not get the ImageNet InceptionV3 weights (no internet?). Download "
                 "inception_v3_weights_tf_dim_ordering_tf_kernels.h5 from "
                 "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/ "
-                "and pass it with inception_weights=PATH.") from error
+                "and pass its path as inception_weights (--inception_weights).") from error
         self.name = "keras_inception" if weights else "keras_inception_random"
         self._model = keras.Model(model.input, [model.get_layer("avg_pool").output, model.output])
 
