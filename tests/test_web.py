@@ -212,6 +212,16 @@ def test_the_page_says_in_one_line_what_is_wrong(tiny_run, tmp_path, chromium):
         # A good request after a bad one clears the message and draws.
         assert page.evaluate("window.vitgan.drawGrid('2,7')") is True
         assert page.evaluate("window.vitgan.error()") == ""
+        # A latent the model marks invalid (not finite): a red tile and a message, never a
+        # silent black image; the finite one beside it is drawn.
+        assert page.evaluate("window.vitgan.drawLatents("
+                             "[NaN, ...Array(31).fill(0), ...Array(32).fill(0.5)])") is True
+        assert page.evaluate("window.vitgan.error()").startswith(
+            "1 image(s) could not be drawn (the model marked them invalid")
+        assert "latent 0." in page.evaluate("window.vitgan.error()")
+        canvas = _canvas(page)
+        np.testing.assert_array_equal(canvas[1:17, 1:17].reshape(-1, 3), [[200, 0, 32]] * 256)
+        assert not np.all(canvas[1:17, 18:34] == [200, 0, 32])
     with serving(other) as url:
         assert "is not the vitgan_tf generator that vitgan_tf.json describes: its inputs are " \
                "(x)" in error_of(url)

@@ -75,64 +75,81 @@ def _slices(images, labels=None):
     return tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
 
 
-def list_image_files(folder):
-    """Image files under `folder` (recursive) whose header Pillow can read; logs the others."""
+def scan_folder(folder, labelled=False, verify=True):
+    """One walk of an image folder: (files, labels, class_names).
+
+    files: the image files under `folder` (recursive, sorted) whose header Pillow can read
+    (`verify`; the others are logged and left out). labelled: the folder holds one subfolder
+    per class; class_names are the subfolders, sorted (ids 0, 1, ...), and labels the class id
+    of each file; DataError names the file or folder for images directly in `folder` or a class
+    folder without images. Unlabelled: labels and class_names are None.
+    """
     from PIL import Image
 
     if not folder or not os.path.isdir(folder):
-        raise DataError(
-            f" is not a folder; the folder dataset reads a folder of images "
-            f"({', '.join(IMAGE_EXTENSIONS)}).", argument="data_dir", value=folder)
+        raise DataError(" is not a folder; the folder dataset reads a folder of images"
+                        + (" with one subfolder per class" if labelled else "")
+                        + f" ({', '.join(IMAGE_EXTENSIONS)}).", argument="data_dir",
+                        value=folder)
     candidates = sorted(
         os.path.join(root, name) for root, _, names in os.walk(folder) for name in names
         if name.lower().endswith(IMAGE_EXTENSIONS))
-    good, bad = [], []
+    class_names = labels = None
+    if labelled:
+        def top(path):
+            return os.path.relpath(path, folder).split(os.sep)[0]
+
+        loose = [f for f in candidates if os.path.dirname(f) == os.path.normpath(folder)]
+        if loose:
+            raise DataError(f" has images outside class subfolders (e.g. "
+                            f"{os.path.basename(loose[0])!r}); a conditional run needs every "
+                            "image in a subfolder named after its class.", argument="data_dir",
+                            value=folder)
+        class_names = sorted(name for name in os.listdir(folder)
+                             if os.path.isdir(os.path.join(folder, name)))
+        if not class_names:
+            raise DataError(" has no subfolders; a conditional run needs one subfolder of "
+                            "images per class.", argument="data_dir", value=folder)
+        used = {top(f) for f in candidates}
+        for name in class_names:
+            if name not in used:
+                raise DataError(f": class folder {name!r} holds no image; every class needs "
+                                "images (remove the folder or add images).",
+                                argument="data_dir", value=folder)
+    files, bad = [], []
     for path in candidates:
+        if not verify:
+            files.append(path)
+            continue
         try:
             with Image.open(path) as image:
                 image.verify()
-            good.append(path)
+            files.append(path)
         except Exception:  # noqa: BLE001 - any unreadable file is skipped, never fatal
             bad.append(path)
     if bad:
         logging.warning("Skipped %d unreadable image files in %s, e.g. %s", len(bad), folder,
                         bad[:3])
-    if not good:
+    if not files:
         raise DataError(
             f": no readable images there (looked for {', '.join(IMAGE_EXTENSIONS)} "
             f"recursively; {len(bad)} unreadable).", argument="data_dir", value=folder)
-    logging.info("Found %d images in %s", len(good), folder)
-    return good
+    if labelled:
+        ids = {name: i for i, name in enumerate(class_names)}
+        labels = [ids[top(f)] for f in files]
+    logging.info("Found %d images in %s", len(files), folder)
+    return files, labels, class_names
+
+
+def list_image_files(folder):
+    """Image files under `folder` (recursive) whose header Pillow can read; logs the others."""
+    return scan_folder(folder)[0]
 
 
 def folder_classes(folder):
-    """The class names of a labelled image folder: its subfolders, sorted (ids 0, 1, ...).
-
-    A labelled folder holds its images in one subfolder per class. Raises `DataError` naming
-    the file or folder for images directly in `folder` or a class folder without images.
-    """
-    if not folder or not os.path.isdir(folder):
-        raise DataError(" is not a folder; a conditional run on "
-                        "the folder dataset needs a folder with one subfolder of images per class.",
-                        argument="data_dir", value=folder)
-    entries = sorted(os.listdir(folder))
-    loose = [name for name in entries if name.lower().endswith(IMAGE_EXTENSIONS)
-             and os.path.isfile(os.path.join(folder, name))]
-    if loose:
-        raise DataError(f" has images outside class subfolders (e.g. "
-                        f"{loose[0]!r}); a conditional run needs every image in a subfolder "
-                        "named after its class.", argument="data_dir", value=folder)
-    classes = [name for name in entries if os.path.isdir(os.path.join(folder, name))]
-    if not classes:
-        raise DataError(" has no subfolders; a conditional run needs one "
-                        "subfolder of images per class.", argument="data_dir", value=folder)
-    for name in classes:
-        if not any(f.lower().endswith(IMAGE_EXTENSIONS)
-                   for _, _, files in os.walk(os.path.join(folder, name)) for f in files):
-            raise DataError(f": class folder {name!r} holds no image; "
-                            "every class needs images (remove the folder or add images).",
-                            argument="data_dir", value=folder)
-    return classes
+    """The class names of a labelled image folder: its subfolders, sorted (ids 0, 1, ...);
+    `scan_folder`'s checks, without reading the images."""
+    return scan_folder(folder, labelled=True, verify=False)[2]
 
 
 def present_files(files):
@@ -164,7 +181,7 @@ def present_files(files):
 
 
 def folder_source(folder, image_size, with_labels=False):
-    files = list_image_files(folder)
+    files, labels, _ = scan_folder(folder, labelled=with_labels)
 
     def load(path, *label):
         image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
@@ -173,15 +190,12 @@ def folder_source(folder, image_size, with_labels=False):
 
     ds = present_files(files)
     if with_labels:
-        classes = folder_classes(folder)
-        ids = {name: i for i, name in enumerate(classes)}
-        labels = [ids[os.path.relpath(f, folder).split(os.sep)[0]] for f in files]
         table = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(tf.constant(files), tf.constant(labels,
                                                                                tf.int32)), -1)
         ds = ds.map(lambda path: (path, table.lookup(path)))
     # Files that fail to read or decode are skipped without a log line of ours;
-    # `list_image_files` reported those unreadable at the start, and a pass with no image left
+    # `scan_folder` reported those unreadable at the start, and a pass with no image left
     # stops the run (`repeat_guarded`).
     return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors(log_warning=False)
 

@@ -284,6 +284,23 @@ export async function drawGrid(seedText, classes) {
   });
 }
 
+// Images of latents given as numbers (rows of latent_dim; NaN and Infinity allowed), in one
+// row; for scripts: a row the model marks invalid is drawn red and named in the message.
+export async function drawLatents(values, classIds) {
+  return guarded(async () => {
+    const dim = state.meta.model.latent_dim;
+    if (!Array.isArray(values) || !values.length || values.length % dim ||
+        values.length / dim > MAX_IMAGES) {
+      throw new PageError(`Latents: expected 1 to ${MAX_IMAGES} rows of ${dim} numbers.`);
+    }
+    const n = values.length / dim;
+    const ids = state.meta.classes ? (classIds ?? Array(n).fill(0)) : null;
+    const { images, valid } = await generate(Float32Array.from(values, Number), ids);
+    drawImages(images, n, n, reportInvalid(valid, (i) => `latent ${i}`));
+    status(`${n} latents.`);
+  });
+}
+
 // Spherical interpolation from seed a's latent to seed b's in `steps` images (both included).
 export async function interpolate(a, b, steps, classId) {
   return guarded(async () => {
@@ -355,7 +372,7 @@ const ready = load().then(
   });
 
 window.vitgan = {
-  ready, drawGrid, interpolate, pixels, parseSeeds,
+  ready, drawGrid, drawLatents, interpolate, pixels, parseSeeds,
   error: () => $("error").textContent,
   timing: () => state.timing,
 };

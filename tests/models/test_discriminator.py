@@ -43,6 +43,7 @@ def test_every_kernel_is_spectrally_normalized():
     assert len(kernels) == len(sigmas) == 1 + 5 * d.vitgan_config.d_depth + 1
 
 
+@pytest.mark.slow  # 30 s on 2 cores for a shape check; the 32 preset's are in the default run
 def test_paper_preset_64():
     d = Discriminator("64")
     assert d.patch_embedding.projection.layer.kernel.shape == (16, 16, 3, 384)
