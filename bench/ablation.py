@@ -82,7 +82,7 @@ def train_command(variant, seed, args):
     command = [sys.executable, "-m", "vitgan_tf.train",
                f"--flagfile={os.path.join(ROOT, 'configs', 'fashion_mnist_vitd.flags')}",
                f"--workdir={workdir}", f"--total_steps={args.steps}", f"--seed={seed}",
-               f"--kid_every={args.kid_every}", f"--kid_samples={args.kid_samples}",
+               f"--eval_every={args.kid_every}", f"--eval_samples={args.kid_samples}",
                f"--checkpoint_every={args.steps}", f"--sample_every={args.steps}",
                "--keep_checkpoints=1"]
     if args.data_dir:

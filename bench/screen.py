@@ -75,7 +75,7 @@ def main():
     for seed, (name, flags) in itertools.product(seeds, args.variant):
         workdir = os.path.join(root, f"{name}_s{seed}")
         argv = [f"--flagfile={args.flagfile}", f"--workdir={workdir}",
-                f"--total_steps={args.steps}", f"--seed={seed}", "--kid_every=0",
+                f"--total_steps={args.steps}", f"--seed={seed}", "--eval_every=0",
                 f"--checkpoint_every={args.steps}", f"--sample_every={args.steps}", *flags]
         runs.append((name, seed, flags, workdir, argv))
     _train([(r[3], r[4]) for r in runs], args.cores)

@@ -18,7 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # tests/models/test_gan.py trains through `fit` and checks against the plain algorithm.
 LIGHT_TRAINING = dict(augment_policy="translation", bcr_real=0.0, bcr_fake=0.0)
 TINY_RUN = dict(preset="tiny", batch_size=4, total_steps=4, log_every=2, checkpoint_every=2,
-                sample_every=2, num_samples=4, keep_checkpoints=5, **LIGHT_TRAINING)
+                sample_every=2, grid_size=4, keep_checkpoints=5, **LIGHT_TRAINING)
 # The train CLI's flags for a tiny run on the digits, with the same light training.
 TINY_CLI = ["--preset=tiny", "--dataset=digits",
             *(f"--{name}={value}" for name, value in LIGHT_TRAINING.items())]

@@ -14,7 +14,7 @@ from vitgan_tf import config, train_lib  # noqa: E402
 workdir, out = sys.argv[1], sys.argv[2]
 # Light training (one augmentation, no bCR), as the tiny run of tests/helpers.py.
 cfg = config.TrainConfig(workdir=workdir, preset="tiny", batch_size=4, total_steps=2,
-                         log_every=2, checkpoint_every=2, sample_every=2, num_samples=4,
+                         log_every=2, checkpoint_every=2, sample_every=2, grid_size=4,
                          strategy="multi_worker", augment_policy="translation", bcr_real=0.0,
                          bcr_fake=0.0)
 images = np.random.default_rng(0).uniform(-1, 1, (4, 16, 16, 3)).astype("float32")

@@ -34,7 +34,7 @@ def test_baseline_is_the_fashion_preset_with_the_bench_budget():
     cfg = _parse(command)
     assert (cfg.preset, cfg.dataset, cfg.total_steps, cfg.seed) == ("fashion", "fashion_mnist",
                                                                      800, 1)
-    assert cfg.kid_every == 200 and cfg.kid_extractor == "fashion_classifier"
+    assert cfg.eval_every == 200 and cfg.eval_extractor == "fashion_classifier"
     assert cfg.model == {}
 
 

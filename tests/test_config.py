@@ -124,6 +124,20 @@ def test_model_overrides_names_its_replacement():
         _parse("--model_overrides=d_arch=stylegan2,d_conv_channels=16")
 
 
+@pytest.mark.parametrize("old,new,value", [("num_samples", "grid_size", "100"),
+                                           ("kid_every", "eval_every", "1000"),
+                                           ("kid_samples", "eval_samples", "2000"),
+                                           ("kid_extractor", "eval_extractor", "fid_inception")])
+def test_renamed_flags_name_their_new_spelling(old, new, value):
+    with pytest.raises(config.ConfigError, match=(
+            f"^--{old}={value}: renamed; write --{new}={value} instead.$")):
+        _parse(f"--{old}={value}")
+    # A config.json written before the rename reads under the new name.
+    saved = {**dataclasses.asdict(_valid()), old: type(getattr(_valid(), new))(value)}
+    del saved[new]
+    assert getattr(config.from_dict(saved), new) == getattr(_parse(f"--{new}={value}"), new)
+
+
 def test_config_json_round_trip_and_old_files():
     cfg = _valid(preset="fashion", model={"d_arch": "stylegan2"}, lr=1e-3)
     saved = json.loads(json.dumps(dataclasses.asdict(cfg)))

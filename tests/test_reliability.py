@@ -102,7 +102,7 @@ def test_a_garbled_best_json_that_cannot_be_rebuilt_is_refused_in_one_line(tmp_p
         checkpoints.best_record(str(tmp_path))
     message = str(error.value)
     assert "best.json is damaged" in message and "no FD for ckpt-4" in message
-    assert "\n" not in message and "--kid_every" not in message
+    assert "\n" not in message and "--eval_every" not in message
 
 
 def test_a_best_checkpoint_whose_files_are_gone_is_said_and_replaced(tmp_path, monkeypatch):
@@ -113,7 +113,7 @@ def test_a_best_checkpoint_whose_files_are_gone_is_said_and_replaced(tmp_path, m
         rundir._resolve_checkpoint(str(tmp_path), "best", None, None)
     warnings = []
     monkeypatch.setattr(train_lib.logging, "warning", lambda *a: warnings.append(a[0] % a[1:]))
-    cfg = tiny_config(tmp_path, kid_every=2, kid_extractor="fashion_classifier")
+    cfg = tiny_config(tmp_path, eval_every=2, eval_extractor="fashion_classifier")
     monitor = train_lib._quality_monitor(cfg, 16, None, None, None,
                                          types.SimpleNamespace(signal_received=None))
     assert monitor.best_fd == math.inf  # the next evaluation takes its place

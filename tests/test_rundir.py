@@ -189,7 +189,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_nonzero(tmp_path):
     workdir = tmp_path / "run"
     (_ckpt(workdir) / "ckpt-0_temp").mkdir(parents=True)  # left by an interrupted save
     args = [*TINY_CLI, "--batch_size=4", "--log_every=1000",
-            "--checkpoint_every=1000", "--sample_every=1000", "--num_samples=4",
+            "--checkpoint_every=1000", "--sample_every=1000", "--grid_size=4",
             "--total_steps=100000", f"--workdir={workdir}"]
     proc = subprocess.Popen([sys.executable, "-m", "vitgan_tf.train", *args], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -278,7 +278,7 @@ def test_a_workdir_on_a_read_only_disk_is_one_line(read_only_disk):
 def test_disk_full_during_a_checkpoint_keeps_the_last_one_and_resumes(small_disk):
     workdir = small_disk / "run"
     args = [*TINY_CLI, "--batch_size=4", "--log_every=2",
-            "--checkpoint_every=2", "--sample_every=1000", "--num_samples=4",
+            "--checkpoint_every=2", "--sample_every=1000", "--grid_size=4",
             "--keep_checkpoints=5", f"--workdir={workdir}"]
     result = _cli(*args, "--total_steps=4")
     assert result.returncode == 2, result.stderr[-2000:]

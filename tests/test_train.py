@@ -127,7 +127,7 @@ def test_cli_flagfile_and_sigkill_resume(tmp_path):
     flagfile = tmp_path / "run.flags"
     flagfile.write_text("\n".join([*TINY_CLI, "--batch_size=8", "--log_every=5",
                                     "--checkpoint_every=5", "--sample_every=5",
-                                    "--num_samples=4"]) + "\n")
+                                    "--grid_size=4"]) + "\n")
     workdir = tmp_path / "run"
     args = (f"--flagfile={flagfile}", f"--workdir={workdir}")
     proc = subprocess.Popen([sys.executable, "-m", "vitgan_tf.train", *args,
@@ -294,7 +294,7 @@ def test_fd_and_kid_during_training_keep_the_best_checkpoint(tmp_path, monkeypat
         return {**real_evaluate(*args, **kwargs), "fd": next(fds)}
 
     monkeypatch.setattr(evaluate, "evaluate", scripted)
-    cfg = _cfg(tmp_path, total_steps=6, kid_every=2, kid_samples=6, keep_checkpoints=1,
+    cfg = _cfg(tmp_path, total_steps=6, eval_every=2, eval_samples=6, keep_checkpoints=1,
                inception_weights="none")
     train_lib.train(cfg, dataset=_data())
     tags = set()
@@ -316,8 +316,8 @@ def test_fd_and_kid_during_training_keep_the_best_checkpoint(tmp_path, monkeypat
     cached = os.listdir(tmp_path / "stats")
     assert len(cached) == 1 and cached[0].startswith("digits_train_")
     assert cached[0].endswith("_16px_keras_inception_random_6.npz")
-    with pytest.raises(ValueError, match="kid_every=3"):
-        _cfg(tmp_path, kid_every=3).validate()
+    with pytest.raises(ValueError, match="eval_every=3"):
+        _cfg(tmp_path, eval_every=3).validate()
     # `evaluate` on the same run writes the same quantity under the same key and tag.
     monkeypatch.setattr(evaluate, "evaluate", real_evaluate)
     extractor = features.make_extractor("keras_inception", inception_weights="none")
@@ -382,7 +382,7 @@ def test_workdir_lock_is_exclusive_and_reentrant_free(tmp_path):
 
 
 TINY = [*TINY_CLI, "--batch_size=8", "--log_every=2",
-        "--checkpoint_every=2", "--sample_every=2", "--num_samples=4"]
+        "--checkpoint_every=2", "--sample_every=2", "--grid_size=4"]
 
 
 def _one_error_line(result, start):
@@ -417,8 +417,8 @@ def test_a_bad_tf_config_is_one_line(tmp_path, tf_config, strategy, message):
 def test_a_start_that_fails_after_validation_writes_nothing(tmp_path):
     # The FID graph is missing: the run stops before it writes config.json, so a retry with
     # other settings is not refused as "does not match the model of the run".
-    result = _cli(*TINY, f"--workdir={tmp_path / 'run'}", "--total_steps=2", "--kid_every=2",
-                  "--kid_extractor=fid_inception")
+    result = _cli(*TINY, f"--workdir={tmp_path / 'run'}", "--total_steps=2", "--eval_every=2",
+                  "--eval_extractor=fid_inception")
     _one_error_line(result, "--inception_path=''")
     assert not (tmp_path / "run" / "config.json").exists()
     retry = _cli(*TINY, f"--workdir={tmp_path / 'run'}", "--total_steps=2", "--preset=digits")

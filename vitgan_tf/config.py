@@ -64,6 +64,10 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
 # CPU flags (Linux /proc/cpuinfo) of native bfloat16 arithmetic, which oneDNN uses.
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 MODEL_FLAG_PREFIX = "model."
+# Settings renamed in 0.4 (old name -> new): config.json files of earlier runs are read with the
+# new names, and the old flags give one line naming the new one.
+RENAMED = {"num_samples": "grid_size", "kid_every": "eval_every", "kid_samples": "eval_samples",
+           "kid_extractor": "eval_extractor"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,15 +234,15 @@ class TrainConfig(StepSettings):
     sample_every: int = setting(
         500, "Steps between sample grids (a multiple of --log_every).", **POSITIVE)
     keep_checkpoints: int = setting(3, "Checkpoints kept.", **POSITIVE)
-    num_samples: int = setting(64, "Images in each sample grid.", **POSITIVE)
-    kid_every: int = setting(
+    grid_size: int = setting(64, "Images in each sample grid.", **POSITIVE)
+    eval_every: int = setting(
         0, "Steps between FD and KID evaluations of the EMA generator (0: off; a multiple of "
         "--log_every). Logged to TensorBoard (eval/fd_<extractor>, eval/kid_<extractor>) and "
         "WORKDIR/metrics.jsonl; the checkpoint of the lowest FD is kept in checkpoints/best.",
         **NON_NEGATIVE)
-    kid_samples: int = setting(
+    eval_samples: int = setting(
         2000, "Generated and real images for the in-training FD and KID.", low=2)
-    kid_extractor: str = setting(
+    eval_extractor: str = setting(
         "keras_inception", "fid_inception (2015 graph, --inception_path), keras_inception or "
         "fashion_classifier (Fashion-MNIST domain metric).", choices=EXTRACTORS)
     inception_path: str = setting("", "classify_image_graph_def.pb for fid_inception.")
@@ -282,7 +286,7 @@ class TrainConfig(StepSettings):
                 ("self_cond_every",) if self.self_cond_clusters else ()):
             need(getattr(self, flag) % self.log_every == 0, flag,
                  f"a positive multiple of --log_every={self.log_every}")
-        need(self.kid_every % self.log_every == 0, "kid_every",
+        need(self.eval_every % self.log_every == 0, "eval_every",
              "0 (off) or a multiple of --log_every")
         try:
             get_config(self.preset)
@@ -417,6 +421,8 @@ def define_flags(flag_values):
                 CHOICES.get(field.name, ()), flag_values)
     flags.DEFINE_string("model_overrides", None, "Replaced by --model.<field>=<value> flags.",
                         flag_values=flag_values)
+    for old, new in RENAMED.items():
+        flags.DEFINE_string(old, None, f"Renamed --{new}.", flag_values=flag_values)
     flags.mark_flag_as_required("workdir", flag_values=flag_values)
 
 
@@ -442,6 +448,10 @@ def from_flags(flag_values):
             f"--model_overrides={old!r}: replaced by one flag per model field; write "
             + (" ".join(f"--{MODEL_FLAG_PREFIX}{p}" for p in pairs) or
                "--model.<field>=<value>") + " instead.")
+    for old, new in RENAMED.items():
+        value = flag_values[old].value
+        if value is not None:
+            raise ConfigError(f"--{old}={value}: renamed; write --{new}={value} instead.")
     values = {f.name: flag_values[f.name].value for f in dataclasses.fields(TrainConfig)
               if f.name != "model"}
     model = {f.name: flag_values[MODEL_FLAG_PREFIX + f.name].value
@@ -451,7 +461,9 @@ def from_flags(flag_values):
 
 
 def from_dict(values):
-    """A TrainConfig from config.json's "train" section (unknown keys, such as the
-    model_overrides of runs saved before 0.3, are left out)."""
+    """A TrainConfig from config.json's "train" section (settings renamed since are read under
+    their new names; unknown keys, such as the model_overrides of runs saved before 0.3, are
+    left out)."""
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    values = {RENAMED.get(k, k): v for k, v in values.items()}
     return TrainConfig(**{k: v for k, v in values.items() if k in fields})

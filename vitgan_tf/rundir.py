@@ -183,7 +183,7 @@ def _resolve_checkpoint(workdir, checkpoint, target, read):
         if record is None:
             raise RunError(f"--checkpoint=best: {workdir} has no best checkpoint "
                            f"({os.path.join(checkpoint_dir, checkpoints.BEST, 'best.json')}); "
-                           "it is kept by runs trained with --kid_every.")
+                           "it is kept by runs trained with --eval_every.")
         if record["missing"]:
             raise RunError(f"--checkpoint=best: best.json names {record['path']} (step "
                            f"{record['step']}, FD {record['fd']:.3f}), whose files are gone; "

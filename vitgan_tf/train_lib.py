@@ -70,7 +70,7 @@ def _quality_monitor(cfg, size, writer, gan, extractor, stop):
 
     def real_stats():
         return evaluate.reference_statistics(cfg.dataset, cfg.data_dir, size, extractor,
-                                             cfg.kid_samples, 50,
+                                             cfg.eval_samples, 50,
                                              os.path.join(cfg.workdir, "stats"))[0]
 
     best = checkpoints.best_record(cfg.workdir, repair=True)
@@ -79,7 +79,7 @@ def _quality_monitor(cfg, size, writer, gan, extractor, stop):
                         "takes its place.", best["path"], best["step"], best["fd"])
         best = None
     return callbacks_lib.QualityMonitor(
-        cfg.kid_every, extractor, real_stats, cfg.kid_samples, writer, cfg.seed,
+        cfg.eval_every, extractor, real_stats, cfg.eval_samples, writer, cfg.seed,
         cfg.total_steps, metrics_path=os.path.join(cfg.workdir, rundir.METRICS_FILE),
         on_best=lambda step, fd: checkpoints.save_best(gan, cfg.workdir, step, fd),
         best_fd=best["fd"] if best else float("inf"), batch_size=cfg.batch_size,
@@ -192,10 +192,10 @@ def _train(cfg, dataset, strategy, is_chief, lock):
                      cfg.total_steps)
         return gan
     extractor = None
-    if cfg.kid_every and is_chief:  # a missing extractor stops the run before it writes
+    if cfg.eval_every and is_chief:  # a missing extractor stops the run before it writes
         from vitgan_tf import features
 
-        extractor = features.make_extractor(cfg.kid_extractor, cfg.inception_path,
+        extractor = features.make_extractor(cfg.eval_extractor, cfg.inception_path,
                                             cfg.inception_weights)
     # The run starts: from here on the run directory is written.
     write_dir = _write_dir(cfg.workdir, strategy, is_chief)
@@ -219,13 +219,13 @@ def _train(cfg, dataset, strategy, is_chief, lock):
         callbacks_lib.ProgressLogger(writer, cfg.batch_size, lambda: manager.latest_checkpoint),
         callbacks_lib.SampleGrid(cfg.sample_every,
                                  os.path.join(cfg.workdir, "samples") if is_chief else None,
-                                 writer, cfg.num_samples, cfg.seed, cfg.total_steps),
+                                 writer, cfg.grid_size, cfg.seed, cfg.total_steps),
         checkpointer, stop]
     if cfg.self_cond_clusters:  # first: its time is not counted in the training's images/s
         callbacks.insert(0, callbacks_lib.Recluster(
             _cluster_images(cfg, model_cfg, custom_data), cfg.self_cond_every, cfg.seed,
             writer))
-    if cfg.kid_every and is_chief:
+    if cfg.eval_every and is_chief:
         callbacks.insert(len(callbacks) - 2, _quality_monitor(
             cfg, model_cfg.image_size, writer, gan, extractor, stop))
     for steps_per_epoch, epochs, initial_epoch in _chunks(step, cfg.total_steps, cfg.log_every):
