@@ -12,7 +12,6 @@ For each variant: the page loads, draws its default grid (seeds 0-15) once to wa
 import argparse
 import json
 import statistics
-import threading
 
 from bench import common
 from tests.browser import Browser
@@ -20,12 +19,8 @@ from vitgan_tf import web
 
 
 def measure(browser, model_dir, variant, seeds, repeats, screenshot=None):
-    server = web.make_server(model_dir, variant, port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        page = browser.open(f"http://127.0.0.1:{server.server_address[1]}/", width=760,
-                            height=900)
+    with web.serving(model_dir, variant) as (url, model):
+        page = browser.open(url, width=760, height=900)
         if page.evaluate("window.vitgan.ready") is not True:
             raise SystemExit(f"{variant}: {page.evaluate('window.vitgan.error()')}")
         if screenshot:
@@ -35,11 +30,8 @@ def measure(browser, model_dir, variant, seeds, repeats, screenshot=None):
         for _ in range(repeats):
             assert page.evaluate(f"window.vitgan.drawGrid('{seeds}')") is True
             times.append(page.evaluate("window.vitgan.timing()")["perImage"])
-        return {"variant": variant, "model": server.model, "seeds": seeds,
-                "ms_per_image": statistics.median(times), "runs_ms_per_image": times}
-    finally:
-        server.shutdown()
-        server.server_close()
+    return {"variant": variant, "model": model, "seeds": seeds,
+            "ms_per_image": statistics.median(times), "runs_ms_per_image": times}
 
 
 def main():

@@ -3,19 +3,17 @@ the same latent for a seed as vitgan_tf.rng.latents_from_seeds, to float32 round
 headless Chromium it draws, with LiteRT.js, the pixels `python -m vitgan_tf.sample --seeds`
 draws, and says in one line what is wrong with bad input."""
 
-import contextlib
 import json
 import os
 import shutil
 import subprocess
-import threading
 
 import numpy as np
 import pytest
 
 from tests import browser as browser_lib
 from tests.helpers import ROOT, assert_same_uint8, run_cli, tiny_config
-from vitgan_tf import rng
+from vitgan_tf import rng, web
 
 needs_node = pytest.mark.skipif(shutil.which("node") is None,
                                 reason="needs Node.js (node) to run web/rng.js")
@@ -60,21 +58,6 @@ def test_seed_s_is_the_same_latent_in_javascript_and_python():
 
 
 # -- the page in a real browser -------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def serving(model_dir, variant="float32"):
-    """vitgan_tf.web's server for `model_dir` on a free localhost port; yields its URL."""
-    from vitgan_tf import web
-
-    server = web.make_server(str(model_dir), variant, port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _export(workdir, output, batch):
@@ -124,7 +107,7 @@ def test_the_page_draws_the_pixels_of_sample(tiny_run, tmp_path, chromium):
     model_dir = _export(tiny_run, tmp_path / "export", batch=4)
     want = _sample_png(tiny_run, tmp_path, "--seeds=0-5")
     for variant in ("float32", "float16"):
-        with serving(model_dir, variant) as url:
+        with web.serving(model_dir, variant) as (url, _):
             page = chromium.open(url)
             _ready(page)
             assert page.evaluate("window.vitgan.drawGrid('0-5')") is True
@@ -158,7 +141,7 @@ def test_the_page_draws_one_row_per_class_of_a_conditional_model(tmp_path, chrom
     train_lib.train(tiny_config(workdir, conditional=True, total_steps=2),
                     dataset=labelled_tiny_images())
     model_dir = _export(workdir, tmp_path / "export", batch=1)
-    with serving(model_dir) as url:
+    with web.serving(model_dir) as (url, _):
         page = chromium.open(url)
         _ready(page)
         assert "10 classes" in page.evaluate("document.getElementById('model-info').textContent")
@@ -193,7 +176,7 @@ def test_the_page_says_in_one_line_what_is_wrong(tiny_run, tmp_path, chromium):
         assert page.evaluate("window.vitgan.ready") is False
         return page.evaluate("window.vitgan.error()")
 
-    with serving(model_dir) as url:
+    with web.serving(model_dir) as (url, _):
         assert error_of(url + "?meta=missing.json").startswith(
             "Could not fetch the model description missing.json (HTTP 404).")
         assert error_of(url + "?model=vitgan_tf.json").startswith(
@@ -222,7 +205,7 @@ def test_the_page_says_in_one_line_what_is_wrong(tiny_run, tmp_path, chromium):
         canvas = _canvas(page)
         np.testing.assert_array_equal(canvas[1:17, 1:17].reshape(-1, 3), [[200, 0, 32]] * 256)
         assert not np.all(canvas[1:17, 18:34] == [200, 0, 32])
-    with serving(other) as url:
+    with web.serving(other) as (url, _):
         assert "is not the vitgan_tf generator that vitgan_tf.json describes: its inputs are " \
                "(x)" in error_of(url)
 

@@ -262,22 +262,20 @@ class TrainConfig(StepSettings):
         need(self.dataset != "mnist" or bool(self.data_dir), "data_dir",
              "the folder of MNIST's four *-ubyte.gz files")
         if self.dataset == "digits" and self.data_dir:
-            raise ConfigError(": --dataset=digits is built in and "
-                              "reads no files; for a folder of images add --dataset=folder.",
+            raise ConfigError(": --dataset=digits is built in and reads no files; for a folder "
+                              "of images add --dataset=folder.",
                               argument="data_dir", value=self.data_dir)
         if self.conditional and self.dataset not in LABELLED_DATASETS:
             raise ConfigError(f"--conditional: --dataset={self.dataset} has no class labels "
                               f"(labelled: {', '.join(LABELLED_DATASETS)}).")
         if self.model.get("num_classes") and not self.conditional:
-            raise ConfigError(": set "
-                              "--conditional instead; the number of classes comes from the "
-                              "data.",
+            raise ConfigError(": set --conditional instead; the number of classes comes from "
+                              "the data.",
                               argument="model.num_classes", value=self.model['num_classes'])
         if self.self_cond_clusters:
             need(self.self_cond_clusters >= 2, "self_cond_clusters", "0 (off) or at least 2")
             if self.conditional:
-                raise ConfigError(": "
-                                  "self-conditioning replaces the labels of --conditional; "
+                raise ConfigError(": self-conditioning replaces the labels of --conditional; "
                                   "use one of them.",
                                   argument="self_cond_clusters", value=self.self_cond_clusters)
             need(self.self_cond_images >= self.self_cond_clusters, "self_cond_images",

@@ -44,9 +44,9 @@ def _signature(specs, body):
     return tf.function(lambda *args: body(dict(zip(names, args))), input_signature=specs)
 
 
-def _class_spec():
+def _class_spec(rows=None):
     # "class" is a Python keyword, and TF names a signature's inputs as Python parameters.
-    return tf.TensorSpec([None], tf.int32, name="class_id")
+    return tf.TensorSpec([rows], tf.int32, name="class_id")
 
 
 class GeneratorModule(tf.Module):
@@ -145,7 +145,7 @@ def _tflite_module(generator, truncation_psi, batch=0):
     rows = batch or None
     specs = [tf.TensorSpec([rows, generator.vitgan_config.latent_dim], tf.float32, name="z")]
     if classes:
-        specs.append(tf.TensorSpec([rows], tf.int32, name="class_id"))
+        specs.append(_class_spec(rows))
 
     def generate(inputs):
         # TFLite cannot raise: a row whose z is not finite (or whose class_id is out of range)
@@ -223,14 +223,14 @@ def export(workdir, output, checkpoint=None, version=0, truncation_psi=1.0,
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing) or not os.access(existing, os.W_OK):
-        raise UserError(f" cannot be written ({existing} is not a writable "
-                        "folder).", argument="output", value=output)
+        raise UserError(f" cannot be written ({existing} is not a writable folder).",
+                        argument="output", value=output)
     if version < 0:
         raise UserError(": expected 0 (next free) or a positive integer.",
                         argument="version", value=version)
     if not 0 <= tflite_batch <= 256:
-        raise UserError(": expected 0 (any number of rows per "
-                        "call) or a fixed number from 1 to 256.",
+        raise UserError(": expected 0 (any number of rows per call) or a fixed number from 1 "
+                        "to 256.",
                         argument="tflite_batch", value=tflite_batch)
     if version:
         _check_free(output, version)

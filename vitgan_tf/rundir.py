@@ -83,15 +83,16 @@ def check_resume(run):
                 return f"self-conditioned on {n} clusters (--self_cond_clusters={n})"
             return f"conditional on {n} classes" if n else "unconditional"
 
-        now = f"these flags would make it {describe(new)}"
-        if not new.get("self_conditioned"):
-            now = (f"--conditional on --dataset={cfg.dataset} would make it {describe(new)}"
-                   if new.get("num_classes") else
-                   "resuming it needs " + ("--conditional" if old.get("num_classes") and
-                                           not old.get("self_conditioned") else
-                                           f"--self_cond_clusters={old.get('num_classes')}"))
+        if new.get("self_conditioned"):
+            now = f"these flags would make it {describe(new)}"
+        elif new.get("num_classes"):
+            now = f"--conditional on --dataset={cfg.dataset} would make it {describe(new)}"
+        elif old.get("self_conditioned"):
+            now = f"resuming it needs --self_cond_clusters={old['num_classes']}"
+        else:
+            now = "resuming it needs --conditional"
         changed_classes = (old.get("num_classes") and new.get("num_classes")
-                           and not old.get("self_conditioned") and not new.get("self_conditioned"))
+                           and not (old.get("self_conditioned") or new.get("self_conditioned")))
         raise RunError(
             f"The run in {cfg.workdir} is {describe(old)}; {now}"
             + (" (the data's classes changed)" if changed_classes else "")

@@ -119,8 +119,7 @@ def _cluster_images(cfg, model_cfg, custom_data=None):
         source = source.shuffle(min(10 * count, 100_000), seed=cfg.seed)
     images = np.stack(list(source.take(count).as_numpy_iterator())).astype(np.float32)
     if len(images) < model_cfg.num_classes:
-        raise data_lib.DataError(f": the data has "
-                                 f"only {len(images)} images.",
+        raise data_lib.DataError(f": the data has only {len(images)} images.",
                                  argument="self_cond_clusters", value=model_cfg.num_classes)
     return images
 

@@ -10,11 +10,13 @@ LiteRT.js from web/node_modules (`npm ci --prefix web`, the versions web/package
 pins).
 """
 
+import contextlib
 import functools
 import http.server
 import json
 import os
 import re
+import threading
 
 from absl import flags
 
@@ -118,6 +120,19 @@ def make_server(model_dir, variant="float32", version=0, host="127.0.0.1", port=
     server.verbose = verbose
     server.model = model
     return server
+
+
+@contextlib.contextmanager
+def serving(model_dir, variant="float32", version=0):
+    """`make_server` on a free localhost port, serving from a thread (scripts, tests); yields
+    (the page's URL, the served model's path) and stops the server on exit."""
+    server = make_server(str(model_dir), variant, version, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/", server.model
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def define_flags():

@@ -253,6 +253,15 @@ function reportInvalid(valid, label) {
   return new Set(bad);
 }
 
+// `c` if it is a class id of the model; else a PageError naming `what` and the valid ids.
+function checkClass(c, what) {
+  if (!(Number.isInteger(c) && c >= 0 && c < state.meta.classes.length)) {
+    throw new PageError(`${what}: ${c} is not a class id of this model (0 to ` +
+      `${state.meta.classes.length - 1}).`);
+  }
+  return c;
+}
+
 function selectedClasses() {
   const chosen = Array.from($("classes").selectedOptions, (o) => Number(o.value));
   return chosen.length ? chosen : state.meta.classes.map((_, i) => i);
@@ -263,12 +272,7 @@ export async function drawGrid(seedText, classes) {
   return guarded(async () => {
     const conditional = Boolean(state.meta.classes);
     const rows = conditional ? (classes ?? selectedClasses()) : [null];
-    rows.forEach((c) => {
-      if (conditional && !(Number.isInteger(c) && c >= 0 && c < state.meta.classes.length)) {
-        throw new PageError(`Classes: ${c} is not a class id of this model (0 to ` +
-          `${state.meta.classes.length - 1}).`);
-      }
-    });
+    if (conditional) rows.forEach((c) => checkClass(c, "Classes"));
     const seeds = parseSeeds(seedText, Math.floor(MAX_IMAGES / rows.length));
     const dim = state.meta.model.latent_dim;
     const one = latentsFromSeeds(seeds, dim);
@@ -325,11 +329,7 @@ export async function interpolate(a, b, steps, classId) {
     }
     let classIds = null;
     if (state.meta.classes) {
-      const c = Number(classId ?? $("class-one").value);
-      if (!(Number.isInteger(c) && c >= 0 && c < state.meta.classes.length)) {
-        throw new PageError(`Class: ${classId} is not a class id of this model.`);
-      }
-      classIds = Array(steps).fill(c);
+      classIds = Array(steps).fill(checkClass(Number(classId ?? $("class-one").value), "Class"));
     }
     const { images, valid } = await generate(z, classIds);
     drawImages(images, steps, steps, reportInvalid(valid, (i) => `step ${i}`));

@@ -133,14 +133,15 @@ class ViTGAN(keras.Model):
     def _unpack(self, data):
         """(real images float32, labels or None) of a batch; a self-conditioned model's
         labels are the real images' clusters."""
-        if self.vitgan_config.self_conditioned:
-            real = tf.cast(data[0] if isinstance(data, tuple) else data, tf.float32)
-            return real, tf.stop_gradient(self.discriminator.clusters(real))
-        if self.vitgan_config.num_classes:
+        cfg = self.vitgan_config
+        if cfg.user_classes:
             if not isinstance(data, (tuple, list)) or len(data) != 2:
                 raise ValueError("A conditional ViTGAN trains on (images, labels) batches.")
             return tf.cast(data[0], tf.float32), tf.cast(data[1], tf.int32)
-        return tf.cast(data[0] if isinstance(data, tuple) else data, tf.float32), None
+        real = tf.cast(data[0] if isinstance(data, tuple) else data, tf.float32)
+        if cfg.self_conditioned:
+            return real, tf.stop_gradient(self.discriminator.clusters(real))
+        return real, None
 
     def train_step(self, data):
         real, labels = self._unpack(data)
