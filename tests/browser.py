@@ -117,18 +117,24 @@ class Browser:
 
     def open(self, url, width=1000, height=900):
         """A new page (tab) at `url`, once its document has loaded."""
-        target = self.send("Target.createTarget", url=url)["targetId"]
+        target = self.send("Target.createTarget", url="about:blank")["targetId"]
         session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         page = Page(self, session)
         page.send("Emulation.setDeviceMetricsOverride", width=width, height=height,
                   deviceScaleFactor=1, mobile=False)
+        page.send("Page.navigate", url=url)
         deadline = time.monotonic() + self.timeout
-        while page.evaluate("location.href !== 'about:blank' && "
-                            "document.readyState === 'complete'") is not True:
+        while not page.loaded():
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{url} did not load in time")
             time.sleep(0.05)
         return page
+
+
+# What Runtime.evaluate answers while a navigation swaps the document: not a failure, the
+# new document's context is not there yet.
+NAVIGATING = ("Cannot find default execution context", "Execution context was destroyed",
+              "Cannot find context with specified id")
 
 
 class Page:
@@ -147,6 +153,16 @@ class Page:
             text = details.get("exception", {}).get("description") or details.get("text")
             raise BrowserError(f"{expression}: {text}")
         return result["result"].get("value")
+
+    def loaded(self):
+        """Whether the navigated-to document has finished loading (False mid-navigation)."""
+        try:
+            return self.evaluate("location.href !== 'about:blank' && "
+                                 "document.readyState === 'complete'") is True
+        except BrowserError as error:
+            if any(text in str(error) for text in NAVIGATING):
+                return False
+            raise
 
     def screenshot(self):
         """The page as PNG bytes."""

@@ -57,6 +57,28 @@ def test_seed_s_is_the_same_latent_in_javascript_and_python():
     np.testing.assert_array_equal(_js_latents([2**63 - 1], 128)[0], js[7])
 
 
+def test_a_page_mid_navigation_reads_as_not_loaded_and_other_errors_raise():
+    # Chromium answers Runtime.evaluate with "Cannot find default execution context" while a
+    # navigation swaps the document (a CI run failed on it): the load wait polls on.
+    class Replies:
+        def __init__(self, *replies):
+            self.replies = list(replies)
+
+        def send(self, method, session=None, **params):
+            reply = self.replies.pop(0)
+            if isinstance(reply, Exception):
+                raise reply
+            return {"result": {"value": reply}}
+
+    navigating = browser_lib.BrowserError(
+        "Runtime.evaluate: {'code': -32000, 'message': 'Cannot find default execution context'}")
+    page = browser_lib.Page(Replies(navigating, False, True), "session")
+    assert [page.loaded(), page.loaded(), page.loaded()] == [False, False, True]
+    broken = browser_lib.Page(Replies(browser_lib.BrowserError("Runtime.evaluate: other")), "s")
+    with pytest.raises(browser_lib.BrowserError, match="other"):
+        broken.loaded()
+
+
 # -- the page in a real browser -------------------------------------------------------------
 
 
