@@ -94,7 +94,7 @@ def train_command(variant, seed, args):
 
 def score_run(variant, seed, workdir, returncode, wall, args, extractor, real):
     from bench.fashion_compare import score_features, vitgan_training_seconds
-    from vitgan_tf import errors, evaluate, features, rundir
+    from vitgan_tf import errors, features, rundir, scoring
 
     scalars = {tag: [(step, value) for step, _, value in points]
                for tag, points in common.read_scalars(workdir).items()}
@@ -109,7 +109,7 @@ def score_run(variant, seed, workdir, returncode, wall, args, extractor, real):
         print(f"{variant} seed {seed}: no generator to score ({e})", flush=True)
         return {**row, "step": 0, "diverged": True}
     seconds, batch = vitgan_training_seconds(workdir)
-    fake = features.extract(extractor, evaluate.generated_batches(generator, args.samples, 500),
+    fake = features.extract(extractor, scoring.generated_batches(generator, args.samples, 500),
                             args.samples, verbose=False)
     kids = [k for _, k in curve]
     stopped = returncode != 0 or step < args.steps

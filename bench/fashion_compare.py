@@ -21,19 +21,19 @@ import numpy as np
 
 from bench import common
 from bench.baselines import dcgan
-from vitgan_tf import checkpoints, data, evaluate, features, rundir
+from vitgan_tf import checkpoints, data, features, real_stats, rundir, scoring
 
 METRICS = ["fid", "kid", "is", "pr"]
 
 
 def reference_stats(extractor, data_dir, cache_dir):
-    return evaluate.reference_statistics("fashion_mnist", data_dir, 28, extractor, 10_000, 500,
+    return real_stats.reference_statistics("fashion_mnist", data_dir, 28, extractor, 10_000, 500,
                                          cache_dir)[0]
 
 
 def score_features(fake, real, seed=0):
-    r = evaluate.metrics_of_features(fake, real, METRICS,
-                                     evaluate.Settings(seed=seed, kid_subsets=50))
+    r = scoring.metrics_of_features(fake, real, METRICS,
+                                     scoring.Settings(seed=seed, kid_subsets=50))
     shares = np.asarray(r["class_counts"], np.float64) / max(1, sum(r["class_counts"]))
     return {"fd": r["fd"], "kid": r["kid"], "is": r["is"], "precision": r["precision"],
             "recall": r["recall"], "classes": r["classes"], "class_counts": r["class_counts"],
@@ -69,7 +69,7 @@ def vitgan_training_seconds(workdir):
 
 def score_generator(generator, extractor, real, samples):
     """`score_features` of `samples` images of a ViTGAN generator (seeds 0.., batches of 500)."""
-    fake = features.extract(extractor, evaluate.generated_batches(generator, samples, 500),
+    fake = features.extract(extractor, scoring.generated_batches(generator, samples, 500),
                             samples, verbose=False)
     return score_features(fake, real)
 

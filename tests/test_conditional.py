@@ -9,7 +9,7 @@ import tensorflow as tf
 from PIL import Image
 
 from tests.helpers import ROOT, assert_same_uint8, randn, tiny_config
-from vitgan_tf import config, evaluate, rng, rundir, train_lib
+from vitgan_tf import config, evaluate, real_stats, rng, rundir, scoring, train_lib
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +57,7 @@ def test_a_conditional_tiny_run_trains_saves_its_classes_and_resumes(tmp_path):
     z = np.repeat(randn(1, 32), 2, axis=0)
     images = np.asarray(generator(z, labels=np.array([1, 7])))
     assert np.abs(images[0] - images[1]).max() > 1e-4
-    batches = list(evaluate.generated_batches(generator, 12, 5))
+    batches = list(scoring.generated_batches(generator, 12, 5))
     assert [len(b) for b in batches] == [5, 5, 2]
     # Sample i is seed i of class i mod 10.
     first = np.asarray(generator(rng.latents_from_seeds([6], 32), labels=np.array([6])))
@@ -120,12 +120,12 @@ def test_class_accuracy_against_numpy():
     # (2, 5, 8, 11) 1 of 4.
     predicted = np.array([0, 1, 2, 0, 1, 0, 0, 0, 1, 0, 2, 0])
     fake = {"logits": np.eye(3)[predicted] * 5.0, "pool": np.zeros((12, 2)), "labels": labels}
-    result = evaluate.METRICS["acc"](fake, None, evaluate.Settings())
+    result = scoring.METRICS["acc"](fake, None, scoring.Settings())
     assert result["class_accuracy"] == pytest.approx(7 / 12)
     assert result["class_accuracy_per_class"] == [1.0, 0.5, 0.25]
-    with pytest.raises(evaluate.UserError, match="metrics=.acc.: class accuracy needs a "
+    with pytest.raises(scoring.UserError, match="metrics=.acc.: class accuracy needs a "
                                                  "conditional run"):
-        evaluate.METRICS["acc"]({"logits": fake["logits"]}, None, evaluate.Settings())
+        scoring.METRICS["acc"]({"logits": fake["logits"]}, None, scoring.Settings())
 
 
 def test_intra_class_fd_against_numpy_and_its_property():
@@ -140,27 +140,27 @@ def test_intra_class_fd_against_numpy_and_its_property():
     centers = rng_np.normal(0, 3, (3, 4))
     real_labels = np.repeat(np.arange(3), 200)
     real_pool = centers[real_labels] + rng_np.normal(size=(600, 4))
-    real = evaluate.class_statistics(real_pool, real_labels, 3)
+    real = real_stats.class_statistics(real_pool, real_labels, 3)
     np.testing.assert_array_equal(real["class_counts"], [200, 200, 200])
     labels = np.arange(300) % 3
     pool = centers[labels] + 1.2 * rng_np.normal(size=(300, 4))
-    result = evaluate.METRICS["ifd"]({"pool": pool, "labels": labels}, real, evaluate.Settings())
+    result = scoring.METRICS["ifd"]({"pool": pool, "labels": labels}, real, scoring.Settings())
     expected = [fd(pool[labels == c], real_pool[real_labels == c]) for c in range(3)]
     np.testing.assert_allclose(result["ifd_per_class"], expected, rtol=1e-6)
     assert result["ifd"] == pytest.approx(np.mean(expected))
     # The property that justifies it: a generator that draws the wrong class has the same
     # pooled FD (the same images) and a far larger intra-class FD.
-    wrong = evaluate.METRICS["ifd"]({"pool": pool, "labels": (labels + 1) % 3}, real,
-                                    evaluate.Settings())
+    wrong = scoring.METRICS["ifd"]({"pool": pool, "labels": (labels + 1) % 3}, real,
+                                    scoring.Settings())
     assert wrong["ifd"] > 10 * result["ifd"]
     # A class with under 2 real (or generated) images is not scored.
-    sparse = evaluate.class_statistics(real_pool[:201], real_labels[:201], 3)
-    result = evaluate.METRICS["ifd"]({"pool": pool, "labels": labels}, sparse,
-                                     evaluate.Settings())
+    sparse = real_stats.class_statistics(real_pool[:201], real_labels[:201], 3)
+    result = scoring.METRICS["ifd"]({"pool": pool, "labels": labels}, sparse,
+                                     scoring.Settings())
     assert result["ifd_per_class"][1:] == [None, None]
-    with pytest.raises(evaluate.UserError, match="metrics=.ifd.: intra-class FD needs a "
+    with pytest.raises(scoring.UserError, match="metrics=.ifd.: intra-class FD needs a "
                                                  "conditional run"):
-        evaluate.METRICS["ifd"]({"pool": pool}, real, evaluate.Settings())
+        scoring.METRICS["ifd"]({"pool": pool}, real, scoring.Settings())
 
 
 def test_evaluate_scores_each_sample_against_the_class_it_was_drawn_for(conditional_run):
@@ -187,8 +187,8 @@ def test_evaluate_scores_each_sample_against_the_class_it_was_drawn_for(conditio
                     "logits": np.eye(10)[labels]}
 
     seen = []
-    result = evaluate.evaluate(Recording(), None, Recognizer(), ["acc"],
-                               evaluate.Settings(num_samples=25, batch_size=10))
+    result = scoring.score(Recording(), None, Recognizer(), ["acc"],
+                               scoring.Settings(num_samples=25, batch_size=10))
     assert result["class_accuracy"] == 1.0
     assert sorted(np.concatenate(used).tolist()) == sorted(np.arange(25) % 10)
 
@@ -215,7 +215,7 @@ def test_evaluate_reports_class_accuracy_and_the_classifiers_own_as_its_floor(
     saved["train"].update(dataset="fashion_mnist", data_dir=str(tmp_path))
     (run_dir / "config.json").write_text(json.dumps(saved))
     extractor = features.FashionClassifier()
-    report, _ = evaluate.run(str(run_dir), extractor, ["fid", "acc", "ifd"], evaluate.Settings(
+    report, _ = evaluate.run(str(run_dir), extractor, ["fid", "acc", "ifd"], scoring.Settings(
         num_samples=40, real_samples=30, batch_size=10))
     assert 0 <= report["class_accuracy"] <= 1
     assert len(report["class_accuracy_per_class"]) == 10

@@ -10,7 +10,18 @@ import scipy.linalg
 import tensorflow as tf
 
 from tests.helpers import ROOT
-from vitgan_tf import build, config, evaluate, features, metrics, rng, rundir, sample
+from vitgan_tf import (
+    build,
+    config,
+    evaluate,
+    features,
+    metrics,
+    real_stats,
+    rng,
+    rundir,
+    sample,
+    scoring,
+)
 from vitgan_tf import data as data_lib
 from vitgan_tf import images as images_lib
 
@@ -104,12 +115,51 @@ def test_inception_score_extremes():
 
 
 def test_parse_metrics():
-    assert evaluate.parse_metrics(["fid50k", "kid", "is"], 10) == (["fid", "kid", "is"], 50000)
-    assert evaluate.parse_metrics(["fid"], 123) == (["fid"], 123)
+    assert scoring.parse_metrics(["fid50k", "kid", "is"], 10) == (["fid", "kid", "is"], 50000)
+    assert scoring.parse_metrics(["fid"], 123) == (["fid"], 123)
     with pytest.raises(ValueError, match="unknown metric 'lpips'"):
-        evaluate.parse_metrics(["lpips"], 10)
+        scoring.parse_metrics(["lpips"], 10)
     with pytest.raises(ValueError, match="conflicting"):
-        evaluate.parse_metrics(["fid50k", "kid10k"], 10)
+        scoring.parse_metrics(["fid50k", "kid10k"], 10)
+
+
+def test_the_metric_names_the_flags_check_are_the_registry_s():
+    assert tuple(scoring.METRICS) == config.METRIC_NAMES
+    assert tuple(scoring.CONDITIONAL_METRICS) == config.CONDITIONAL_METRIC_NAMES
+    with pytest.raises(ValueError, match="config.METRIC_NAMES"):
+        scoring._metric("lpips")
+
+
+def test_evaluation_settings_are_declared_once_flag_and_check():
+    # Each Settings field is a flag of evaluate with its default and help, and is checked
+    # against what its declaration accepts.
+    from absl import flags
+
+    values = flags.FlagValues()
+    config.define_fields(scoring.Settings, values)
+    for field in dataclasses.fields(scoring.Settings):
+        assert values[field.name].default == field.default, field.name
+        assert values[field.name].help == field.metadata["help"]
+    assert scoring.Settings().check(["fid", "kid", "is"]) == scoring.Settings()
+    for bad, match in ((dict(num_samples=1), "num_samples=1: expected an integer >= 2"),
+                       (dict(kid_subsets=0), "kid_subsets=0: expected an integer >= 1"),
+                       (dict(truncation_psi=float("nan")), "truncation_psi=nan: expected a "
+                        "finite number"),
+                       (dict(seed=-1), r"seed=-1: expected an integer in \[0, 9000000000\)")):
+        with pytest.raises(config.ConfigError, match=match):
+            scoring.Settings(**bad).check()
+    with pytest.raises(config.ConfigError, match="is_splits=10: expected at most the 5 "):
+        scoring.Settings(num_samples=5).check(["is"])
+    scoring.Settings(num_samples=5).check(["fid"])  # the splits matter only for `is`
+
+
+def test_in_training_metrics_are_checked_before_the_run():
+    base = dict(workdir="/tmp/unused", preset="tiny", eval_every=0)
+    assert config.TrainConfig(**base, eval_metrics="fid,kid,pr").validate()
+    for names, match in (("kid", "fid among them"), ("fid,lpips", "names from fid, kid, is, pr,"),
+                         ("fid,acc", r"acc and ifd need --conditional")):
+        with pytest.raises(config.ConfigError, match=f"eval_metrics='{names}': .*{match}"):
+            config.TrainConfig(**base, eval_metrics=names).validate()
 
 
 # -- feature extractors -------------------------------------------------------------------------
@@ -173,12 +223,12 @@ def trained_run(tiny_run):
 @pytest.mark.integration
 def test_evaluate_pipeline_end_to_end_with_a_random_extractor(trained_run, monkeypatch):
     # generate -> resize -> features -> metrics -> JSON and TensorBoard, on CPU.
-    monkeypatch.setattr(evaluate.data_lib, "image_source", lambda *a, **k:
+    monkeypatch.setattr(real_stats.data_lib, "image_source", lambda *a, **k:
                         tf.data.Dataset.from_tensor_slices(
                             np.random.default_rng(9).uniform(-1, 1, (12, 16, 16, 3))
                             .astype(np.float32)))
     extractor = features.KerasInception(weights=None)
-    settings = evaluate.Settings(num_samples=10, real_samples=50, batch_size=5, kid_subsets=3,
+    settings = scoring.Settings(num_samples=10, real_samples=50, batch_size=5, kid_subsets=3,
                                  kid_subset_size=5, is_splits=2)
     report, path = evaluate.run(str(trained_run), extractor, settings=settings)
     with open(path) as f:
@@ -347,7 +397,7 @@ def test_evaluate_with_the_fashion_classifier_reports_pr_classes_and_the_real_fl
     (run_dir / "config.json").write_text(json.dumps(config))
     report, _ = evaluate.run(str(run_dir), features.FashionClassifier(),
                              ["fid", "kid", "is", "pr"],
-                             evaluate.Settings(num_samples=20, real_samples=30, batch_size=10,
+                             scoring.Settings(num_samples=20, real_samples=30, batch_size=10,
                                                kid_subsets=3, kid_subset_size=10, is_splits=2))
     assert report["reference_split"] == "test" and report["real_samples"] == 30
     for key in ("fd", "kid", "is", "precision", "recall"):

@@ -19,9 +19,9 @@ from vitgan_tf import (
     callbacks,
     checkpoints,
     errors,
-    evaluate,
     metrics_log,
     rundir,
+    scoring,
     train_lib,
 )
 
@@ -46,13 +46,14 @@ def _monitor(tmp_path, monkeypatch, fds, stop=None, best_fd=math.inf):
     def fake_evaluate(generator, real, extractor, names, settings, stop=None):
         for _ in range(3):  # three batches, each asking `stop`
             if stop is not None and stop():
-                raise evaluate.Stopped()
+                raise scoring.Stopped()
         return {"fd": next(scripted), "kid": 0.1, "kid_std": 0.01}
 
-    monkeypatch.setattr(evaluate, "evaluate", fake_evaluate)
+    monkeypatch.setattr(scoring, "score", fake_evaluate)
     best = []
+    settings = scoring.Settings(num_samples=4)
     monitor = callbacks.QualityMonitor(
-        2, types.SimpleNamespace(name="x"), lambda: {}, num_samples=4,
+        2, types.SimpleNamespace(name="x"), lambda: ({}, "test", settings), settings,
         metrics_path=str(tmp_path / metrics_log.FILE), on_best=lambda s, fd: best.append(s),
         stop=stop, best_fd=best_fd)
     return monitor, best

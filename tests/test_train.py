@@ -21,6 +21,7 @@ from vitgan_tf import (
     evaluate,
     features,
     rundir,
+    scoring,
     train_lib,
 )
 
@@ -288,14 +289,14 @@ def test_multi_worker_mirrored_two_processes_agree(tmp_path):
 def test_fd_and_kid_during_training_keep_the_best_checkpoint(tmp_path, monkeypatch):
     # FDs in the order the monitor will see them (step 2, 4, 6): the best is step 4's.
     fds = iter([5.0, 3.0, 4.0])
-    real_evaluate = evaluate.evaluate
+    real_evaluate = scoring.score
 
     def scripted(*args, **kwargs):
         return {**real_evaluate(*args, **kwargs), "fd": next(fds)}
 
-    monkeypatch.setattr(evaluate, "evaluate", scripted)
+    monkeypatch.setattr(scoring, "score", scripted)
     cfg = _cfg(tmp_path, total_steps=6, eval_every=2, eval_samples=6, keep_checkpoints=1,
-               inception_weights="none")
+               inception_weights="none", eval_metrics="fid,kid,pr")
     train_lib.train(cfg, dataset=_data())
     tags = set()
     for name in os.listdir(tmp_path / "logs"):
@@ -306,6 +307,7 @@ def test_fd_and_kid_during_training_keep_the_best_checkpoint(tmp_path, monkeypat
         rows = [json.loads(line) for line in f]
     assert [(r["step"], r["fd"], r["best"]) for r in rows] == [
         (2, 5.0, True), (4, 3.0, True), (6, 4.0, False)]
+    assert all(0 <= r["recall"] <= 1 and 0 <= r["precision"] <= 1 for r in rows)  # --eval_metrics
     # The best (step 4) survives the rotation (keep 1: only ckpt-6 is left there), alone.
     assert checkpoints.best_record(str(tmp_path))["step"] == 4
     best_files = sorted(os.listdir(tmp_path / "checkpoints" / "best"))
@@ -318,13 +320,22 @@ def test_fd_and_kid_during_training_keep_the_best_checkpoint(tmp_path, monkeypat
     assert cached[0].endswith("_16px_keras_inception_random_6.npz")
     with pytest.raises(ValueError, match="eval_every=3"):
         _cfg(tmp_path, eval_every=3).validate()
-    # `evaluate` on the same run writes the same quantity under the same key and tag.
-    monkeypatch.setattr(evaluate, "evaluate", real_evaluate)
+    # Each in-training evaluation is also a report, written as `evaluate` writes one.
+    reports_ = sorted(os.listdir(tmp_path / "eval"))
+    assert [name[:13] for name in reports_] == ["step_00000002", "step_00000004", "step_00000006"]
+    with open(tmp_path / "eval" / reports_[-1]) as f:
+        trained = json.load(f)
+    assert trained["during_training"] and trained["fd"] == 4.0 and trained["step"] == 6
+    # `evaluate` on the same run writes the same quantity under the same key and tag, and with
+    # the monitor's settings into the monitor's report of that step.
+    monkeypatch.setattr(scoring, "score", real_evaluate)
     extractor = features.make_extractor("keras_inception", inception_weights="none")
-    report, _ = evaluate.run(str(tmp_path), extractor, ["fid", "kid"],
-                             evaluate.Settings(num_samples=6, real_samples=6, batch_size=6,
-                                               kid_subsets=2, kid_subset_size=3))
+    report, path = evaluate.run(str(tmp_path), extractor, ["fid", "kid", "pr"],
+                                train_lib.monitor_settings(cfg))
+    assert os.path.basename(path) == reports_[-1]
     assert "fd" in report and "fid" not in report and np.isfinite(report["fd"])
+    assert set(trained) - {"checkpoint", "during_training"} <= set(report)
+    assert not report["during_training"] and report["checkpoint"].endswith("ckpt-6")
     evaluated = set()
     for name in os.listdir(tmp_path / "logs"):
         for event in tf.compat.v1.train.summary_iterator(str(tmp_path / "logs" / name)):

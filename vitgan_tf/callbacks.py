@@ -148,20 +148,23 @@ class SampleGrid(keras.callbacks.Callback):
 
 
 class QualityMonitor(keras.callbacks.Callback):
-    """FD and KID of the EMA generator every `every` steps against cached real statistics.
-
-    Each evaluation is logged (eval/fd_<extractor>, eval/kid_<extractor> in TensorBoard) and
-    appended as one JSON line to `metrics_path`. When the FD is the lowest so far, `on_best`
-    is called with (step, fd): the training loop keeps that checkpoint as the run's best.
+    """Scores the EMA generator every `every` steps the way `evaluate` does: the same scoring
+    (`scoring.score`) and the same writer (`reports.write`: the report file in WORKDIR/eval,
+    TensorBoard tags eval/<key>_<extractor>), and one JSON line per evaluation appended to
+    `metrics_path` (the run's history: step, the numbers, whether the FD is the best so far).
+    When the FD is the lowest so far, `on_best` is called with (step, fd): the training loop
+    keeps that checkpoint as the run's best.
 
     Args:
         every: steps between evaluations.
         extractor: a `vitgan_tf.features` extractor.
-        real_stats: a zero-argument callable returning the real statistics
-            (`evaluate.real_statistics`), called once, at the first evaluation.
-        num_samples: generated images per evaluation.
-        writer: `tf.summary` writer, or None.
-        seed, total_steps: latent seed; also evaluate at this last step.
+        real_stats: a zero-argument callable returning (real statistics, split, settings), as
+            `real_stats.for_settings` does; called once, at the first evaluation.
+        settings: the `scoring.Settings` of the evaluations.
+        metric_names: the metrics (keys of `scoring.METRICS`); "fid" among them.
+        workdir, dataset: where the reports go, and what they are about.
+        writer: `tf.summary` writer, or None (reports.write opens one on WORKDIR/logs).
+        total_steps: also evaluate at this last step.
         metrics_path: the metrics.jsonl file, or None.
         on_best: callable (step, fd), or None.
         best_fd: the best FD of the run so far (a resumed run passes it on).
@@ -171,17 +174,16 @@ class QualityMonitor(keras.callbacks.Callback):
             given up, nothing is logged for it, and training stops at once.
     """
 
-    def __init__(self, every, extractor, real_stats, num_samples=2000, writer=None, seed=0,
-                 total_steps=None, metrics_path=None, on_best=None, best_fd=math.inf,
-                 batch_size=None, stop=None):
+    def __init__(self, every, extractor, real_stats, settings, metric_names=("fid", "kid"),
+                 workdir=None, dataset=None, writer=None, total_steps=None, metrics_path=None,
+                 on_best=None, best_fd=math.inf, batch_size=None, stop=None):
         super().__init__()
-        self.stop = stop
         self.every, self.extractor, self._real_stats = every, extractor, real_stats
-        self.num_samples, self.writer = num_samples, writer
-        self.seed, self.total_steps = seed, total_steps
-        self.metrics_path, self.on_best, self.best_fd = metrics_path, on_best, best_fd
-        self.batch_size = batch_size
-        self.real = None
+        self.settings, self.metric_names = settings, tuple(metric_names)
+        self.workdir, self.dataset, self.writer = workdir, dataset, writer
+        self.total_steps, self.metrics_path = total_steps, metrics_path
+        self.on_best, self.best_fd, self.batch_size, self.stop = on_best, best_fd, batch_size, stop
+        self.real = self.split = None
         self._start = time.time()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -190,33 +192,30 @@ class QualityMonitor(keras.callbacks.Callback):
             self.evaluate(step)
 
     def evaluate(self, step):
-        from vitgan_tf import evaluate
+        from vitgan_tf import reports, scoring
 
         if self.real is None:
-            self.real = self._real_stats()
+            self.real, self.split, self.settings = self._real_stats()
         try:
-            results = evaluate.evaluate(
-                self.model.ema_generator, self.real, self.extractor, ["fid", "kid"],
-                evaluate.Settings(num_samples=self.num_samples, batch_size=50, kid_subsets=50,
-                                  kid_subset_size=min(1000, self.num_samples), seed=self.seed),
-                stop=self.stop)
-        except evaluate.Stopped:
+            results = scoring.score(self.model.ema_generator, self.real, self.extractor,
+                                    self.metric_names, self.settings, stop=self.stop)
+        except scoring.Stopped:
             logging.warning("Stopped the evaluation of step %d to save at once.", step)
             self.model.stop_training = True
             return None
         fd, name = float(results["fd"]), self.extractor.name
-        logging.info("step %d  FD %.3f  KID %.5f +- %.5f (%s, %d samples)", step, fd,
-                     results["kid"], results["kid_std"], name, self.num_samples)
-        if self.writer is not None:
-            with self.writer.as_default(step=step):
-                tf.summary.scalar(f"eval/fd_{name}", fd)
-                tf.summary.scalar(f"eval/kid_{name}", results["kid"])
-            self.writer.flush()
+        numbers = reports.scalars(results)
+        logging.info("step %d  %s (%s, %d samples)", step, "  ".join(
+            f"{key} {value:.5g}" for key, value in numbers.items()), name,
+            self.settings.num_samples)
+        if self.workdir:
+            reports.write(self.workdir, step, results, settings=self.settings,
+                          extractor_name=name, dataset=self.dataset, split=self.split,
+                          writer=self.writer, during_training=True)
         best = math.isfinite(fd) and fd < self.best_fd
         if self.metrics_path:
-            row = {"step": step, "fd": fd, "kid": float(results["kid"]),
-                   "kid_std": float(results["kid_std"]), "extractor": name,
-                   "num_samples": self.num_samples, "best": best,
+            row = {"step": step, **numbers, "extractor": name,
+                   "num_samples": self.settings.num_samples, "best": best,
                    "seconds": round(time.time() - self._start, 1)}
             if self.batch_size:
                 row["kimg"] = step * self.batch_size / 1000

@@ -58,6 +58,9 @@ DATASETS = tuple(DATASET_REGISTRY)
 # The datasets with class labels (a folder: one subfolder per class), for conditional runs.
 LABELLED_DATASETS = tuple(name for name, info in DATASET_REGISTRY.items() if info.labelled)
 EXTRACTORS = ("fid_inception", "keras_inception", "fashion_classifier")
+# The names of scoring.METRICS (which refuses to register any other), for the checks here.
+METRIC_NAMES = ("fid", "kid", "is", "pr", "acc", "ifd")
+CONDITIONAL_METRIC_NAMES = ("acc", "ifd")
 AUGMENTATIONS = ("color", "scale", "translation", "cutout")
 LOSSES = ("ns", "rpgan")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
@@ -111,7 +114,9 @@ def _num(value):
 
 
 def setting(default, help_text, **accepts):
-    """A TrainConfig field: its default, its help, and what it accepts (`Accepts` arguments)."""
+    """A field of a settings dataclass (TrainConfig, scoring.Settings): its default, its help,
+    and what it accepts (`Accepts` arguments). `define_fields` makes it a flag, `check_fields`
+    checks it."""
     return dataclasses.field(default=default,
                              metadata={"help": help_text, "accepts": Accepts(**accepts)})
 
@@ -156,7 +161,7 @@ class StepSettings:
 
     def check(self):
         """Raise ConfigError naming the setting of any value it does not accept."""
-        _check_fields(self)
+        check_fields(self)
         try:
             parse_policy(self.augment_policy)
         except ValueError as e:
@@ -242,6 +247,10 @@ class TrainConfig(StepSettings):
         **NON_NEGATIVE)
     eval_samples: int = setting(
         2000, "Generated and real images for the in-training FD and KID.", low=2)
+    eval_metrics: str = setting(
+        "fid,kid", "The in-training evaluations' metrics, named as evaluate's --metrics "
+        "without a sample count (fid is required: it picks the best checkpoint); fid,kid,pr "
+        "adds precision and recall, acc and ifd need --conditional.")
     eval_extractor: str = setting(
         "keras_inception", "fid_inception (2015 graph, --inception_path), keras_inception or "
         "fashion_classifier (Fashion-MNIST domain metric).", choices=EXTRACTORS)
@@ -249,9 +258,18 @@ class TrainConfig(StepSettings):
     inception_weights: str = setting(
         "imagenet", "keras_inception weights: imagenet, a file, or none (random; tests).")
 
+    def _check_eval_metrics(self):
+        names = [n.strip() for n in self.eval_metrics.split(",") if n.strip()]
+        known = [n for n in METRIC_NAMES if n not in CONDITIONAL_METRIC_NAMES
+                 or self.conditional]
+        if "fid" not in names or any(n not in known for n in names):
+            _bad("eval_metrics", self.eval_metrics,
+                 f"comma-separated names from {', '.join(known)}, fid among them"
+                 + ("" if self.conditional else " (acc and ifd need --conditional)"))
+
     def validate(self):
         """Raise ConfigError naming the flag for any bad value, before any work is done."""
-        _check_fields(self)
+        check_fields(self)
 
         def need(ok, flag, expected):
             if not ok:
@@ -286,6 +304,7 @@ class TrainConfig(StepSettings):
                  f"a positive multiple of --log_every={self.log_every}")
         need(self.eval_every % self.log_every == 0, "eval_every",
              "0 (off) or a multiple of --log_every")
+        self._check_eval_metrics()
         try:
             get_config(self.preset)
         except ValueError as e:
@@ -301,8 +320,9 @@ class TrainConfig(StepSettings):
         return self
 
 
-def _check_fields(settings):
-    """Each field of a settings dataclass against its type and its `Accepts`."""
+def check_fields(settings):
+    """Each field of a settings dataclass declared with `setting()` against its type and its
+    `Accepts`: ConfigError naming the first field with a value it does not accept."""
     for field in dataclasses.fields(settings):
         value, accepts = getattr(settings, field.name), field.metadata["accepts"]
         kind = _kind(field)
@@ -403,16 +423,24 @@ def model_config(cfg):
         raise ConfigError(f"{flag or '--preset=' + repr(cfg.preset)}: {e}") from None
 
 
+def define_fields(settings_class, flag_values, skip=(), defaults=None, module_name=None):
+    """One absl flag per field of a settings dataclass declared with `setting()` (its type,
+    default, help and choices), except the names in `skip`; `defaults` replaces some
+    defaults; `module_name`: the module whose flags `--help` lists them as (default this
+    one)."""
+    defaults = defaults or {}
+    for field in dataclasses.fields(settings_class):
+        if field.name in skip:
+            continue
+        _define(_kind(field), field.name, defaults.get(field.name, field.default),
+                field.metadata["help"], field.metadata["accepts"].choices, flag_values,
+                module_name)
+
+
 def define_flags(flag_values):
     """One absl flag per TrainConfig field and per ViTGANConfig field (--model.<field>, default
     None: the preset's value), plus --model_overrides, which only says what replaced it."""
-    for field in dataclasses.fields(TrainConfig):
-        if field.name == "model":
-            continue
-        default = None if field.name == "workdir" else field.default
-        accepts = field.metadata["accepts"]
-        _define(_kind(field), field.name, default, field.metadata["help"], accepts.choices,
-                flag_values)
+    define_fields(TrainConfig, flag_values, skip=("model",), defaults={"workdir": None})
     for field in dataclasses.fields(ViTGANConfig):
         _define(_kind(field), MODEL_FLAG_PREFIX + field.name, None,
                 f"ViTGANConfig.{field.name} (default: the preset's).",
@@ -424,17 +452,18 @@ def define_flags(flag_values):
     flags.mark_flag_as_required("workdir", flag_values=flag_values)
 
 
-def _define(kind, name, default, help_text, choices, flag_values):
+def _define(kind, name, default, help_text, choices, flag_values, module_name=None):
+    where = {"flag_values": flag_values, **({"module_name": module_name} if module_name else {})}
     if choices and kind is str:
-        flags.DEFINE_enum(name, default, list(choices), help_text, flag_values=flag_values)
+        flags.DEFINE_enum(name, default, list(choices), help_text, **where)
     elif kind is bool:
-        flags.DEFINE_bool(name, default, help_text, flag_values=flag_values)
+        flags.DEFINE_bool(name, default, help_text, **where)
     elif kind is int:
-        flags.DEFINE_integer(name, default, help_text, flag_values=flag_values)
+        flags.DEFINE_integer(name, default, help_text, **where)
     elif kind is float:
-        flags.DEFINE_float(name, default, help_text, flag_values=flag_values)
+        flags.DEFINE_float(name, default, help_text, **where)
     else:
-        flags.DEFINE_string(name, default, help_text, flag_values=flag_values)
+        flags.DEFINE_string(name, default, help_text, **where)
 
 
 def from_flags(flag_values):

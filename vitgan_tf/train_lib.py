@@ -65,13 +65,27 @@ def _write_dir(workdir, strategy, is_chief):
     return os.path.join(workdir, "tmp_workers", f"worker_{strategy.cluster_resolver.task_id}")
 
 
-def _quality_monitor(cfg, size, writer, gan, extractor, stop):
-    from vitgan_tf import evaluate
+def monitor_settings(cfg):
+    """The `scoring.Settings` of training's in-training evaluations: --eval_samples generated
+    and real images, batches of 50, 50 KID subsets (half of evaluate's default: they run while
+    training waits), latents of the run's seed."""
+    from vitgan_tf import scoring
 
-    def real_stats():
-        return evaluate.reference_statistics(cfg.dataset, cfg.data_dir, size, extractor,
-                                             cfg.eval_samples, 50,
-                                             os.path.join(cfg.workdir, "stats"))[0]
+    return scoring.Settings(num_samples=cfg.eval_samples, real_samples=cfg.eval_samples,
+                            batch_size=50, kid_subsets=50, seed=cfg.seed % scoring.SEEDS)
+
+
+def _quality_monitor(cfg, model_cfg, writer, gan, extractor, stop):
+    from vitgan_tf import real_stats, scoring
+
+    names, _ = scoring.parse_metrics(cfg.eval_metrics.split(","), cfg.eval_samples)
+    settings = monitor_settings(cfg)
+
+    def reference():
+        return real_stats.for_settings(
+            cfg.dataset, cfg.data_dir, model_cfg.image_size, extractor, settings,
+            os.path.join(cfg.workdir, "stats"),
+            num_classes=model_cfg.user_classes if "ifd" in names else 0)
 
     best = checkpoints.best_record(cfg.workdir, repair=True)
     if best and best["missing"]:
@@ -79,8 +93,9 @@ def _quality_monitor(cfg, size, writer, gan, extractor, stop):
                         "takes its place.", best["path"], best["step"], best["fd"])
         best = None
     return callbacks_lib.QualityMonitor(
-        cfg.eval_every, extractor, real_stats, cfg.eval_samples, writer, cfg.seed,
-        cfg.total_steps, metrics_path=os.path.join(cfg.workdir, rundir.METRICS_FILE),
+        cfg.eval_every, extractor, reference, settings, names, workdir=cfg.workdir,
+        dataset=cfg.dataset, writer=writer, total_steps=cfg.total_steps,
+        metrics_path=os.path.join(cfg.workdir, rundir.METRICS_FILE),
         on_best=lambda step, fd: checkpoints.save_best(gan, cfg.workdir, step, fd),
         best_fd=best["fd"] if best else float("inf"), batch_size=cfg.batch_size,
         stop=lambda: stop.signal_received is not None)
@@ -226,7 +241,7 @@ def _train(cfg, dataset, strategy, is_chief, lock):
             writer))
     if cfg.eval_every and is_chief:
         callbacks.insert(len(callbacks) - 2, _quality_monitor(
-            cfg, model_cfg.image_size, writer, gan, extractor, stop))
+            cfg, model_cfg, writer, gan, extractor, stop))
     for steps_per_epoch, epochs, initial_epoch in _chunks(step, cfg.total_steps, cfg.log_every):
         try:
             gan.fit(dataset, steps_per_epoch=steps_per_epoch, epochs=epochs,
