@@ -2,6 +2,7 @@
 resume, loading, evaluation's draws."""
 
 import json
+import types
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from PIL import Image
 
 from tests.helpers import ROOT, assert_same_uint8, randn, tiny_config
 from vitgan_tf import config, evaluate, real_stats, rng, rundir, scoring, train_lib
+from vitgan_tf.errors import UserError
 
 pytestmark = pytest.mark.integration
 
@@ -93,24 +95,39 @@ def test_sample_grids_by_class(conditional_run, tmp_path):
     result = run_cli("sample", f"--workdir={conditional_run}", f"--out={out}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert np.asarray(Image.open(out)).shape[:2] == (10 * 17 + 1, 8 * 17 + 1)
-    for flag, message in (("--classes=3-12", "--classes='3-12': expected class ids in [0, 10)"),
-                          ("--class=-1", "--class='-1': expected class ids")):
-        result = run_cli("sample", f"--workdir={conditional_run}", flag, f"--out={out}")
-        assert result.returncode == 2 and message in result.stderr.splitlines()[-1], \
-            result.stderr[-500:]
+    # Bad class ids: the parser's errors, in-process (the CLI prints a UserError as its last
+    # line and exits 2 the same way for every flag: tests/test_rundir.py runs that path).
+    names = rundir.load_classes(str(conditional_run))
+    for flags_, message in (({"classes": "3-12"}, "--classes='3-12': expected class ids in "
+                             "[0, 10)"), ({"class": -1}, "--class='-1': expected class ids")):
+        with pytest.raises(UserError) as caught:
+            sample.grid_classes(_Flags(**flags_), names)
+        assert str(caught.value).startswith(message), caught.value
 
 
-def test_class_flags_on_an_unconditional_run_are_refused(tiny_run, tmp_path):
-    from tests.helpers import run_cli
+class _Flags:
+    """The two flags of `sample.grid_classes`, as absl's FlagValues gives them."""
 
-    result = run_cli("sample", f"--workdir={tiny_run}", "--class=3",
-                     f"--out={tmp_path / 'x.png'}")
-    assert result.returncode == 2
-    assert "--class: the run is not conditional" in result.stderr.splitlines()[-1]
-    result = run_cli("evaluate", f"--workdir={tiny_run}", "--metrics=fid,ifd",
-                     "--extractor=fashion_classifier")
-    assert result.returncode == 2
-    assert result.stderr.splitlines()[-1].endswith(
+    def __init__(self, classes="", **one):
+        self.classes, self._one = classes, one.get("class")
+
+    def __getitem__(self, name):
+        assert name == "class"
+        return types.SimpleNamespace(value=self._one)
+
+
+def test_class_flags_on_an_unconditional_run_are_refused(tiny_run):
+    from vitgan_tf import sample
+
+    names = rundir.load_classes(str(tiny_run))
+    assert names is None
+    for flags_, flag in (({"class": 3}, "--class"), ({"classes": "1,2"}, "--classes")):
+        with pytest.raises(UserError, match=f"^{flag}: the run is not conditional"):
+            sample.grid_classes(_Flags(**flags_), names)
+    # evaluate refuses a conditional metric before it extracts anything; its CLI names the flag.
+    with pytest.raises(UserError) as caught:
+        evaluate.run(str(tiny_run), types.SimpleNamespace(name="unused"), ["fid", "ifd"])
+    assert caught.value.render(as_flag=True) == (
         "--metrics='ifd': intra-class FD needs a conditional run (trained with --conditional).")
 
 
@@ -123,7 +140,7 @@ def test_class_accuracy_against_numpy():
     result = scoring.METRICS["acc"](fake, None, scoring.Settings())
     assert result["class_accuracy"] == pytest.approx(7 / 12)
     assert result["class_accuracy_per_class"] == [1.0, 0.5, 0.25]
-    with pytest.raises(scoring.UserError, match="metrics=.acc.: class accuracy needs a "
+    with pytest.raises(UserError, match="metrics=.acc.: class accuracy needs a "
                                                  "conditional run"):
         scoring.METRICS["acc"]({"logits": fake["logits"]}, None, scoring.Settings())
 
@@ -158,7 +175,7 @@ def test_intra_class_fd_against_numpy_and_its_property():
     result = scoring.METRICS["ifd"]({"pool": pool, "labels": labels}, sparse,
                                      scoring.Settings())
     assert result["ifd_per_class"][1:] == [None, None]
-    with pytest.raises(scoring.UserError, match="metrics=.ifd.: intra-class FD needs a "
+    with pytest.raises(UserError, match="metrics=.ifd.: intra-class FD needs a "
                                                  "conditional run"):
         scoring.METRICS["ifd"]({"pool": pool}, real, scoring.Settings())
 

@@ -26,9 +26,12 @@ import sys
 
 from absl import flags
 
-from vitgan_tf import cli, config, real_stats, reports, rundir, scoring
+from vitgan_tf import cli, config, rundir, scoring
 from vitgan_tf.config import EXTRACTORS
 from vitgan_tf.errors import UserError
+
+# TensorFlow (through `real_stats`, `reports` and the extractors) is imported only once the flags
+# and the run directory have been checked.
 
 
 def define_flags():
@@ -58,6 +61,8 @@ def run(workdir, extractor, metric_names=("fid", "kid", "is"), settings=scoring.
     """Evaluate the EMA generator of a run; writes the report and the TensorBoard scalars
     (`reports.write`). With a test split, the report also gives the real-vs-real floor
     (`scoring.real_floor`), as real_floor_<key>. Returns (report, path)."""
+    from vitgan_tf import real_stats, reports
+
     settings.check(metric_names)
     cfg, generator, checkpoint, step = rundir.load_generator(workdir, checkpoint)
     model_cfg = generator.vitgan_config

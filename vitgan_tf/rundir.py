@@ -9,7 +9,8 @@
     WORKDIR/samples/, logs/      sample grids and TensorBoard events (written by the callbacks)
 
 Sample, evaluate and export read runs through `load_generator`, which builds and restores the EMA
-generator alone; `load_run` restores the whole GAN for training code.
+generator alone; `load_run` restores the whole GAN for training code. Reading and checking
+config.json needs no TensorFlow: the tools refuse a bad run directory before they import it.
 """
 
 import dataclasses
@@ -17,15 +18,11 @@ import json
 import os
 import re
 
-import tensorflow as tf
-
 import vitgan_tf
-from vitgan_tf import checkpoints, metrics_log
-from vitgan_tf.build import build_gan
+from vitgan_tf import metrics_log
 from vitgan_tf.config import DATASETS, fits_type, from_dict, type_name
 from vitgan_tf.errors import RunError
 from vitgan_tf.models.config import ViTGANConfig, get_config
-from vitgan_tf.models.generator import Generator
 
 METRICS_FILE = metrics_log.FILE
 
@@ -40,6 +37,8 @@ def read_config(workdir):
             saved = json.load(f)
         saved["train"], saved["model"]  # noqa: B018 - both keys must be there
     except (OSError, ValueError, KeyError, TypeError) as error:
+        from vitgan_tf import checkpoints
+
         raise RunError(f"{path}: cannot be read ({checkpoints.short_error(error)}); restore "
                        "it from a backup, or delete it to take the run's settings from the flags "
                        "again.") from None
@@ -178,6 +177,10 @@ def load_config(workdir):
 
 
 def _resolve_checkpoint(workdir, checkpoint, target, read):
+    import tensorflow as tf
+
+    from vitgan_tf import checkpoints
+
     checkpoint_dir = os.path.join(workdir, checkpoints.CHECKPOINTS)
     if checkpoint == checkpoints.BEST:
         record = checkpoints.best_record(workdir)
@@ -217,6 +220,9 @@ def load_run(workdir, checkpoint=None):
     checkpoint: a checkpoint path (e.g. WORKDIR/checkpoints/ckpt-8, or its .index file);
     default the newest one that restores. Returns (TrainConfig, ViTGAN, checkpoint path, step).
     """
+    from vitgan_tf import checkpoints
+    from vitgan_tf.build import build_gan
+
     cfg, model = load_config(workdir)
     gan = build_gan(dataclasses.replace(cfg, jit_compile=False, mixed_precision="float32"),
                     model)
@@ -227,6 +233,9 @@ def load_run(workdir, checkpoint=None):
 def load_generator(workdir, checkpoint=None):
     """The EMA generator alone (float32) of the run in `workdir`: no discriminator, no
     optimizers. Returns (TrainConfig, Generator, checkpoint path, step)."""
+    from vitgan_tf import checkpoints
+    from vitgan_tf.models.generator import Generator
+
     cfg, model = load_config(workdir)
     generator = Generator(model, dtype="float32", name="ema_generator")
     path = _resolve_checkpoint(workdir, checkpoint, generator, checkpoints.read_generator)

@@ -18,9 +18,11 @@ import os
 import numpy as np
 from absl import flags
 
-from vitgan_tf import cli, rng, rundir
-from vitgan_tf import images as images_lib
+from vitgan_tf import cli, rundir
 from vitgan_tf.errors import UserError
+
+# TensorFlow (through `images` and `rng`) is imported only once the flags and the run directory
+# have been checked: a mistake is reported in a second, not after TensorFlow's start-up.
 
 IMAGE_EXTENSIONS = (".png",)
 MAX_IMAGES = 4096  # one PNG grid: 64 x 64 images (a 2048 x 2048 PNG at 32 px)
@@ -109,12 +111,16 @@ def parse_classes(text, names, flag="--classes"):
 def seed_images(generator, seeds, truncation_psi=1.0, batch_size=256, labels=None):
     """The generator's images (float, [-1, 1] nominally) of the latents of `seeds`, with the
     class ids `labels` (one per seed) for a conditional generator (`images.seed_images`)."""
+    from vitgan_tf import images as images_lib
+
     return images_lib.seed_images(generator, seeds, truncation_psi, labels, batch_size)
 
 
 def sample_grid(generator, num, truncation_psi=1.0, seed=0, seeds=None, classes=None):
     """A grid of the seeds' images (`seeds`, or seed .. seed + num - 1); with `classes`, one
     row per class, the seeds in every row (`images.class_grid`)."""
+    from vitgan_tf import images as images_lib
+
     seeds = list(seeds) if seeds is not None else list(range(seed, seed + num))
     return images_lib.class_grid(generator, seeds, classes, truncation_psi)
 
@@ -122,6 +128,9 @@ def sample_grid(generator, num, truncation_psi=1.0, seed=0, seeds=None, classes=
 def interpolation_rows(generator, rows, steps, truncation_psi=1.0, seed=0, classes=None):
     """Row r walks linearly in w space from the w of seed `seed + r` to that of
     `seed + rows + r` (conditional: both of class classes[r mod len(classes)])."""
+    from vitgan_tf import images as images_lib
+    from vitgan_tf import rng
+
     dim = generator.vitgan_config.latent_dim
     z = rng.latents_from_seeds(np.arange(seed, seed + 2 * rows), dim)
     labels = None
@@ -188,6 +197,8 @@ def main(argv):
                                   FLAGS.truncation_psi, FLAGS.seed, classes)
     else:
         grid = sample_grid(generator, num, FLAGS.truncation_psi, FLAGS.seed, seeds, classes)
+    from vitgan_tf import images as images_lib
+
     images_lib.save_png(grid, FLAGS.out)
     print(f"Wrote {FLAGS.out} ({grid.shape[1]}x{grid.shape[0]}) from {checkpoint} (step {step}).")
 

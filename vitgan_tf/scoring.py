@@ -12,15 +12,15 @@ import dataclasses
 import re
 
 import numpy as np
-import tensorflow as tf
+import scipy.special
 from absl import logging
 
-from vitgan_tf import config, features, metrics
-from vitgan_tf import data as data_lib
-from vitgan_tf import images as images_lib
+from vitgan_tf import config, metrics
 from vitgan_tf.config import setting
 from vitgan_tf.errors import UserError
-from vitgan_tf.real_stats import extract_labelled
+
+# Settings, the registry and parse_metrics need no TensorFlow (`evaluate` checks its flags
+# before importing it); the generator, the extractors and the data are imported where used.
 
 AT_LEAST_2 = {"low": 2}
 SEEDS = 9 * 10**9  # latent seeds seed * 10**9 + i stay within int64 for seed < SEEDS
@@ -75,6 +75,8 @@ def generated_batches(generator, num_samples, batch_size, truncation_psi=1.0, se
     """EMA-generator images, batch by batch, of the latents of seeds seed * 10**9 + i,
     i < num_samples (`rng.latents_from_seeds`, the project's seed convention). A conditional
     generator draws sample i of class i mod num_classes: every class equally often."""
+    from vitgan_tf import images as images_lib
+
     classes = generator.vitgan_config.user_classes
     index = np.arange(num_samples)
     return images_lib.seed_batches(generator, seed * 10**9 + index, truncation_psi,
@@ -116,7 +118,7 @@ def _kid(fake, real, settings):
 def _inception_score(fake, real, settings):
     """With the count of samples per class (argmax of the logits) and the number of classes
     that hold at least 1% of the samples."""
-    probabilities = tf.nn.softmax(fake["logits"]).numpy()
+    probabilities = scipy.special.softmax(np.asarray(fake["logits"], np.float64), axis=1)
     score, std = metrics.inception_score(probabilities, settings.is_splits)
     counts = np.bincount(probabilities.argmax(1), minlength=probabilities.shape[1])
     return {"is": score, "is_std": std, "class_counts": counts.tolist(),
@@ -197,6 +199,8 @@ def score(generator, real_stats, extractor, metric_names, settings=Settings(), s
 
     stop: optional zero-argument callable, asked before each batch; when it returns True the
     evaluation raises `Stopped` (training's monitor gives way to a preemption signal)."""
+    from vitgan_tf import features
+
     logging.info("Extracting features of %d generated images", settings.num_samples)
     batches = generated_batches(generator, settings.num_samples, settings.batch_size,
                                 settings.truncation_psi, settings.seed)
@@ -215,6 +219,10 @@ def real_floor(dataset, data_dir, image_size, real_stats, extractor, metric_name
     reference: the best a generator can score with this many samples. For `acc` and `ifd`, the
     images are scored against their true labels: the classifier's own accuracy, the ceiling of
     a conditional generator's, and real images' intra-class FD."""
+    from vitgan_tf import data as data_lib
+    from vitgan_tf import features
+    from vitgan_tf.real_stats import extract_labelled
+
     with_labels = bool(set(CONDITIONAL_METRICS) & set(metric_names))
     source = data_lib.image_source(dataset, image_size, data_dir, split="train",
                                    with_labels=with_labels)
