@@ -148,20 +148,28 @@ def test_config_json_round_trip_and_old_files():
     assert config.from_dict(old) == dataclasses.replace(cfg, model={})
 
 
-def test_checking_the_settings_needs_no_tensorflow():
-    # Training's settings, evaluate's settings and metric names, and a run's config.json are
-    # checked before TensorFlow starts (about 7 s): sample and evaluate refuse a bad flag or run
-    # directory in under a second.
-    code = ("import sys; from vitgan_tf import config, evaluate, rundir, sample, scoring; "
-            "config.TrainConfig(workdir='w', preset='fashion', "
-            "model={'d_arch': 'stylegan2'}, eval_metrics='fid,pr').validate(); "
-            "scoring.Settings().check(scoring.parse_metrics(['fid10k', 'is'], 5)[0]); "
-            "print(rundir.read_config('/no/such/run'), sample.parse_seeds('0-3')); "
-            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+def test_checking_the_settings_needs_no_tensorflow(tmp_path):
+    # Training's settings, evaluate's settings and metric names, and a run's config.json (a
+    # damaged one included) are checked before TensorFlow starts (about 7 s): sample and
+    # evaluate refuse a bad flag or run directory in under a second.
+    (tmp_path / "config.json").write_text("{")
+    code = f"""
+import sys
+from vitgan_tf import config, evaluate, rundir, sample, scoring
+config.TrainConfig(workdir="w", preset="fashion", model={{"d_arch": "stylegan2"}},
+                   eval_metrics="fid,pr").validate()
+scoring.Settings().check(scoring.parse_metrics(["fid10k", "is"], 5)[0])
+print(rundir.read_config("/no/such/run"), sample.parse_seeds("0-3"))
+try:
+    rundir.read_config({str(tmp_path)!r})
+except ValueError as error:
+    print("cannot be read (" in str(error))
+print(sorted(m for m in ("tensorflow", "keras") if m in sys.modules))
+"""
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.splitlines() == ["None [0, 1, 2, 3]", "[]"]
+    assert result.stdout.splitlines() == ["None [0, 1, 2, 3]", "True", "[]"]
 
 
 def test_the_cli_writes_library_arguments_as_its_flags(monkeypatch):

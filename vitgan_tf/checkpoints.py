@@ -19,7 +19,7 @@ import tensorflow as tf
 from absl import logging
 
 from vitgan_tf import metrics_log
-from vitgan_tf.errors import RunError
+from vitgan_tf.errors import RunError, short_error
 
 CHECKPOINTS = "checkpoints"
 BEST = "best"  # checkpoints/best/ and --checkpoint=best
@@ -119,11 +119,6 @@ def _candidates(checkpoint_dir):
     return [os.path.join(checkpoint_dir, f"ckpt-{step}")
             for step, files in sorted(checkpoint_files(checkpoint_dir).items(), reverse=True)
             if any(f.endswith(".index") for f in files)]
-
-
-def short_error(error):
-    text = getattr(error, "message", None) or str(error) or type(error).__name__
-    return text.strip().splitlines()[0][:300]
 
 
 def restore_latest(target, checkpoint_dir, read=read_checkpoint, model="this model"):

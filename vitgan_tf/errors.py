@@ -25,6 +25,13 @@ class UserError(ValueError):
         return self.render()
 
 
+def short_error(error):
+    """The first line of an exception's message, at most 300 characters, for a one-line
+    report (TensorFlow's errors carry pages of context)."""
+    text = getattr(error, "message", None) or str(error) or type(error).__name__
+    return text.strip().splitlines()[0][:300]
+
+
 class RunError(UserError):
     """A run directory (or one of its checkpoints) that cannot be used as asked, with what to
     do about it."""

@@ -28,8 +28,8 @@ import shutil
 import tensorflow as tf
 from absl import flags, logging
 
-from vitgan_tf import checkpoints, cli, rng, rundir
-from vitgan_tf.errors import UserError
+from vitgan_tf import cli, rng, rundir
+from vitgan_tf.errors import UserError, short_error
 from vitgan_tf.images import to_uint8
 from vitgan_tf.workdir_lock import DirectoryLock
 
@@ -250,7 +250,7 @@ def export(workdir, output, checkpoint=None, version=0, truncation_psi=1.0,
     except (OSError, tf.errors.OpError) as error:
         if isinstance(error, (FileExistsError, FileNotFoundError)):
             raise
-        reason = getattr(error, "strerror", None) or checkpoints.short_error(error)
+        reason = getattr(error, "strerror", None) or short_error(error)
         raise ExportError(f": could not write the export ({reason}); is the "
                           "disk full or read-only? Nothing partial was left; earlier versions "
                           "are intact.", argument="output", value=output) from None

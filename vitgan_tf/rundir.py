@@ -21,7 +21,7 @@ import re
 import vitgan_tf
 from vitgan_tf import metrics_log
 from vitgan_tf.config import DATASETS, fits_type, from_dict, type_name
-from vitgan_tf.errors import RunError
+from vitgan_tf.errors import RunError, short_error
 from vitgan_tf.models.config import ViTGANConfig, get_config
 
 METRICS_FILE = metrics_log.FILE
@@ -37,9 +37,7 @@ def read_config(workdir):
             saved = json.load(f)
         saved["train"], saved["model"]  # noqa: B018 - both keys must be there
     except (OSError, ValueError, KeyError, TypeError) as error:
-        from vitgan_tf import checkpoints
-
-        raise RunError(f"{path}: cannot be read ({checkpoints.short_error(error)}); restore "
+        raise RunError(f"{path}: cannot be read ({short_error(error)}); restore "
                        "it from a backup, or delete it to take the run's settings from the flags "
                        "again.") from None
     return saved
