@@ -156,7 +156,7 @@ def _mean_spread(values):
 
 def report(args):
     rows = []
-    for path in sorted(glob.glob(os.path.join(args.results_dir, "*.json"))):
+    for path in sorted(glob.glob(os.path.join(glob.escape(args.results_dir), "*.json"))):
         with open(path) as f:
             rows.append(json.load(f))
     lines = ["| variant | change | seeds | budget | FD | IS | precision | recall | classes | "

@@ -130,7 +130,11 @@ def synthetic_run(preset, batch, precision, jit=False, data_autotune=False, **tr
 
 
 # The training settings of each preset's flagfile that change the step's work.
-PRESET_SETTINGS = {"fashion": {"augment_policy": "", "bcr_real": 0.0, "bcr_fake": 0.0}}
+PRESET_SETTINGS = {"fashion": {
+    "augment_policy": "", "bcr_real": 0.0, "bcr_fake": 0.0, "loss": "rpgan", "d_lr": 0.005,
+    "r1_gamma": 0.05, "r1_interval": 16, "beta1": 0.0, "beta2": 0.99, "lr": 0.0005,
+    "model": {"d_arch": "stylegan2", "d_conv_channels": 16, "d_conv_max_channels": 256,
+              "d_mbstd_group": 8}}}
 
 
 def bench_one(preset, batch, precision, jit, steps, data_autotune=False):

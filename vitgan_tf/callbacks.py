@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from vitgan_tf import checkpoints
 from vitgan_tf import images as images_lib
 from vitgan_tf import metrics_log
 
@@ -63,8 +64,9 @@ class Recluster(keras.callbacks.Callback):
 class ProgressLogger(keras.callbacks.Callback):
     """The progress line, the train/* TensorBoard scalars, and the NaN guard.
 
-    A non-finite loss stops training with FloatingPointError before any later callback (put
-    this one first) can save a checkpoint, so the last good one is kept.
+    A non-finite loss, or a NaN or infinity in the EMA generator's weights (what every tool
+    draws with), stops training with FloatingPointError before any later callback (put this
+    one first) can save a checkpoint, so the last good one is kept.
 
     Args:
         writer: a `tf.summary` writer, or None for the log line alone.
@@ -87,10 +89,14 @@ class ProgressLogger(keras.callbacks.Callback):
         elapsed = max(time.perf_counter() - self._start, 1e-9)
         images_per_s = (step - self._start_step) * self.batch_size / elapsed
         bad = {k: v for k, v in logs.items() if "loss" in k and not math.isfinite(v)}
+        what = "loss"
+        if not bad and hasattr(self.model, "ema_generator"):
+            what, bad = "weights", checkpoints.non_finite_weights(self.model.ema_generator)
+            bad = f"NaN or inf in the EMA generator's {', '.join(bad[:3])}" if bad else None
         if bad:
             self.model.stop_training = True
             raise FloatingPointError(
-                f"Non-finite loss at step {step}: {bad}. Stopped; the last good checkpoint "
+                f"Non-finite {what} at step {step}: {bad}. Stopped; the last good checkpoint "
                 f"({self.last_checkpoint()}) is left as it was.")
         kimg = step * self.batch_size / 1000
         logging.info("step %d  kimg %.1f  %.1f img/s  %s", step, kimg, images_per_s,

@@ -15,6 +15,7 @@ import re
 import shutil
 import time
 
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -58,19 +59,48 @@ def make_checkpoint(gan):
                                g_optimizer=gan.g_optimizer, d_optimizer=gan.d_optimizer)
 
 
+class NonFiniteWeights(ValueError):
+    """A model whose weights hold NaN or infinity: it draws black (or NaN) images."""
+
+
+def non_finite_weights(model):
+    """The paths of `model`'s floating-point weights that hold a NaN or an infinity."""
+    return [w.path for w in model.weights
+            if w.dtype in ("float16", "bfloat16", "float32", "float64")
+            and not np.all(np.isfinite(np.asarray(w.numpy(), np.float32)))]
+
+
+def check_finite(where, **models):
+    """Raise NonFiniteWeights naming `where` (a checkpoint, a step) and the first bad weights
+    when a model given by name holds a NaN or an infinity."""
+    for name, model in models.items():
+        bad = non_finite_weights(model)
+        if bad:
+            raise NonFiniteWeights(
+                f"{where}: non-finite weights (NaN or inf) in the {name}: {', '.join(bad[:3])}"
+                + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+                + f" ({len(bad)} of {len(model.weights)} tensors)")
+
+
 def read_checkpoint(gan, path):
+    """Reads a training checkpoint into `gan`; NonFiniteWeights when a model's weights in it
+    hold NaN or infinity (a resume would train on, and keep, a broken model)."""
     checkpoint = make_checkpoint(gan)
     _ = checkpoint.save_counter  # created lazily; made so that every saved value has a home
     checkpoint.read(path).assert_consumed()
+    check_finite(path, generator=gan.generator, discriminator=gan.discriminator,
+                 ema_generator=gan.ema_generator)
 
 
 def read_generator(generator, path, which="ema_generator"):
     """Reads one generator of a training checkpoint into `generator`: the EMA one (what
-    sample, evaluate and export use) or, with which="generator", the trained weights."""
+    sample, evaluate and export use) or, with which="generator", the trained weights;
+    NonFiniteWeights when they hold NaN or infinity."""
     if which not in ("ema_generator", "generator"):
         raise ValueError(f"which: expected 'ema_generator' or 'generator', got {which!r}.")
     tf.train.Checkpoint(**{which: _variables_by_path(generator)}).read(
         path).expect_partial().assert_existing_objects_matched()
+    check_finite(path, **{which: generator})
 
 
 def probe(read, target, path):
@@ -107,7 +137,7 @@ def checkpoint_step(path):
 def checkpoint_files(checkpoint_dir):
     """{step: [files]} of every ckpt-N in `checkpoint_dir`, intact or not."""
     found = {}
-    for path in glob.glob(os.path.join(checkpoint_dir, "ckpt-*")):
+    for path in glob.glob(os.path.join(glob.escape(checkpoint_dir), "ckpt-*")):
         match = re.match(r"ckpt-(\d+)\.(index|data-\d+-of-\d+)$", os.path.basename(path))
         if match:
             found.setdefault(int(match.group(1)), []).append(path)
@@ -166,7 +196,7 @@ def set_aside_newer(checkpoint_dir, step):
         logging.warning("Moved %d files of checkpoints newer than step %d, which did not "
                         "restore, to %s", len(moved), step,
                         os.path.join(checkpoint_dir, "damaged"))
-    for temp in glob.glob(os.path.join(checkpoint_dir, "ckpt-*_temp")):
+    for temp in glob.glob(os.path.join(glob.escape(checkpoint_dir), "ckpt-*_temp")):
         shutil.rmtree(temp, ignore_errors=True)
     return moved
 
@@ -262,8 +292,9 @@ def save_best(gan, workdir, step, fd):
         _write_best_json(folder, {"step": step, "fd": fd,
                                   "checkpoint": os.path.basename(prefix)})
     except (OSError, tf.errors.OpError) as error:
-        for partial in glob.glob(prefix + ".*") + glob.glob(prefix + "_temp*") + glob.glob(
-                os.path.join(folder, "*.tmp")):
+        escaped = glob.escape(prefix)
+        for partial in glob.glob(escaped + ".*") + glob.glob(escaped + "_temp*") + glob.glob(
+                os.path.join(glob.escape(folder), "*.tmp")):
             if os.path.isdir(partial):
                 shutil.rmtree(partial, ignore_errors=True)
             else:
@@ -273,7 +304,7 @@ def save_best(gan, workdir, step, fd):
                       "and the run's checkpoints are intact.") from None
     for other, old in _best_files(folder).items():
         if other != step:
-            for path in glob.glob(old + ".*"):
+            for path in glob.glob(glob.escape(old) + ".*"):
                 os.remove(path)
     logging.info("Best FD so far (%.3f at step %d): kept as %s", fd, step, prefix)
     return prefix

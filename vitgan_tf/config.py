@@ -14,7 +14,7 @@ import math
 
 from absl import flags
 
-from vitgan_tf.errors import UserError
+from vitgan_tf.errors import UserError, check_run_path
 from vitgan_tf.models.config import CHOICES, ViTGANConfig, get_config
 
 
@@ -276,6 +276,7 @@ class TrainConfig(StepSettings):
                 _bad(flag, getattr(self, flag), expected)
 
         need(bool(self.workdir), "workdir", "a run directory")
+        check_run_path(self.workdir, error=ConfigError)
         need(self.dataset != "folder" or bool(self.data_dir), "data_dir", "a folder of images")
         need(self.dataset != "mnist" or bool(self.data_dir), "data_dir",
              "the folder of MNIST's four *-ubyte.gz files")

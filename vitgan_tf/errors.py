@@ -2,6 +2,8 @@
 that cannot be used as asked. The command-line tools print them as one line and exit with
 status 2; a notebook sees an ordinary exception whose message names the argument."""
 
+import os
+
 
 class UserError(ValueError):
     """A problem with what the user asked for, with what to do about it.
@@ -35,3 +37,23 @@ def short_error(error):
 class RunError(UserError):
     """A run directory (or one of its checkpoints) that cannot be used as asked, with what to
     do about it."""
+
+
+# TensorFlow's checkpoint reader and CheckpointManager's clean-up treat a checkpoint's path as a
+# glob pattern: a path holding one of these is not read back, and its clean-up could match
+# (and delete) another folder's files.
+GLOB_CHARACTERS = "[]*?"
+
+
+def glob_unsafe(path):
+    """The glob characters in the absolute form of `path` ("" when none)."""
+    return "".join(sorted(set(os.path.abspath(path)) & set(GLOB_CHARACTERS)))
+
+
+def check_run_path(path, argument="workdir", error=UserError):
+    """Raise `error` naming `argument` when `path` holds a glob character."""
+    found = glob_unsafe(path)
+    if found:
+        raise error(f": a path without {' '.join(found)} was expected (TensorFlow reads "
+                    "checkpoint paths as glob patterns, so a run there cannot be read back); "
+                    "rename the folder.", argument=argument, value=path)

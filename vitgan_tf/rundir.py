@@ -21,7 +21,7 @@ import re
 import vitgan_tf
 from vitgan_tf import metrics_log
 from vitgan_tf.config import DATASETS, fits_type, from_dict, type_name
-from vitgan_tf.errors import RunError, short_error
+from vitgan_tf.errors import RunError, check_run_path, short_error
 from vitgan_tf.models.config import ViTGANConfig, get_config
 
 METRICS_FILE = metrics_log.FILE
@@ -157,6 +157,7 @@ def load_config(workdir):
         raise RunError(" is not a directory; give a training run "
                        "directory (python -m vitgan_tf.train --workdir=...).",
                        argument="workdir", value=workdir)
+    check_run_path(workdir, error=RunError)
     saved = read_config(workdir)
     if saved is None:
         raise RunError(" has no config.json; is it a training run "

@@ -1,0 +1,118 @@
+"""Round four of the fault suite (issue 40): odd workdir names, non-finite generators, and the
+smaller refusals that used to crash or pass silently."""
+
+import shutil
+import types
+
+import numpy as np
+import pytest
+
+from tests.helpers import tiny_config
+from vitgan_tf import callbacks, checkpoints, config, errors, rundir
+
+
+# -- glob characters in a run's path ------------------------------------------------------------
+
+
+def _fake_checkpoint(folder, step):
+    folder.mkdir(parents=True, exist_ok=True)
+    for suffix in ("index", "data-00000-of-00001"):
+        (folder / f"ckpt-{step}.{suffix}").write_bytes(b"x")
+
+
+def test_checkpoint_scans_escape_the_folder_name(tmp_path):
+    odd = tmp_path / "a[1]" / "checkpoints"
+    _fake_checkpoint(odd, 10)
+    # A sibling whose name the unescaped pattern a[1] matches, and one that a* matches.
+    _fake_checkpoint(tmp_path / "a1" / "checkpoints", 30)
+    _fake_checkpoint(tmp_path / "a2" / "checkpoints", 40)
+    assert sorted(checkpoints.checkpoint_files(str(odd))) == [10]
+    star = tmp_path / "a*" / "checkpoints"
+    _fake_checkpoint(star, 20)
+    assert sorted(checkpoints.checkpoint_files(str(star))) == [20]
+    # Setting newer checkpoints aside touches the run's own folder only.
+    checkpoints.set_aside_newer(str(odd), 5)
+    assert (odd / "damaged").is_dir()
+    assert sorted(p.name for p in (tmp_path / "a1" / "checkpoints").iterdir()) == [
+        "ckpt-30.data-00000-of-00001", "ckpt-30.index"]
+
+
+@pytest.mark.parametrize("name", ["a[1]", "a*", "what?"])
+def test_a_workdir_tensorflow_cannot_read_back_is_refused_before_training(tmp_path, name):
+    with pytest.raises(config.ConfigError) as error:
+        tiny_config(tmp_path / name).validate()
+    message = error.value.render(as_flag=True)
+    assert message.startswith(f"--workdir='{tmp_path / name}': a path without")
+    assert "glob" in message and "\n" not in message
+    assert not (tmp_path / name).exists()
+    # Reading such a run back says the same (its config.json is there).
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "config.json").write_text("{}")
+    with pytest.raises(errors.RunError, match="a path without"):
+        rundir.load_config(str(tmp_path / name))
+
+
+# -- non-finite weights ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def nan_run(tiny_run, tmp_path_factory):
+    """The tiny run with one EMA-generator weight of its ckpt-4 set to NaN."""
+    workdir = tmp_path_factory.mktemp("nan") / "run"
+    shutil.copytree(tiny_run, workdir)
+    path = str(workdir / "checkpoints" / "ckpt-4")
+    _, gan, _, _ = rundir.load_run(str(workdir), path)
+    weight = gan.ema_generator.weights[3]
+    value = weight.numpy()
+    value.flat[0] = np.nan
+    weight.assign(value)
+    checkpoint = checkpoints.make_checkpoint(gan)
+    _ = checkpoint.save_counter  # as a training checkpoint has
+    checkpoint.write(path)
+    return workdir, weight.path
+
+
+def test_a_generator_with_nan_weights_is_refused_by_name(nan_run):
+    workdir, bad = nan_run
+    path = str(workdir / "checkpoints" / "ckpt-4")
+    for load in (rundir.load_generator, rundir.load_run):
+        with pytest.raises(errors.RunError) as error:
+            load(str(workdir), path)
+        message = str(error.value)
+        assert "ckpt-4" in message and "non-finite weights" in message and bad in message
+        assert "\n" not in message
+
+
+def test_the_newest_checkpoint_with_nan_weights_is_skipped_with_its_reason(nan_run):
+    workdir, _ = nan_run
+    # sample/evaluate/export (no --checkpoint) and a resumed training take the last good one.
+    _, _, path, step = rundir.load_generator(str(workdir))
+    assert path.endswith("ckpt-2") and step == 2
+    from vitgan_tf import build
+
+    gan = build.build_gan(tiny_config(workdir))
+    restored, skipped = checkpoints.restore_latest(gan, str(workdir / "checkpoints"))
+    assert restored.endswith("ckpt-2")
+    assert [p.rsplit("/", 1)[-1] for p, _ in skipped] == ["ckpt-4"]
+    assert "non-finite weights (NaN or inf) in the ema_generator" in skipped[0][1]
+
+
+def test_training_stops_when_the_ema_generator_goes_non_finite():
+    from vitgan_tf.models.generator import Generator
+
+    generator = Generator("tiny", name="ema_generator")
+    generator(np.zeros((1, 32), "float32"))
+    model = types.SimpleNamespace(g_optimizer=types.SimpleNamespace(
+        iterations=types.SimpleNamespace(numpy=lambda: 6)), ema_generator=generator,
+        stop_training=False)
+    logger = callbacks.ProgressLogger(None, 4, lambda: "ckpt-4")
+    logger.set_model(model)
+    logger.on_epoch_begin(0)
+    logger.on_epoch_end(0, {"g_loss": 1.0})  # finite: goes on
+    value = generator.weights[0].numpy()
+    value.flat[-1] = np.inf
+    generator.weights[0].assign(value)
+    with pytest.raises(FloatingPointError) as error:
+        logger.on_epoch_end(0, {"g_loss": 1.0})
+    assert "Non-finite weights at step 6" in str(error.value)
+    assert generator.weights[0].path in str(error.value) and model.stop_training
