@@ -105,7 +105,8 @@ def read_scalars(workdir, tags=None):
     import tensorflow as tf
 
     scalars = {}
-    for path in sorted(glob.glob(os.path.join(glob.escape(workdir), "logs", "events.out.tfevents.*"))):
+    pattern = os.path.join(glob.escape(workdir), "logs", "events.out.tfevents.*")
+    for path in sorted(glob.glob(pattern)):
         for event in tf.compat.v1.train.summary_iterator(path):
             for value in event.summary.value:
                 if tags is not None and value.tag not in tags:

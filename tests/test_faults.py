@@ -10,7 +10,6 @@ import pytest
 from tests.helpers import tiny_config
 from vitgan_tf import callbacks, checkpoints, config, errors, rundir
 
-
 # -- glob characters in a run's path ------------------------------------------------------------
 
 

@@ -36,8 +36,9 @@ def _precision(cfg):
 
 
 def make_optimizer(cfg, lr=None, precision=None):
-    """FusedAdam (Keras' Adam in one kernel per variable) with the run's schedule; loss-scaled under mixed_float16. precision: the resolved
-    dtype policy (default: resolved from cfg here)."""
+    """Adam (FusedAdam: Keras' update in one kernel per variable) with the run's schedule;
+    loss-scaled under mixed_float16. precision: the resolved dtype policy (default: resolved
+    from cfg here)."""
     opt = FusedAdam(LinearWarmup(lr or cfg.lr, cfg.warmup_steps), beta_1=cfg.beta1,
                     beta_2=cfg.beta2)
     if (precision or _precision(cfg)) == "mixed_float16":

@@ -16,9 +16,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from vitgan_tf import checkpoints
+from vitgan_tf import checkpoints, metrics_log
 from vitgan_tf import images as images_lib
-from vitgan_tf import metrics_log
 
 
 def _step(model):
