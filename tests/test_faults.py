@@ -115,3 +115,122 @@ def test_training_stops_when_the_ema_generator_goes_non_finite():
         logger.on_epoch_end(0, {"g_loss": 1.0})
     assert "Non-finite weights at step 6" in str(error.value)
     assert generator.weights[0].path in str(error.value) and model.stop_training
+
+
+# -- a fixed-batch conditional TFLite model --------------------------------------------------------
+
+
+def test_run_tflite_checks_what_a_fixed_batch_interpreter_cannot(tmp_path):
+    import dataclasses
+
+    from vitgan_tf import export
+    from vitgan_tf.models.config import get_config
+    from vitgan_tf.models.generator import Generator
+
+    generator = Generator(dataclasses.replace(get_config("tiny"), num_classes=4))
+    z = np.random.default_rng(0).standard_normal((3, 32)).astype("float32")
+    want = np.asarray(generator(z, labels=np.array([0, 1, 3], np.int32)))
+    model = export.convert_tflite(generator, "float32", batch=3)
+    out = export.run_tflite(model, z, class_id=[0, 1, 3])
+    np.testing.assert_allclose(out["raw"], want, atol=1e-4)
+    assert out["valid"].tolist() == [1, 1, 1]
+    for kwargs, message in (
+            (dict(z=z, class_id=[0, 1]), "class_id=[0, 1]: expected one class per row of z (3)"),
+            (dict(z=z[:2], class_id=[0, 1]), "z='...': this model takes exactly 3 rows"),
+            (dict(z=z), "class_id=None: the model is conditional"),
+            (dict(z=z[:, :31], class_id=[0, 1, 2]), "expected float32 [rows, 32]")):
+        with pytest.raises(errors.UserError) as error:
+            export.run_tflite(model, **kwargs)
+        assert str(error.value).startswith(message) or message in str(error.value)
+    path = tmp_path / "u.tflite"
+    path.write_bytes(export.convert_tflite(Generator("tiny"), "float32"))  # any batch
+    assert export.run_tflite(str(path), z[:2])["images"].shape == (2, 16, 16, 3)
+    with pytest.raises(errors.UserError, match="unconditional"):
+        export.run_tflite(str(path), z, class_id=[0, 0, 0])
+
+
+# -- preemption while the real statistics are computed ----------------------------------------------
+
+
+def _counting_extractor(seen):
+    def extractor(batch):
+        seen.append(len(batch))
+        return {"pool": np.ones((len(batch), 3), np.float32),
+                "logits": np.zeros((len(batch), 2), np.float32)}
+    extractor.name = "counting"
+    return extractor
+
+
+def test_a_signal_stops_the_real_statistics_between_batches(tmp_path):
+    import tensorflow as tf
+
+    from vitgan_tf import real_stats
+
+    seen, asked = [], []
+    source = tf.data.Dataset.from_tensor_slices(np.zeros((100, 4, 4, 1), np.float32))
+    cache = tmp_path / "stats.npz"
+
+    def stop():
+        asked.append(1)
+        return len(asked) >= 3  # the signal arrives during the second batch
+
+    with pytest.raises(errors.Stopped):
+        real_stats.real_statistics(source, _counting_extractor(seen), 100, 20, str(cache), stop)
+    assert seen == [20, 20] and not cache.exists()  # no half-made statistics are cached
+
+
+def test_the_monitor_gives_way_to_a_signal_during_its_real_statistics(tmp_path):
+    from vitgan_tf import metrics_log, scoring, train_lib
+
+    asked = []
+
+    def real(stop=None):
+        for _ in range(5):  # five batches of real images, each asking `stop`
+            if stop():
+                raise errors.Stopped()
+            asked.append(1)
+        raise AssertionError("the signal was not seen")
+
+    settings = scoring.Settings(num_samples=4)
+    signalled = []
+    monitor = callbacks.QualityMonitor(
+        2, types.SimpleNamespace(name="x"), real, settings,
+        metrics_path=str(tmp_path / metrics_log.FILE), stop=lambda: bool(signalled))
+    model = types.SimpleNamespace(g_optimizer=types.SimpleNamespace(
+        iterations=types.SimpleNamespace(numpy=lambda: 2)), stop_training=False)
+    monitor.set_model(model)
+    signalled.append(1)
+    assert monitor.evaluate(2) is None and model.stop_training and asked == []
+    assert monitor.real is None  # computed again at the next evaluation
+    assert not (tmp_path / metrics_log.FILE).exists()
+    # The batches a signal waits for are small.
+    assert train_lib.monitor_settings(tiny_config(tmp_path)).batch_size <= 20
+
+
+# -- a best checkpoint that could not be written ---------------------------------------------------
+
+
+def test_a_failed_best_save_leaves_a_row_that_does_not_say_best(tmp_path, monkeypatch):
+    import json
+
+    from vitgan_tf import metrics_log, scoring
+
+    monkeypatch.setattr(scoring, "score", lambda *a, **k: {"fd": 3.0, "kid": 0.1,
+                                                             "kid_std": 0.01})
+
+    def full_disk(step, fd):
+        raise OSError("Could not write the best checkpoint")
+
+    settings = scoring.Settings(num_samples=4)
+    monitor = callbacks.QualityMonitor(
+        2, types.SimpleNamespace(name="x"), lambda stop=None: ({}, "test", settings), settings,
+        metrics_path=str(tmp_path / metrics_log.FILE), on_best=full_disk)
+    model = types.SimpleNamespace(g_optimizer=types.SimpleNamespace(
+        iterations=types.SimpleNamespace(numpy=lambda: 2)), stop_training=False,
+        ema_generator=None)
+    monitor.set_model(model)
+    with pytest.raises(OSError):
+        monitor.evaluate(2)
+    rows = [json.loads(line) for line in (tmp_path / metrics_log.FILE).read_text().splitlines()]
+    assert [(r["step"], r["fd"], r["best"]) for r in rows] == [(2, 3.0, False)]
+    assert monitor.best_fd == float("inf")

@@ -53,7 +53,7 @@ def _monitor(tmp_path, monkeypatch, fds, stop=None, best_fd=math.inf):
     best = []
     settings = scoring.Settings(num_samples=4)
     monitor = callbacks.QualityMonitor(
-        2, types.SimpleNamespace(name="x"), lambda: ({}, "test", settings), settings,
+        2, types.SimpleNamespace(name="x"), lambda stop=None: ({}, "test", settings), settings,
         metrics_path=str(tmp_path / metrics_log.FILE), on_best=lambda s, fd: best.append(s),
         stop=stop, best_fd=best_fd)
     return monitor, best

@@ -163,8 +163,9 @@ class QualityMonitor(keras.callbacks.Callback):
     Args:
         every: steps between evaluations.
         extractor: a `vitgan_tf.features` extractor.
-        real_stats: a zero-argument callable returning (real statistics, split, settings), as
-            `real_stats.for_settings` does; called once, at the first evaluation.
+        real_stats: a callable of `stop` returning (real statistics, split, settings), as
+            `real_stats.for_settings` does; called once, at the first evaluation (and again
+            at the next if a signal stopped it).
         settings: the `scoring.Settings` of the evaluations.
         metric_names: the metrics (keys of `scoring.METRICS`); "fid" among them.
         workdir, dataset: where the reports go, and what they are about.
@@ -199,9 +200,9 @@ class QualityMonitor(keras.callbacks.Callback):
     def evaluate(self, step):
         from vitgan_tf import reports, scoring
 
-        if self.real is None:
-            self.real, self.split, self.settings = self._real_stats()
         try:
+            if self.real is None:
+                self.real, self.split, self.settings = self._real_stats(stop=self.stop)
             results = scoring.score(self.model.ema_generator, self.real, self.extractor,
                                     self.metric_names, self.settings, stop=self.stop)
         except scoring.Stopped:
@@ -218,18 +219,26 @@ class QualityMonitor(keras.callbacks.Callback):
                           extractor_name=name, dataset=self.dataset, split=self.split,
                           writer=self.writer, during_training=True)
         best = math.isfinite(fd) and fd < self.best_fd
+        try:
+            if best and self.on_best is not None:
+                self.on_best(step, fd)  # first: the row says best only once it is on disk
+        except OSError:
+            best = False
+            raise
+        finally:
+            self._append_row(step, numbers, best)
+        if best:
+            self.best_fd = fd
+        return results
+
+    def _append_row(self, step, numbers, best):
         if self.metrics_path:
-            row = {"step": step, **numbers, "extractor": name,
+            row = {"step": step, **numbers, "extractor": self.extractor.name,
                    "num_samples": self.settings.num_samples, "best": best,
                    "seconds": round(time.time() - self._start, 1)}
             if self.batch_size:
                 row["kimg"] = step * self.batch_size / 1000
             metrics_log.append_row(self.metrics_path, row)
-        if best:
-            self.best_fd = fd
-            if self.on_best is not None:
-                self.on_best(step, fd)
-        return results
 
 
 class Checkpointer(keras.callbacks.Callback):

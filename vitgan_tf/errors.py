@@ -34,6 +34,11 @@ def short_error(error):
     return text.strip().splitlines()[0][:300]
 
 
+class Stopped(Exception):
+    """Work given up between two batches because its `stop` callable said so (training's
+    evaluation gives way to a preemption signal)."""
+
+
 class RunError(UserError):
     """A run directory (or one of its checkpoints) that cannot be used as asked, with what to
     do about it."""

@@ -202,6 +202,44 @@ def convert_tflite(generator, variant, truncation_psi=1.0, allow_select_tf_ops=F
     return converter.convert()
 
 
+def run_tflite(model, z, class_id=None):
+    """Draws images with an exported TFLite generator (`ai-edge-litert`), with the checks its
+    interpreter cannot make: z float [rows, latent_dim]; `class_id` [rows] for a conditional
+    model and only for one; a fixed-batch model (`--tflite_batch=N`) exactly N rows. A model
+    of fixed batch has N compiled into its graph, so an interpreter handed another number of
+    class ids does not see it (short ones were drawn as class 0). model: the .tflite path or
+    its bytes. Returns the signature's outputs ("images", "raw", "valid")."""
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = (Interpreter(model_content=model) if isinstance(model, bytes)
+                   else Interpreter(model_path=model))
+    runner = interpreter.get_signature_runner("serving_default")
+    inputs = runner.get_input_details()
+    z = np.asarray(z, np.float32)
+    rows, latent_dim = inputs["z"]["shape_signature"]
+    if z.ndim != 2 or z.shape[1] != latent_dim:
+        raise UserError(f": expected float32 [rows, {latent_dim}], got shape {list(z.shape)}.",
+                        argument="z", value="...")
+    if rows > 0 and z.shape[0] != rows:
+        raise UserError(f": this model takes exactly {rows} rows per call (exported with "
+                        f"tflite_batch={rows}), got {z.shape[0]}.", argument="z", value="...")
+    feed = {"z": z}
+    if "class_id" in inputs:
+        if class_id is None:
+            raise UserError(": the model is conditional; give one class per row.",
+                            argument="class_id", value=None)
+        class_id = np.asarray(class_id, np.int32).reshape(-1)
+        if len(class_id) != z.shape[0]:
+            raise UserError(f": expected one class per row of z ({z.shape[0]}), got "
+                            f"{len(class_id)}.", argument="class_id", value=class_id.tolist())
+        feed["class_id"] = class_id
+    elif class_id is not None:
+        raise UserError(": the model is unconditional and takes z alone.",
+                        argument="class_id", value=np.asarray(class_id).tolist())
+    return runner(**feed)
+
+
 def export(workdir, output, checkpoint=None, version=0, truncation_psi=1.0,
            formats=("saved_model", "tflite"), tflite_variants=TFLITE_VARIANTS,
            allow_select_tf_ops=False, tflite_batch=0):

@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from vitgan_tf.config import EXTRACTORS
-from vitgan_tf.errors import UserError
+from vitgan_tf.errors import Stopped, UserError
 from vitgan_tf.images import to_uint8
 
 FID_INCEPTION_URL = "http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz"
@@ -166,15 +166,19 @@ def make_extractor(kind, inception_path=None, inception_weights="imagenet"):
     raise UserError(f": expected one of {', '.join(EXTRACTORS)}.", argument="extractor", value=kind)
 
 
-def extract(extractor, batches, num_samples, verbose=True):
+def extract(extractor, batches, num_samples, verbose=True, stop=None):
     """Run `extractor` over an iterable of image batches until `num_samples` images.
 
+    stop: optional zero-argument callable, asked before each batch; when it returns True,
+    `errors.Stopped` is raised (training's evaluation gives way to a preemption signal).
     Returns {"pool": (num_samples, features), "logits": (num_samples, classes)}.
     """
     parts = {"pool": [], "logits": []}
     bar = keras.utils.Progbar(num_samples, unit_name="image") if verbose else None
     seen = 0
     for batch in batches:
+        if stop is not None and stop():
+            raise Stopped()
         batch = batch[:num_samples - seen]
         out = extractor(batch)
         for key in parts:

@@ -36,8 +36,9 @@ def real_stats_cache_path(cache_dir, dataset, image_size, extractor, num_samples
         cache_dir, f"{dataset}_{split}_{digest}_{image_size}px_{extractor.name}_{num_samples}.npz")
 
 
-def real_statistics(source, extractor, num_samples, batch_size, cache_path=None):
-    """{"mu", "sigma", "kid_activations", "num_samples"} of real images, cached in an npz."""
+def real_statistics(source, extractor, num_samples, batch_size, cache_path=None, stop=None):
+    """{"mu", "sigma", "kid_activations", "num_samples"} of real images, cached in an npz.
+    stop: asked before each batch (`features.extract`); nothing is cached when it stops."""
     stats = _load_cache(cache_path, "real-statistics")
     if stats is not None:
         logging.info("Real statistics from %s", cache_path)
@@ -49,7 +50,7 @@ def real_statistics(source, extractor, num_samples, batch_size, cache_path=None)
         num_samples = size
     batches = source.batch(batch_size).prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
     logging.info("Computing real statistics on %d images", num_samples)
-    pool = features.extract(extractor, batches, num_samples)["pool"]
+    pool = features.extract(extractor, batches, num_samples, stop=stop)["pool"]
     mu, sigma = metrics.activation_statistics(pool)
     keep = np.random.default_rng(0).permutation(len(pool))[:KID_CACHE]
     stats = {"mu": mu, "sigma": sigma, "kid_activations": pool[keep],
@@ -81,17 +82,17 @@ def _save_cache(path, stats):
 
 
 def reference_statistics(dataset, data_dir, image_size, extractor, num_samples, batch_size,
-                         cache_dir):
+                         cache_dir, stop=None):
     """`real_statistics` of the dataset's reference split (`reference_split`), cached in
     `cache_dir` under `real_stats_cache_path`. Returns (stats, split)."""
     split = reference_split(dataset)
     cache = real_stats_cache_path(cache_dir, dataset, image_size, extractor, num_samples,
                                   data_dir, split)
     source = data_lib.image_source(dataset, image_size, data_dir, split=split)
-    return real_statistics(source, extractor, num_samples, batch_size, cache), split
+    return real_statistics(source, extractor, num_samples, batch_size, cache, stop), split
 
 
-def extract_labelled(source, extractor, num_samples, batch_size):
+def extract_labelled(source, extractor, num_samples, batch_size, stop=None):
     """Features {"pool", "logits", "labels"} of up to `num_samples` (image, label) pairs of
     the unbatched `source`."""
     labels = []
@@ -103,7 +104,7 @@ def extract_labelled(source, extractor, num_samples, batch_size):
 
     size = int(source.cardinality())
     num_samples = min(num_samples, size) if size >= 0 else num_samples
-    found = features.extract(extractor, images(), num_samples, verbose=False)
+    found = features.extract(extractor, images(), num_samples, verbose=False, stop=stop)
     return {**found, "labels": np.concatenate(labels)[:len(found["pool"])]}
 
 
@@ -121,7 +122,7 @@ def class_statistics(pool, labels, num_classes):
 
 
 def reference_class_statistics(dataset, data_dir, image_size, extractor, num_classes,
-                               num_samples, batch_size, cache_dir):
+                               num_samples, batch_size, cache_dir, stop=None):
     """`class_statistics` of the reference split's images by their labels (for `ifd`), cached
     in `cache_dir` next to the pooled statistics."""
     split = reference_split(dataset)
@@ -133,19 +134,21 @@ def reference_class_statistics(dataset, data_dir, image_size, extractor, num_cla
         return stats
     logging.info("Computing per-class real statistics (%s split)", split)
     source = data_lib.image_source(dataset, image_size, data_dir, split=split, with_labels=True)
-    found = extract_labelled(source, extractor, num_samples, batch_size)
+    found = extract_labelled(source, extractor, num_samples, batch_size, stop)
     stats = class_statistics(found["pool"], found["labels"], num_classes)
     _save_cache(cache, stats)
     return stats
 
 
-def for_settings(dataset, data_dir, image_size, extractor, settings, cache_dir, num_classes=0):
+def for_settings(dataset, data_dir, image_size, extractor, settings, cache_dir, num_classes=0,
+                 stop=None):
     """What an evaluation with `settings` (a `scoring.Settings`) scores against, the same for
     `evaluate` and training's monitor: (real statistics, split, settings), where the settings'
     real_samples is the count actually used (at most the split's size) and kid_subset_size at
     most either count. With `num_classes`, the per-class statistics (for `ifd`) too."""
     real, split = reference_statistics(dataset, data_dir, image_size, extractor,
-                                       settings.real_samples, settings.batch_size, cache_dir)
+                                       settings.real_samples, settings.batch_size, cache_dir,
+                                       stop)
     settings = dataclasses.replace(
         settings, real_samples=int(real["num_samples"]),
         kid_subset_size=min(settings.kid_subset_size, settings.num_samples,
@@ -153,5 +156,5 @@ def for_settings(dataset, data_dir, image_size, extractor, settings, cache_dir, 
     if num_classes:
         real = {**real, **reference_class_statistics(
             dataset, data_dir, image_size, extractor, num_classes, settings.real_samples,
-            settings.batch_size, cache_dir)}
+            settings.batch_size, cache_dir, stop)}
     return real, split, settings

@@ -17,6 +17,7 @@ from absl import logging
 
 from vitgan_tf import config, metrics
 from vitgan_tf.config import setting
+from vitgan_tf import errors
 from vitgan_tf.errors import UserError
 
 # Settings, the registry and parse_metrics need no TensorFlow (`evaluate` checks its flags
@@ -174,13 +175,6 @@ def _intra_class_fd(fake, real, settings):
             "ifd_per_class": per_class}
 
 
-def _until(batches, stop):
-    for batch in batches:
-        if stop():
-            raise Stopped()
-        yield batch
-
-
 def metrics_of_features(fake, real_stats, metric_names, settings=Settings()):
     """The metrics named (keys of METRICS) of extracted features {"pool", "logits"} against
     `real_stats` (see `real_stats`)."""
@@ -190,8 +184,7 @@ def metrics_of_features(fake, real_stats, metric_names, settings=Settings()):
     return results
 
 
-class Stopped(Exception):
-    """An evaluation given up between two batches because its `stop` callable said so."""
+Stopped = errors.Stopped  # an evaluation given up between two batches for a preemption
 
 
 def score(generator, real_stats, extractor, metric_names, settings=Settings(), stop=None):
@@ -204,9 +197,7 @@ def score(generator, real_stats, extractor, metric_names, settings=Settings(), s
     logging.info("Extracting features of %d generated images", settings.num_samples)
     batches = generated_batches(generator, settings.num_samples, settings.batch_size,
                                 settings.truncation_psi, settings.seed)
-    if stop is not None:
-        batches = _until(batches, stop)
-    fake = features.extract(extractor, batches, settings.num_samples)
+    fake = features.extract(extractor, batches, settings.num_samples, stop=stop)
     classes = generator.vitgan_config.user_classes
     if classes:  # sample i was drawn for class i mod classes (generated_batches)
         fake = {**fake, "labels": np.arange(settings.num_samples) % classes}
