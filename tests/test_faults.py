@@ -234,3 +234,113 @@ def test_a_failed_best_save_leaves_a_row_that_does_not_say_best(tmp_path, monkey
     rows = [json.loads(line) for line in (tmp_path / metrics_log.FILE).read_text().splitlines()]
     assert [(r["step"], r["fd"], r["best"]) for r in rows] == [(2, 3.0, False)]
     assert monitor.best_fd == float("inf")
+
+
+# -- the report file, two writers -------------------------------------------------------------------
+
+
+def _write_reports(workdir, key, count):
+    from vitgan_tf import reports, scoring
+
+    settings = scoring.Settings(num_samples=4)
+    for i in range(count):
+        # Lists: no TensorBoard scalar, so the forked writers call no TensorFlow op.
+        reports.write(workdir, 2, {f"{key}_{i}": [float(i)]}, settings=settings,
+                      extractor_name="x", dataset="digits", split="test", writer=_NoWriter())
+
+
+class _NoWriter:
+    def as_default(self):
+        import contextlib
+
+        return contextlib.nullcontext()
+
+    def flush(self):
+        pass
+
+
+def test_two_processes_writing_one_report_lose_nothing(tmp_path):
+    import json
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    writers = [context.Process(target=_write_reports, args=(str(tmp_path), key, 150))
+               for key in ("a", "b")]
+    for process in writers:
+        process.start()
+    for process in writers:
+        process.join(120)
+        assert process.exitcode == 0
+    (path,) = (tmp_path / "eval").iterdir()
+    report = json.loads(path.read_text())
+    assert sum(key.startswith(("a_", "b_")) for key in report) == 300
+
+
+def test_a_file_named_eval_is_refused_before_training(tmp_path):
+    from vitgan_tf import train_lib
+    from tests.helpers import tiny_images
+
+    (tmp_path / "eval").write_text("not a folder")
+    cfg = tiny_config(tmp_path, eval_every=2, eval_extractor="fashion_classifier")
+    with pytest.raises(errors.RunError) as error:
+        train_lib.train(cfg, dataset=tiny_images())
+    assert "eval is not a folder" in str(error.value) and "\n" not in str(error.value)
+    assert not (tmp_path / "checkpoints").exists()
+
+
+# -- refusals at validation ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("changes,flag,words", [
+    (dict(eval_every=2, eval_metrics="fid,kid,pr", eval_samples=3), "--eval_samples=3",
+     "computes pr, which needs at least 4 samples"),
+    (dict(eval_every=2, eval_metrics="fid,is", eval_samples=8), "--eval_samples=8",
+     "computes is, which needs at least 10 samples"),
+    (dict(conditional=True, dataset="folder", data_dir="d", model={"d_pack": 2}),
+     "--model.d_pack=2", "1 with --conditional"),
+    (dict(model={"self_conditioned": True}), "--model.self_conditioned=True",
+     "set --self_cond_clusters=k instead"),
+])
+def test_settings_that_failed_later_are_refused_at_validation(tmp_path, changes, flag, words):
+    with pytest.raises(config.ConfigError) as error:
+        tiny_config(tmp_path, **changes).validate()
+    message = error.value.render(as_flag=True)
+    assert message.startswith(flag) and words in message, message
+
+
+def test_evaluate_refuses_no_metrics_and_too_few_samples_for_pr():
+    from vitgan_tf import scoring
+
+    with pytest.raises(errors.UserError, match="metrics='': expected one or more of fid"):
+        scoring.parse_metrics([], 100)
+    with pytest.raises(errors.UserError, match="expected one or more"):
+        scoring.parse_metrics([" "], 100)
+    with pytest.raises(config.ConfigError) as error:
+        scoring.Settings(num_samples=3).check(["fid", "pr"])
+    assert error.value.render(as_flag=True).startswith("--num_samples=3: precision and recall")
+    with pytest.raises(config.ConfigError, match="real_samples=3"):
+        scoring.Settings(num_samples=10, real_samples=3).check(["pr"])
+    scoring.Settings(num_samples=4, real_samples=4).check(["pr"])  # enough
+
+
+def test_the_model_flags_set_by_other_flags_say_so_in_help():
+    from absl import flags
+
+    values = flags.FlagValues()
+    config.define_flags(values)
+    for name, by in (("num_classes", "--conditional"),
+                     ("self_conditioned", "--self_cond_clusters")):
+        assert values[f"model.{name}"].help.startswith(f"Set by {by}")
+
+
+def test_a_self_conditioned_start_with_too_few_images_writes_nothing(tmp_path):
+    import tensorflow as tf
+
+    from vitgan_tf import data as data_lib
+    from vitgan_tf import train_lib
+
+    four = tf.data.Dataset.from_tensors(np.zeros((4, 16, 16, 3), np.float32))
+    cfg = tiny_config(tmp_path / "run", self_cond_clusters=5, self_cond_images=10)
+    with pytest.raises(data_lib.DataError, match="the data has only 4 images"):
+        train_lib.train(cfg, dataset=four)
+    assert not (tmp_path / "run" / "config.json").exists()

@@ -61,12 +61,20 @@ EXTRACTORS = ("fid_inception", "keras_inception", "fashion_classifier")
 # The names of scoring.METRICS (which refuses to register any other), for the checks here.
 METRIC_NAMES = ("fid", "kid", "is", "pr", "acc", "ifd")
 CONDITIONAL_METRIC_NAMES = ("acc", "ifd")
+# The fewest samples a metric is defined on: precision and recall take each sample's 3rd nearest
+# neighbour in its own set; IS averages 10 splits (evaluate's --is_splits, the monitor's).
+PR_NEIGHBOURS = 3
+METRIC_MIN_SAMPLES = {"pr": PR_NEIGHBOURS + 1, "is": 10}
 AUGMENTATIONS = ("color", "scale", "translation", "cutout")
 LOSSES = ("ns", "rpgan")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
 # CPU flags (Linux /proc/cpuinfo) of native bfloat16 arithmetic, which oneDNN uses.
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 MODEL_FLAG_PREFIX = "model."
+# ViTGANConfig fields that training sets from other flags (and refuses as --model.<field>).
+SET_BY_OTHER_FLAGS = {"num_classes": "--conditional (the classes come from the data)",
+                      "self_conditioned": "--self_cond_clusters=k (k clusters of the "
+                                          "discriminator's features)"}
 # Settings renamed in 0.4 (old name -> new): config.json files of earlier runs are read with the
 # new names, and the old flags give one line naming the new one.
 RENAMED = {"num_samples": "grid_size", "kid_every": "eval_every", "kid_samples": "eval_samples",
@@ -266,6 +274,12 @@ class TrainConfig(StepSettings):
             _bad("eval_metrics", self.eval_metrics,
                  f"comma-separated names from {', '.join(known)}, fid among them"
                  + ("" if self.conditional else " (acc and ifd need --conditional)"))
+        for name in names:
+            fewest = METRIC_MIN_SAMPLES.get(name, 0)
+            if self.eval_every and self.eval_samples < fewest:
+                raise ConfigError(f": --eval_metrics={self.eval_metrics} computes {name}, "
+                                  f"which needs at least {fewest} samples.",
+                                  argument="eval_samples", value=self.eval_samples)
 
     def validate(self):
         """Raise ConfigError naming the flag for any bad value, before any work is done."""
@@ -291,6 +305,11 @@ class TrainConfig(StepSettings):
             raise ConfigError(": set --conditional instead; the number of classes comes from "
                               "the data.",
                               argument="model.num_classes", value=self.model['num_classes'])
+        if self.model.get("self_conditioned") is not None:
+            raise ConfigError(": set --self_cond_clusters=k instead; the clusters come from "
+                              "k-means of the discriminator's features.",
+                              argument="model.self_conditioned",
+                              value=self.model["self_conditioned"])
         if self.self_cond_clusters:
             need(self.self_cond_clusters >= 2, "self_cond_clusters", "0 (off) or at least 2")
             if self.conditional:
@@ -311,6 +330,9 @@ class TrainConfig(StepSettings):
         except ValueError as e:
             raise ConfigError(f": {e}", argument="preset", value=self.preset) from None
         pack = model_config(self).d_pack
+        if self.conditional and pack > 1:
+            _bad("model.d_pack", pack,
+                 "1 with --conditional (a pack's images have different classes)")
         need(self.batch_size % pack == 0, "batch_size",
              f"a multiple of --model.d_pack={pack} (the discriminator scores packs)")
         need(not self.self_cond_clusters or pack == 1, "self_cond_clusters",
@@ -444,6 +466,8 @@ def define_flags(flag_values):
     define_fields(TrainConfig, flag_values, skip=("model",), defaults={"workdir": None})
     for field in dataclasses.fields(ViTGANConfig):
         _define(_kind(field), MODEL_FLAG_PREFIX + field.name, None,
+                f"Set by {SET_BY_OTHER_FLAGS[field.name]}; not a flag to set."
+                if field.name in SET_BY_OTHER_FLAGS else
                 f"ViTGANConfig.{field.name} (default: the preset's).",
                 CHOICES.get(field.name, ()), flag_values)
     flags.DEFINE_string("model_overrides", None, "Replaced by --model.<field>=<value> flags.",

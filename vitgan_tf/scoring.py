@@ -48,6 +48,13 @@ class Settings:
         """Raise ConfigError naming the setting of a value it does not accept (for the
         `metric_names` to compute: is_splits at most num_samples for `is`). Returns self."""
         config.check_fields(self)
+        fewest = config.METRIC_MIN_SAMPLES["pr"]
+        for name in ("num_samples", "real_samples"):
+            if "pr" in metric_names and getattr(self, name) < fewest:
+                raise config.ConfigError(
+                    f": precision and recall (pr) need at least {fewest} samples (each one's "
+                    f"{config.PR_NEIGHBOURS}rd nearest neighbour in its own set).",
+                    argument=name, value=getattr(self, name))
         if "is" in metric_names and self.is_splits > self.num_samples:
             raise config.ConfigError(f": expected at most the {self.num_samples} generated "
                                      "samples.", argument="is_splits", value=self.is_splits)
@@ -56,6 +63,9 @@ class Settings:
 
 def parse_metrics(names, num_samples):
     """(metric names, generated sample count) from e.g. ["fid50k", "kid"]."""
+    if not [name for name in names if name.strip()]:
+        raise UserError(f": expected one or more of {', '.join(METRICS)}, comma-separated.",
+                        argument="metrics", value=",".join(names))
     parsed, counts = [], set()
     for name in names:
         match = re.fullmatch(r"([a-z]+?)(?:(\d+)k)?", name.strip().lower())
@@ -128,7 +138,8 @@ def _inception_score(fake, real, settings):
 
 @_metric("pr")
 def _precision_recall(fake, real, settings):
-    precision, recall = metrics.precision_recall(real["kid_activations"], fake["pool"])
+    precision, recall = metrics.precision_recall(real["kid_activations"], fake["pool"],
+                                                 k=config.PR_NEIGHBOURS)
     return {"precision": precision, "recall": recall}
 
 

@@ -186,6 +186,9 @@ def _train(cfg, dataset, strategy, is_chief, lock):
                                         with_labels=cfg.conditional)
     if isinstance(dataset, tf.data.Dataset):  # fit returns on time (data.without_autotune)
         dataset = data_lib.without_autotune(dataset)
+    # Read before anything is written: too few images must not leave a config.json behind.
+    cluster_images = (_cluster_images(cfg, model_cfg, custom_data) if cfg.self_cond_clusters
+                      else None)
     logging.info("Strategy %s with %d replica(s); global batch %d", type(strategy).__name__,
                  strategy.num_replicas_in_sync, cfg.batch_size)
     replicas = strategy.num_replicas_in_sync
@@ -208,7 +211,9 @@ def _train(cfg, dataset, strategy, is_chief, lock):
         return gan
     extractor = None
     if cfg.eval_every and is_chief:  # a missing extractor stops the run before it writes
-        from vitgan_tf import features
+        from vitgan_tf import features, reports
+
+        reports.check_reports_dir(cfg.workdir)  # not at the first evaluation, losing its step
 
         extractor = features.make_extractor(cfg.eval_extractor, cfg.inception_path,
                                             cfg.inception_weights)
@@ -238,8 +243,7 @@ def _train(cfg, dataset, strategy, is_chief, lock):
         checkpointer, stop]
     if cfg.self_cond_clusters:  # first: its time is not counted in the training's images/s
         callbacks.insert(0, callbacks_lib.Recluster(
-            _cluster_images(cfg, model_cfg, custom_data), cfg.self_cond_every, cfg.seed,
-            writer))
+            cluster_images, cfg.self_cond_every, cfg.seed, writer))
     if cfg.eval_every and is_chief:
         callbacks.insert(len(callbacks) - 2, _quality_monitor(
             cfg, model_cfg, writer, gan, extractor, stop))
