@@ -87,3 +87,30 @@ def test_docs_cli_holds_the_tools_current_help():
     for tool, text in cli_help.help_texts().items():
         assert _read(f"docs/cli/{tool}.txt") == text, (
             f"docs/cli/{tool}.txt is stale: run python scripts/cli_help.py")
+
+
+def test_docs_name_run_directories_that_the_commands_write():
+    """A run directory in the tools' help is one that a config or the README's commands
+    write (runs/fashion_cond was named where the config writes runs/fashion_mnist_cond)."""
+    written = set()
+    for name in os.listdir(os.path.join(ROOT, "configs")):
+        written |= set(re.findall(r"--workdir=(runs/\w+)", _read(f"configs/{name}")))
+    written |= set(re.findall(r"--workdir=(runs/\w+)", _read("README.md")))
+    for name in os.listdir(os.path.join(ROOT, "docs", "cli")):
+        for run in re.findall(r"--workdir=(runs/\w+)", _read(f"docs/cli/{name}")):
+            assert run in written or run == "runs/x", (name, run)
+
+
+def test_readme_says_what_the_digits_are_and_what_its_timings_include():
+    readme = " ".join(_read("README.md").split())
+    assert "8×8 images shipped inside scikit-learn, trained upscaled to 16×16" in readme
+    assert "the `pip install` included" in readme and "enlarged 3×" in readme
+
+
+def test_export_readme_python_imports_what_it_uses_and_names_the_tflite_extra():
+    text = _read("export/README.md")
+    for block in re.findall(r"```python\n(.*?)```", text, re.S):
+        if "np." in block:
+            assert re.search(r"^import .*\bnumpy as np\b", block, re.M), block[:200]
+    assert "'.[cpu,tflite]'" in text and "takes exactly N rows" in " ".join(text.split())
+    assert 'tflite = ["ai-edge-litert' in _read("pyproject.toml")

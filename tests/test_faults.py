@@ -344,3 +344,79 @@ def test_a_self_conditioned_start_with_too_few_images_writes_nothing(tmp_path):
     with pytest.raises(data_lib.DataError, match="the data has only 4 images"):
         train_lib.train(cfg, dataset=four)
     assert not (tmp_path / "run" / "config.json").exists()
+
+
+# -- config.json: the version, a user's keys, the seed ----------------------------------------------
+
+
+def _saved_config(workdir, **changes):
+    import json
+
+    path = workdir / "config.json"
+    saved = json.loads(path.read_text())
+    saved.update(changes)
+    path.write_text(json.dumps(saved))
+    return saved
+
+
+def test_a_run_written_by_a_newer_release_is_not_resumed(tiny_run, tmp_path):
+    import vitgan_tf
+    from vitgan_tf import build
+
+    workdir = tmp_path / "run"
+    shutil.copytree(tiny_run, workdir)
+    major, minor, _ = (int(p) for p in vitgan_tf.__version__.split("."))
+    _saved_config(workdir, version=f"{major}.{minor + 1}.0")
+    run = build.resolve_run(tiny_config(workdir))
+    with pytest.raises(errors.RunError) as error:
+        rundir.check_resume(run)
+    assert f"written by vitgan_tf {major}.{minor + 1}.0, newer than this" in str(error.value)
+    _saved_config(workdir, version=f"{major}.{minor}.99")  # a patch release: a warning only
+    rundir.check_resume(run)
+    _saved_config(workdir, version="0.1.0")  # older: resumed as before
+    rundir.check_resume(run)
+
+
+def test_keys_a_user_added_to_config_json_are_kept_on_resume(tiny_run, tmp_path, monkeypatch):
+    import json
+
+    from vitgan_tf import build
+
+    workdir = tmp_path / "run"
+    shutil.copytree(tiny_run, workdir)
+    saved = _saved_config(workdir, notes="lr sweep, second try")
+    saved["train"]["my_field"] = 1
+    (workdir / "config.json").write_text(json.dumps(saved))
+    warnings = []
+    monkeypatch.setattr(rundir.logging, "warning", lambda *a: warnings.append(a[0] % a[1:]))
+    rundir.write_config(build.resolve_run(tiny_config(workdir)))
+    again = json.loads((workdir / "config.json").read_text())
+    assert again["notes"] == "lr sweep, second try" and "my_field" not in again["train"]
+    assert any("my_field" in w and "not kept" in w for w in warnings)
+
+
+def test_the_seed_covers_the_weights_initialisation(tmp_path, monkeypatch):
+    from tests.helpers import tiny_images
+    from vitgan_tf import build, train_lib
+
+    built = []
+
+    class Built(Exception):
+        pass
+
+    def build_and_stop(run):
+        built.append(real_build(run))
+        raise Built()
+
+    real_build = build.build_gan
+    monkeypatch.setattr(train_lib.build, "build_gan", build_and_stop)
+
+    def initial(seed, name):
+        with pytest.raises(Built):
+            train_lib.train(tiny_config(tmp_path / name, seed=seed), dataset=tiny_images())
+        gan = built.pop()
+        return [w.numpy() for w in gan.generator.weights + gan.discriminator.weights]
+
+    a, b, c = initial(3, "a"), initial(3, "b"), initial(4, "c")
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not all(np.array_equal(x, z) for x, z in zip(a, c))

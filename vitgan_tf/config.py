@@ -161,7 +161,9 @@ class StepSettings:
         **POSITIVE)
     loss: str = setting("ns", "GAN loss: ns (non-saturating, the paper's) or rpgan "
                         "(relativistic pairing, R3GAN's).", choices=LOSSES)
-    seed: int = setting(0, "Run seed.", low=0, high=2**63, high_open=True)
+    seed: int = setting(0, "Run seed: the weights' initialisation (from seed mod 2**32), the "
+                        "data's order and every random draw of the train step.", low=0,
+                        high=2**63, high_open=True)
     ms_weight: float = setting(
         0.0, "Mode-seeking term (MSGAN, Mao et al. 2019) on the generator: weight of "
         "1 / (mean|G(z1)-G(z2)| / mean|z1-z2| + 1e-5) over pairs of the batch; 0: off.",

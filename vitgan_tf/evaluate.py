@@ -3,7 +3,7 @@ class-conditional run also class accuracy and intra-class FD.
 
     python -m vitgan_tf.evaluate --workdir=runs/cifar10 --metrics=fid50k,kid,is \
         --extractor=fid_inception --inception_path=/data/classify_image_graph_def.pb
-    python -m vitgan_tf.evaluate --workdir=runs/fashion --extractor=fashion_classifier \
+    python -m vitgan_tf.evaluate --workdir=runs/fashion_mnist --extractor=fashion_classifier \
         --metrics=fid10k,kid,is,pr
     python -m vitgan_tf.evaluate --workdir=runs/fashion_mnist_cond \
         --extractor=fashion_classifier --metrics=fid,pr,acc,ifd --num_samples=10000

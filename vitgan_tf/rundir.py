@@ -18,6 +18,8 @@ import json
 import os
 import re
 
+from absl import logging
+
 import vitgan_tf
 from vitgan_tf import metrics_log
 from vitgan_tf.config import DATASETS, fits_type, from_dict, type_name
@@ -62,6 +64,28 @@ def _saved_model(workdir, saved):
                    "file or use a new --workdir.")
 
 
+def _release(version):
+    """(major, minor, patch) of a version string such as 0.4.0; None if it is not one."""
+    match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", str(version))
+    return tuple(int(part or 0) for part in match.groups()) if match else None
+
+
+def check_version(workdir, saved):
+    """Refuse to resume a run written by a newer release of vitgan_tf (its file may hold
+    settings this one reads otherwise, and resuming would relabel it as this version's); a
+    newer patch release only gets a warning."""
+    theirs, ours = _release(saved.get("version")), _release(vitgan_tf.__version__)
+    if theirs is None or ours is None or theirs <= ours:
+        return
+    path = os.path.join(workdir, "config.json")
+    if theirs[:2] > ours[:2]:
+        raise RunError(f"{path} was written by vitgan_tf {saved['version']}, newer than this "
+                       f"{vitgan_tf.__version__}: resume it with that version (pip install "
+                       f"'vitgan_tf>={saved['version']}'), or use a new --workdir.")
+    logging.warning("%s was written by vitgan_tf %s, a newer patch release than this %s.",
+                    path, saved["version"], vitgan_tf.__version__)
+
+
 def check_resume(run):
     """Refuse to resume a run with a model other than the saved one (nothing is written), and
     say which fields differ. run: a `build.Run`."""
@@ -69,6 +93,7 @@ def check_resume(run):
     saved = read_config(cfg.workdir)
     if saved is None:
         return
+    check_version(cfg.workdir, saved)
     # Both sides normalised: a run saved before a field existed compares with its default.
     old, new = _saved_model(cfg.workdir, saved).to_dict(), run.model_cfg.to_dict()
     changed = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
@@ -138,6 +163,17 @@ def write_config(run):
              "model": run.model_cfg.to_dict()}
     if run.class_names is not None:
         saved["classes"] = list(run.class_names)
+    old = read_config(cfg.workdir) or {}
+    # What a user added to the file is kept: their own top-level keys as they are; fields of
+    # the train and model sections that this version does not know are said to be dropped.
+    saved.update({k: v for k, v in old.items() if k not in ("version", "train", "model",
+                                                            "classes")})
+    for section in ("train", "model"):
+        unknown = sorted(set(old.get(section) or {}) - set(saved[section]))
+        if unknown:
+            logging.warning("%s: not settings of this version, so not kept: %s (in \"%s\"; "
+                            "keys of your own at the top level of the file are kept).", path,
+                            ", ".join(unknown), section)
     with open(path + ".tmp", "w") as f:
         json.dump(saved, f, indent=2)
     os.replace(path + ".tmp", path)

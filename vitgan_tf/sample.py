@@ -3,7 +3,7 @@
     python -m vitgan_tf.sample --workdir=runs/digits --num=64 --out=grid.png
     python -m vitgan_tf.sample --workdir=runs/digits --seeds=0-7,42 --out=chosen.png
     python -m vitgan_tf.sample --workdir=runs/digits --interpolation_steps=8 --out=interp.png
-    python -m vitgan_tf.sample --workdir=runs/fashion_cond --classes=0-9 --num=8 --out=c.png
+    python -m vitgan_tf.sample --workdir=runs/fashion_mnist_cond --classes=0-9 --num=8 --out=c.png
 
 Image i of a grid is the latent of seed `--seed` + i (or the i-th of `--seeds`), drawn with
 `rng.latents_from_seeds`, the convention of the training grids and of the served

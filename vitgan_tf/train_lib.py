@@ -7,6 +7,7 @@ checkpoints, signals) in `callbacks`.
 
 import os
 
+import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
@@ -196,6 +197,8 @@ def _train(cfg, dataset, strategy, is_chief, lock):
         raise UserError(f"--batch_size={cfg.batch_size}: expected a multiple of the "
                         f"{replicas} replicas" + (f" times --model.d_pack={model_cfg.d_pack}"
                                                   if model_cfg.d_pack > 1 else "") + ".")
+    # --seed covers the weights' initialisation too: the same command starts the same run.
+    keras.utils.set_random_seed(cfg.seed % 2**32)
     with strategy.scope():
         gan = build.build_gan(run)
     if cfg.mixed_precision == "auto":
