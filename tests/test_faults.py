@@ -277,8 +277,8 @@ def test_two_processes_writing_one_report_lose_nothing(tmp_path):
 
 
 def test_a_file_named_eval_is_refused_before_training(tmp_path):
-    from vitgan_tf import train_lib
     from tests.helpers import tiny_images
+    from vitgan_tf import train_lib
 
     (tmp_path / "eval").write_text("not a folder")
     cfg = tiny_config(tmp_path, eval_every=2, eval_extractor="fashion_classifier")

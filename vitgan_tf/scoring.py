@@ -15,9 +15,8 @@ import numpy as np
 import scipy.special
 from absl import logging
 
-from vitgan_tf import config, metrics
+from vitgan_tf import config, errors, metrics
 from vitgan_tf.config import setting
-from vitgan_tf import errors
 from vitgan_tf.errors import UserError
 
 # Settings, the registry and parse_metrics need no TensorFlow (`evaluate` checks its flags
