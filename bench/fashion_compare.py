@@ -4,11 +4,13 @@
         [--samples=10000] [--out=bench/results/fashion_compare.json]
 
 For every checkpoint of each ViTGAN run (its EMA generator) and every snapshot of each DCGAN
-run (bench/baselines/dcgan.py), it computes in the features of the shipped Fashion-MNIST
-classifier (`--extractor=fashion_classifier`): Fréchet distance (FD), KID, IS, improved
-precision and recall (k = 3) and the number of classes holding at least 1% of the samples,
-against the 10,000 test images; and once the real-vs-real floor (`--samples` training images
-in place of generated ones). Each row also gives the images seen and the training seconds
+run (bench/baselines/dcgan.py), it computes in the features of the two shipped Fashion-MNIST
+classifiers, the two judges (`--extractor=fashion_classifier`, the CNN, and
+`--extractor=fashion_resnet`, whose keys carry the prefix `resnet_`): Fréchet distance (FD),
+KID, IS, improved precision and recall (k = 3), the number of classes holding at least 1% of
+the samples and the smallest and largest class shares, against the 10,000 test images; and
+once the real-vs-real floor (`--samples` training images in place of generated ones). Both
+judges score the same images. Each row also gives the images seen and the training seconds
 (time inside training steps, from the run's own logs). Prints a table and writes the rows as
 JSON for the README's tables.
 """
@@ -24,11 +26,39 @@ from bench.baselines import dcgan
 from vitgan_tf import checkpoints, data, features, real_stats, rundir, scoring
 
 METRICS = ["fid", "kid", "is", "pr"]
+# Both judges' FD, recall and class shares, for markdown_table.
+JUDGE_COLUMNS = [
+    (f"{label} {name}", prefix + key, *digits) for prefix, label in (("", "CNN"),
+                                                                      ("resnet_", "ResNet"))
+    for name, key, *digits in (("FD", "fd"), ("precision", "precision"), ("recall", "recall"),
+                               ("min %", "min_pct", 1), ("max %", "max_pct", 1))]
 
 
 def reference_stats(extractor, data_dir, cache_dir):
     return real_stats.reference_statistics("fashion_mnist", data_dir, 28, extractor, 10_000, 500,
                                          cache_dir)[0]
+
+
+class Judges:
+    """The two Fashion-MNIST judges (`features.FashionClassifier` CNN and ResNet) with their
+    statistics of the test images; `score` gives both judges' numbers of one set of images,
+    the first's keys as they are, the second's prefixed `resnet_`."""
+
+    def __init__(self, data_dir=None, cache_dir="runs/stats"):
+        self.extractors = [features.FashionClassifier(),
+                           features.FashionClassifier(arch="resnet")]
+        self.prefixes = ["", "resnet_"]
+        self.reals = [reference_stats(e, data_dir, cache_dir) for e in self.extractors]
+
+    def score(self, batches, samples):
+        images = np.concatenate([np.asarray(b, np.float32) for b in batches])[:samples]
+        row = {}
+        for extractor, real, prefix in zip(self.extractors, self.reals, self.prefixes):
+            fake = features.extract(extractor, (images[i:i + 500]
+                                                for i in range(0, len(images), 500)),
+                                    samples, verbose=False)
+            row.update({prefix + k: v for k, v in score_features(fake, real).items()})
+        return row
 
 
 def score_features(fake, real, seed=0):
@@ -38,7 +68,8 @@ def score_features(fake, real, seed=0):
     return {"fd": r["fd"], "kid": r["kid"], "is": r["is"], "precision": r["precision"],
             "recall": r["recall"], "classes": r["classes"], "class_counts": r["class_counts"],
             "classes_5pct": int(np.sum(shares >= 0.05)),
-            "share_min": float(shares.min()), "share_max": float(shares.max())}
+            "share_min": float(shares.min()), "share_max": float(shares.max()),
+            "min_pct": 100 * float(shares.min()), "max_pct": 100 * float(shares.max())}
 
 
 def _images_per_second(workdir):
@@ -67,14 +98,13 @@ def vitgan_training_seconds(workdir):
     return seconds, batch
 
 
-def score_generator(generator, extractor, real, samples):
-    """`score_features` of `samples` images of a ViTGAN generator (seeds 0.., batches of 500)."""
-    fake = features.extract(extractor, scoring.generated_batches(generator, samples, 500),
-                            samples, verbose=False)
-    return score_features(fake, real)
+def score_generator(generator, judges, samples):
+    """Both judges' `score_features` of `samples` images of a ViTGAN generator (seeds 0..,
+    batches of 500)."""
+    return judges.score(scoring.generated_batches(generator, samples, 500), samples)
 
 
-def score_vitgan(workdir, extractor, real, samples, every=0):
+def score_vitgan(workdir, judges, samples, every=0):
     import tensorflow as tf
 
     seconds, batch = vitgan_training_seconds(workdir)
@@ -89,13 +119,13 @@ def score_vitgan(workdir, extractor, real, samples, every=0):
         row = {"model": "vitgan", "run": workdir, "checkpoint": path, "step": step,
                "images": step * batch, "train_seconds": round(seconds.get(step, float("nan")), 1),
                "wall_seconds": round(wall.get(step, float("nan")), 1),
-               **score_generator(generator, extractor, real, samples)}
+               **score_generator(generator, judges, samples)}
         print(json.dumps(row), flush=True)
         rows.append(row)
     return rows
 
 
-def score_dcgan(workdir, extractor, real, samples):
+def score_dcgan(workdir, judges, samples):
     rows = []
     with open(os.path.join(workdir, "snapshots", "log.jsonl")) as f:
         entries = [json.loads(line) for line in f if line.strip()]
@@ -105,12 +135,10 @@ def score_dcgan(workdir, extractor, real, samples):
         np.float32)
     for entry in entries:
         g.load_weights(entry["weights"])
-        fake = features.extract(extractor, (dcgan.generate(g, z[i:i + 500])
-                                            for i in range(0, samples, 500)), samples,
-                                verbose=False)
         row = {"model": "dcgan", "run": workdir, "checkpoint": entry["weights"],
                "images": entry["images"], "train_seconds": entry["seconds"],
-               **score_features(fake, real)}
+               **judges.score((dcgan.generate(g, z[i:i + 500])
+                               for i in range(0, samples, 500)), samples)}
         print(json.dumps(row), flush=True)
         rows.append(row)
     return rows
@@ -128,29 +156,23 @@ def main():
     parser.add_argument("--every", type=int, default=0,
                         help="ViTGAN: score only steps that are multiples of this, and the last")
     args = parser.parse_args()
-    extractor = features.FashionClassifier()
-    real = reference_stats(extractor, args.data_dir, args.cache_dir)
+    judges = Judges(args.data_dir, args.cache_dir)
     train_images, _ = data.idx_images("fashion_mnist", 28, args.data_dir, "train")
     pick = np.random.default_rng(0).permutation(len(train_images))[:args.samples]
-    floor = features.extract(extractor, (train_images[pick][i:i + 500]
-                                         for i in range(0, args.samples, 500)), args.samples,
-                             verbose=False)
     rows = [{"model": "real (train split)", "images": 0, "train_seconds": 0,
-             **score_features(floor, real)}]
+             **judges.score([train_images[pick]], args.samples)}]
     print(json.dumps(rows[0]), flush=True)
     for workdir in args.vitgan:
-        rows += score_vitgan(workdir, extractor, real, args.samples, args.every)
+        rows += score_vitgan(workdir, judges, args.samples, args.every)
     for workdir in args.dcgan:
-        rows += score_dcgan(workdir, extractor, real, args.samples)
+        rows += score_dcgan(workdir, judges, args.samples)
     for r in rows:
         r["kimg"] = r["images"] / 1000
         r["wall_or_train_seconds"] = r.get("wall_seconds", r["train_seconds"])
-        r["min_share"], r["max_share"] = 100 * r["share_min"], 100 * r["share_max"]
     print(common.markdown_table(rows, [
         ("model", "model"), ("kimg", "kimg", 1), ("train s", "train_seconds", 0),
-        ("wall s", "wall_or_train_seconds", 0), ("FD", "fd"), ("KID", "kid", 4), ("IS", "is"),
-        ("precision", "precision"), ("recall", "recall"), ("classes >= 5%", "classes_5pct"),
-        ("min %", "min_share", 1), ("max %", "max_share", 1), ("checkpoint", "checkpoint")]))
+        ("wall s", "wall_or_train_seconds", 0), ("IS", "is"), *JUDGE_COLUMNS,
+        ("checkpoint", "checkpoint")]))
     print(f"Rows: {common.write_rows(args.out, rows)}")
 
 

@@ -23,7 +23,7 @@ import os
 import numpy as np
 
 from bench import common, fashion_compare
-from vitgan_tf import checkpoints, features, rundir
+from vitgan_tf import checkpoints, rundir
 from vitgan_tf.models.generator import Generator
 
 
@@ -86,12 +86,11 @@ def main():
         if i % 20 == 0 or i == len(found) - 1:
             print(f"read {i + 1}/{len(found)} snapshots (step {step})", flush=True)
     last_step, last_path = found[-1]
-    extractor = features.FashionClassifier()
-    real = fashion_compare.reference_stats(extractor, None, args.cache_dir)
+    judges = fashion_compare.Judges(None, args.cache_dir)
 
     def score(label, **extra):
         row = {"weights": label, "step": last_step, "snapshots": len(found), **extra,
-               **fashion_compare.score_generator(generator, extractor, real, args.samples)}
+               **fashion_compare.score_generator(generator, judges, args.samples)}
         print(f"{label}: FD {row['fd']:.2f}, recall {row['recall']:.3f}, precision "
               f"{row['precision']:.3f}, classes {100 * row['share_min']:.1f}-"
               f"{100 * row['share_max']:.1f}%", flush=True)

@@ -8,7 +8,7 @@ import json
 import os
 
 from bench import fashion_compare
-from vitgan_tf import features, rundir
+from vitgan_tf import rundir
 
 
 def main():
@@ -17,13 +17,12 @@ def main():
     parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--cache_dir", default="runs/stats")
     args = parser.parse_args()
-    extractor = features.FashionClassifier()
-    real = fashion_compare.reference_stats(extractor, None, args.cache_dir)
+    judges = fashion_compare.Judges(None, args.cache_dir)
     for path in args.checkpoints:
         workdir = os.path.dirname(os.path.dirname(path.rstrip("/")))
         _, generator, _, step = rundir.load_generator(workdir, path)
         row = {"checkpoint": path, "step": step,
-               **fashion_compare.score_generator(generator, extractor, real, args.samples)}
+               **fashion_compare.score_generator(generator, judges, args.samples)}
         print(json.dumps(row), flush=True)
 
 

@@ -80,23 +80,23 @@ def main():
         runs.append((name, seed, flags, workdir, argv))
     _train([(r[3], r[4]) for r in runs], args.cores)
 
-    from vitgan_tf import features, rundir
+    from vitgan_tf import rundir
 
-    extractor = features.FashionClassifier()
-    real = fashion_compare.reference_stats(extractor, None, "runs/stats")
+    judges = fashion_compare.Judges(None, "runs/stats")
     rows = []
     for name, seed, flags, workdir, _ in runs:
         _, generator, path, step = rundir.load_generator(workdir)
         row = {"variant": name, "flags": " ".join(flags), "seed": seed, "checkpoint": path,
                "step": step, "images_per_second": round(_median_rate(workdir), 1),
-               **fashion_compare.score_generator(generator, extractor, real, args.samples)}
+               **fashion_compare.score_generator(generator, judges, args.samples)}
         print(json.dumps(row), flush=True)
         rows.append(row)
     summary = []
     for name, _ in args.variant:
         mine = [r for r in rows if r["variant"] == name]
         row = {"variant": name, "seeds": len(mine)}
-        for key in ("fd", "recall", "precision", "share_min", "images_per_second"):
+        for key in ("fd", "recall", "precision", "share_min", "resnet_fd", "resnet_recall",
+                    "resnet_precision", "resnet_share_min", "images_per_second"):
             values = [r[key] for r in mine]
             row[key] = f"{np.mean(values):.3g} ({min(values):.3g}-{max(values):.3g})"
         summary.append(row)

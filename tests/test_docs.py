@@ -114,3 +114,8 @@ def test_export_readme_python_imports_what_it_uses_and_names_the_tflite_extra():
             assert re.search(r"^import .*\bnumpy as np\b", block, re.M), block[:200]
     assert "'.[cpu,tflite]'" in text and "takes exactly N rows" in " ".join(text.split())
     assert 'tflite = ["ai-edge-litert' in _read("pyproject.toml")
+
+
+def test_readme_says_what_the_seed_covers():
+    readme = " ".join(_read("README.md").split())
+    assert "`--seed`, which fixes the weights' initialisation" in readme

@@ -1,13 +1,14 @@
 """Round four of the fault suite (issue 40): odd workdir names, non-finite generators, and the
 smaller refusals that used to crash or pass silently."""
 
+import os
 import shutil
 import types
 
 import numpy as np
 import pytest
 
-from tests.helpers import tiny_config
+from tests.helpers import ROOT, tiny_config
 from vitgan_tf import callbacks, checkpoints, config, errors, rundir
 
 # -- glob characters in a run's path ------------------------------------------------------------
@@ -420,3 +421,123 @@ def test_the_seed_covers_the_weights_initialisation(tmp_path, monkeypatch):
     a, b, c = initial(3, "a"), initial(3, "b"), initial(4, "c")
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     assert not all(np.array_equal(x, z) for x, z in zip(a, c))
+
+
+# -- sample's seeds ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text,message", [
+    ("0-99999999999999999999999", "0-99999999999999999999999 is outside [0, 2**63)"),
+    ("9223372036854775808", "is outside [0, 2**63)"),
+    ("5-3", "the range 5-3 is reversed; write 3-5."),
+    ("-1", "expected integers and ranges"),
+])
+def test_seeds_out_of_range_or_reversed_are_one_line(text, message):
+    from vitgan_tf import sample
+
+    with pytest.raises(errors.UserError) as error:
+        sample.parse_seeds(text, limit=64)
+    assert message in str(error.value)
+
+
+@pytest.mark.integration
+def test_a_first_seed_whose_grid_overflows_is_one_line(tiny_run, tmp_path):
+    from tests.helpers import run_cli
+
+    result = run_cli("sample", f"--workdir={tiny_run}", "--seed=9223372036854775807",
+                     "--num=2", f"--out={tmp_path / 'x.png'}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: --seed=9223372036854775807: the grid's last seed would be 9223372036854775808, "
+        "outside [0, 2**63); start lower.")
+
+
+# -- the web server --------------------------------------------------------------------------------
+
+
+def _web_export(tiny_run, output):
+    from vitgan_tf import export
+
+    export.export(str(tiny_run), str(output), formats=("tflite",),
+                  tflite_variants=("float32",), tflite_batch=1)
+    return output
+
+
+def _raw_request(port, request):
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data.split(b"\r\n", 1)[0].decode()
+
+
+def test_the_server_answers_bad_requests_and_foreign_hosts_with_an_error(tiny_run, tmp_path,
+                                                                         capfd):
+    from vitgan_tf import web
+
+    model_dir = _web_export(tiny_run, tmp_path / "export")
+    for port in (-1, 70000):
+        with pytest.raises(errors.UserError, match=f"port={port}: expected a port from 1"):
+            web.make_server(str(model_dir), port=port)
+    # The page's files may be missing in a bare checkout; the server's answers do not need them.
+    handler_page = web.PAGE_DIR
+    server = web.http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), web.functools.partial(
+            web.Handler, directory=handler_page,
+            files={"/model.tflite": str(model_dir / "tflite" / "v1_float32.tflite"),
+                   "/vitgan_tf.json": str(model_dir / "tflite" / "v1_vitgan_tf.json")}))
+    server.verbose = False
+    port = server.server_address[1]
+    import threading
+
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert _raw_request(port, b"GET /%00/etc/passwd HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
+                            ).startswith("HTTP/1.0 400")
+        assert _raw_request(port, b"GET /model.tflite HTTP/1.0\r\nHost: evil.example:%d\r\n\r\n"
+                            % port).startswith("HTTP/1.0 403")
+        for host in (b"127.0.0.1:%d" % port, b"localhost:%d" % port):
+            assert _raw_request(port, b"GET /model.tflite HTTP/1.0\r\nHost: " + host
+                                + b"\r\n\r\n").startswith("HTTP/1.0 200")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_the_server_serves_the_newest_complete_export(tiny_run, tmp_path):
+    from vitgan_tf import web
+
+    model_dir = _web_export(tiny_run, tmp_path / "export")
+    _web_export(tiny_run, model_dir)  # version 2, then as an export killed before its end
+    (model_dir / "tflite" / "v2_vitgan_tf.json").unlink()
+    model, description = web.model_files(str(model_dir))
+    assert model.endswith("v1_float32.tflite") and description.endswith("v1_vitgan_tf.json")
+    with pytest.raises(errors.UserError) as error:
+        web.model_files(str(model_dir), version=2)
+    assert "version 2 is incomplete (an export stopped before it finished" in str(error.value)
+
+
+# -- preparing a tfds dataset ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["cifar10", "celeb_a"])
+def test_an_unprepared_tfds_dataset_says_how_to_prepare_it_without_beam(tmp_path, name):
+    from vitgan_tf import data
+
+    for data_dir, flag in ((None, f"--dataset='{name}'"),
+                           (str(tmp_path), f"--data_dir='{tmp_path}'")):
+        with pytest.raises(data.DataError) as error:
+            data.tfds_source(name, data_dir, 32)
+        message = error.value.render(as_flag=True)
+        assert message.startswith(flag + ": the tfds dataset"), message
+        assert "None" not in message and "\n" not in message
+        assert "download_and_prepare(" in message and "pip install apache-beam" in message
+        if name == "celeb_a":
+            assert "manual_dir='FOLDER'" in message and "README.md, Training" in message
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    assert "'Train on CIFAR-10, CelebA, LSUN bedroom'" not in message
+    assert "## Training" in readme and "img_align_celeba.zip" in readme

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -250,3 +251,31 @@ def test_the_server_refuses_what_the_page_cannot_run(tiny_run, tmp_path):
     (output / "tflite" / "v1_vitgan_tf.json").unlink()
     with pytest.raises(UserError, match="v1_vitgan_tf.json is missing"):
         web.model_files(str(output))
+
+
+@browser_test
+def test_the_page_loads_without_console_errors_and_times_after_a_warm_up(
+        tiny_run, tmp_path, chromium, monkeypatch):
+    requests = []
+    monkeypatch.setattr(web.Handler, "log_request",
+                        lambda self, code="-", size="-": requests.append((self.path, str(code))))
+    model_dir = _export(tiny_run, tmp_path / "export", batch=1)
+    with web.serving(model_dir) as (url, _):
+        page = chromium.open(url)
+        _ready(page)
+        assert page.evaluate("window.vitgan.consoleErrors()") == []
+        assert "after one untimed warm-up call" in page.evaluate(
+            "document.getElementById('timing').textContent")
+    assert [r for r in requests if r[1] != "200"] == []  # no favicon.ico 404 among them
+    assert not any("favicon" in path for path, _ in requests)
+
+
+@browser_test
+def test_the_page_opened_as_a_file_says_to_use_the_server(chromium):
+    page = chromium.open("file://" + os.path.join(ROOT, "web", "index.html"))
+    deadline = time.monotonic() + 10
+    while not page.evaluate("document.getElementById('error').textContent") and (
+            time.monotonic() < deadline):
+        time.sleep(0.1)
+    text = page.evaluate("document.getElementById('error').textContent")
+    assert text.startswith("This page was opened as a file") and "vitgan_tf.web" in text

@@ -57,7 +57,7 @@ DATASET_REGISTRY = {
 DATASETS = tuple(DATASET_REGISTRY)
 # The datasets with class labels (a folder: one subfolder per class), for conditional runs.
 LABELLED_DATASETS = tuple(name for name, info in DATASET_REGISTRY.items() if info.labelled)
-EXTRACTORS = ("fid_inception", "keras_inception", "fashion_classifier")
+EXTRACTORS = ("fid_inception", "keras_inception", "fashion_classifier", "fashion_resnet")
 # The names of scoring.METRICS (which refuses to register any other), for the checks here.
 METRIC_NAMES = ("fid", "kid", "is", "pr", "acc", "ifd")
 CONDITIONAL_METRIC_NAMES = ("acc", "ifd")
@@ -262,8 +262,9 @@ class TrainConfig(StepSettings):
         "without a sample count (fid is required: it picks the best checkpoint); fid,kid,pr "
         "adds precision and recall, acc and ifd need --conditional.")
     eval_extractor: str = setting(
-        "keras_inception", "fid_inception (2015 graph, --inception_path), keras_inception or "
-        "fashion_classifier (Fashion-MNIST domain metric).", choices=EXTRACTORS)
+        "keras_inception", "fid_inception (2015 graph, --inception_path), keras_inception, "
+        "fashion_classifier or fashion_resnet (Fashion-MNIST domain metric: two judges).",
+        choices=EXTRACTORS)
     inception_path: str = setting("", "classify_image_graph_def.pb for fid_inception.")
     inception_weights: str = setting(
         "imagenet", "keras_inception weights: imagenet, a file, or none (random; tests).")

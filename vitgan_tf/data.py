@@ -341,6 +341,25 @@ def idx_source(dataset, image_size, data_dir=None, split="train", with_labels=Fa
     return _slices(images, labels if with_labels else None)
 
 
+def tfds_not_prepared(name, data_dir=None):
+    """What to do when a tfds dataset is not prepared: the message's text after the flag."""
+    tfds_name = TFDS_DATASETS[name]
+    where = data_dir or "~/tensorflow_datasets"
+    args = f"{tfds_name!r}" + (f", data_dir={data_dir!r}" if data_dir else "")
+    if name == "celeb_a":
+        # CelebA cannot be downloaded by tfds: its files come by hand (README.md, Training).
+        prepare = (f"python -c \"import tensorflow_datasets as tfds; tfds.builder({args})."
+                   "download_and_prepare(download_config=tfds.download.DownloadConfig("
+                   "manual_dir='FOLDER'))\" with img_align_celeba.zip and its three list "
+                   "files in FOLDER (README.md, Training)")
+    else:
+        prepare = (f"python -c \"import tensorflow_datasets as tfds; tfds.builder({args})."
+                   "download_and_prepare()\"")
+    return (f": the tfds dataset {tfds_name!r} is not prepared in {where}. Prepare it once, "
+            f"on a machine with internet access: {prepare}. (`tfds build {tfds_name}` does "
+            "the same but needs `pip install apache-beam` first.)")
+
+
 def tfds_source(name, data_dir, image_size, seed=0, with_labels=False):
     """A prepared tfds dataset's training images (with their `label` feature for
     `with_labels`); its file order is shuffled with `seed`."""
@@ -352,12 +371,9 @@ def tfds_source(name, data_dir, image_size, seed=0, with_labels=False):
         ds = builder.as_dataset(split="train", shuffle_files=True,
                                 read_config=tfds.ReadConfig(shuffle_seed=seed))
     except (AssertionError, FileNotFoundError, tf.errors.NotFoundError):
-        hint = (" CelebA must be downloaded by hand: see README.md, 'Train on CIFAR-10, "
-                "CelebA, LSUN bedroom'." if name == "celeb_a" else "")
-        raise DataError(
-            f": the tfds dataset {tfds_name!r} is not prepared there. Prepare it once with "
-            f"`tfds build {tfds_name} --data_dir={data_dir or '~/tensorflow_datasets'}` on a "
-            f"machine with internet access.{hint}", argument="data_dir", value=data_dir) from None
+        raise DataError(tfds_not_prepared(name, data_dir),
+                        **(dict(argument="data_dir", value=data_dir) if data_dir else
+                           dict(argument="dataset", value=name))) from None
     crop = CELEBA_CROP if name == "celeb_a" else None
 
     def example(ex):

@@ -353,10 +353,12 @@ def _write(cfg, generator, checkpoint, step, classes, output, version, truncatio
                 done.append(path)
                 written["tflite"][variant] = path
             # The description beside the TFLite files, for the web page (web/).
+            # Written last and atomically: its presence marks the version complete.
             path = os.path.join(tflite_dir, f"v{version}_vitgan_tf.json")
-            done.append(path)
-            with open(path, "w") as f:
+            done += [path + ".tmp", path]
+            with open(path + ".tmp", "w") as f:
                 json.dump(description, f, indent=2)
+            os.replace(path + ".tmp", path)
             written["description"] = path
     except BaseException:
         for path in done:

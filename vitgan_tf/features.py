@@ -6,8 +6,9 @@ Three networks:
     numbers from this network are comparable with papers, ViTGAN's included.
   * `KerasInception`: `keras.applications.InceptionV3` with ImageNet weights. Convenient for
     monitoring a run; its FID is NOT comparable with published numbers.
-  * `FashionClassifier`: a small CNN trained on Fashion-MNIST (`vitgan_tf.fashion_classifier`),
-    the domain metric for Fashion-MNIST runs: 128-d features, 10 class logits.
+  * `FashionClassifier`: a small CNN or a small ResNet trained on Fashion-MNIST
+    (`vitgan_tf.fashion_classifier`), the domain metric for Fashion-MNIST runs, two judges:
+    128-d features, 10 class logits.
 Each maps images in [-1, 1] to {"pool": (N, features), "logits": (N, classes)}.
 """
 
@@ -124,25 +125,27 @@ class KerasInception:
 
 
 class FashionClassifier:
-    """Penultimate features and logits of the shipped Fashion-MNIST classifier.
+    """Penultimate features and logits of a shipped Fashion-MNIST classifier: the CNN (the
+    first judge, extractor "fashion_classifier") or the ResNet (the second, "fashion_resnet").
 
     Args:
         weights: the classifier's `.weights.h5`; default the one shipped in
             `vitgan_tf/assets` (written by `python -m vitgan_tf.fashion_classifier`).
+        arch: "cnn" or "resnet" (`fashion_classifier.JUDGES`).
     """
 
-    name = "fashion_classifier"
-
-    def __init__(self, weights=None):
+    def __init__(self, weights=None, arch="cnn"):
         from vitgan_tf import fashion_classifier
 
-        weights = weights or fashion_classifier.WEIGHTS
+        self.name = fashion_classifier.JUDGES[arch]
+        weights = weights or fashion_classifier.weights_path(arch)
         if not os.path.isfile(weights):
             raise WeightsError(
                 f"{weights}: the Fashion-MNIST classifier's weights are missing; train them with "
-                "`python -m vitgan_tf.fashion_classifier` (needs the Fashion-MNIST files).")
+                f"`python -m vitgan_tf.fashion_classifier --arch={arch}` (needs the "
+                "Fashion-MNIST files).")
         self._geometry = fashion_classifier.to_classifier_geometry
-        _, self._model = fashion_classifier.build_classifier()
+        _, self._model = fashion_classifier.BUILDERS[arch]()
         self._model.load_weights(weights)
         self._call = tf.function(lambda x: self._model(x, training=False),
                                  reduce_retracing=True)
@@ -155,10 +158,12 @@ class FashionClassifier:
 
 
 def make_extractor(kind, inception_path=None, inception_weights="imagenet"):
-    """An extractor by flag value: "fid_inception", "keras_inception" or
-    "fashion_classifier"."""
+    """An extractor by flag value: "fid_inception", "keras_inception", "fashion_classifier"
+    or "fashion_resnet"."""
     if kind == "fashion_classifier":
         return FashionClassifier()
+    if kind == "fashion_resnet":
+        return FashionClassifier(arch="resnet")
     if kind == "fid_inception":
         return FIDInception(inception_path)
     if kind == "keras_inception":

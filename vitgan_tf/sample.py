@@ -56,19 +56,29 @@ def parse_seeds(text, limit=None):
     for part in filter(None, (p.strip() for p in text.split(","))):
         low, sep, high = part.partition("-")
         try:
-            values = range(int(low), int(high) + 1) if sep else [int(low)]
+            low, high = int(low), int(high) if sep else int(low)
         except ValueError:
             raise UserError(
                 ": expected integers and ranges such as 0-7,42.",
                 argument="seeds", value=text) from None
+        if not 0 <= low < SEED_LIMIT or not 0 <= high < SEED_LIMIT:
+            raise UserError(f": {part} is outside [0, 2**63); expected seeds such as 0-7,42.",
+                            argument="seeds", value=text)
+        if high < low:
+            raise UserError(f": the range {part} is reversed; write {high}-{low}.",
+                            argument="seeds", value=text)
+        values = range(low, high + 1)
         if limit is not None and len(seeds) + len(values) > limit:
             raise UserError(f"--seeds={text!r}: more than {limit} images, the most that one "
                             "PNG grid holds; " + _MANY)
         seeds.extend(values)
-    if not seeds or min(seeds) < 0 or max(seeds) >= 2**63:
+    if not seeds:
         raise UserError(": expected seeds in [0, 2**63), e.g. 0-7,42.",
                         argument="seeds", value=text)
     return seeds
+
+
+SEED_LIMIT = 2**63  # seeds are int64 (rng.latents_from_seeds)
 
 
 _MANY = ("to write more images, run sample once per seed range (e.g. --seeds=0-4095, then "
@@ -190,6 +200,10 @@ def main(argv):
     seeds = parse_seeds(FLAGS.seeds, limit) if FLAGS.seeds else None
     if seeds is None:
         check_count(num, FLAGS.interpolation_steps, limit)
+        last = FLAGS.seed + num * (2 if FLAGS.interpolation_steps else 1) - 1
+        if last >= SEED_LIMIT:
+            raise UserError(f": the grid's last seed would be {last}, outside [0, 2**63); "
+                            "start lower.", argument="seed", value=FLAGS.seed)
     _, generator, checkpoint, step = rundir.load_generator(FLAGS.workdir,
                                                            FLAGS.checkpoint or None)
     if FLAGS.interpolation_steps:

@@ -17,12 +17,14 @@ import json
 import os
 import re
 import threading
+import urllib.parse
 
-from absl import flags
+from absl import flags, logging
 
 from vitgan_tf import cli
 from vitgan_tf.errors import UserError
 
+LOCAL_NAMES = ("127.0.0.1", "localhost", "[::1]")
 PAGE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "web")
 VARIANTS = ("float32", "float16", "dynamic_range")
 
@@ -42,12 +44,24 @@ def model_files(model_dir, variant="float32", version=0):
         raise UserError(f": no {variant} TFLite model of that version in {tflite} (versions "
                         f"there: {have}).", argument="version" if found else "variant",
                         value=version if found else variant)
-    version = version or found[-1]
+
+    def described(v):
+        return os.path.isfile(os.path.join(tflite, f"v{v}_vitgan_tf.json"))
+
+    if not version:  # the newest complete version: an export writes its description last
+        complete = [v for v in found if described(v)]
+        version = complete[-1] if complete else found[-1]
+        for v in found:
+            if v > version:
+                logging.warning("Version %d in %s is incomplete (no v%d_vitgan_tf.json: an "
+                                "export stopped before it finished?); serving version %d.",
+                                v, tflite, v, version)
     model = os.path.join(tflite, f"v{version}_{variant}.tflite")
     description = os.path.join(tflite, f"v{version}_vitgan_tf.json")
     if not os.path.isfile(description):
-        raise UserError(f": {description} is missing (exports before "
-                        "0.4 did not write it); export the run again.",
+        raise UserError(f": {description} is missing: version {version} is incomplete (an "
+                        "export stopped before it finished writes it last) or older than "
+                        "vitgan_tf 0.4; export the run again.",
                         argument="model_dir", value=model_dir)
     with open(description) as f:
         try:
@@ -74,7 +88,26 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         self.files = files or {}
         super().__init__(*args, **kwargs)
 
+    def _refused(self):
+        """Answer 400 or 403 and return True for a request that is not served."""
+        if "\x00" in urllib.parse.unquote(self.path):  # os.path would raise on it
+            self.send_error(400, "Bad request: a NUL byte in the path")
+            return True
+        host = (self.headers.get("Host") or "").lower()
+        if host.rsplit(":", 1)[0] not in LOCAL_NAMES:
+            # DNS rebinding: a page of another site whose name resolves to 127.0.0.1 would
+            # send its own name here; only the local names reach the page and the model.
+            self.send_error(403, "Forbidden: this server answers to 127.0.0.1 and localhost")
+            return True
+        return False
+
+    def do_HEAD(self):  # noqa: N802 - the base class's name
+        if not self._refused():
+            super().do_HEAD()
+
     def do_GET(self):  # noqa: N802 - the base class's name
+        if self._refused():
+            return
         if self.path.split("?", 1)[0] == "/served.json":  # which file /model.tflite is
             body = json.dumps({"model": os.path.basename(self.files["/model.tflite"])}).encode()
             self.send_response(200)
@@ -107,6 +140,9 @@ def make_server(model_dir, variant="float32", version=0, host="127.0.0.1", port=
     if variant not in VARIANTS:
         raise UserError(f": expected one of {', '.join(VARIANTS)}.",
                         argument="variant", value=variant)
+    if not 0 <= port <= 65535:
+        raise UserError(": expected a port from 1 to 65535 (0: any free one).",
+                        argument="port", value=port)
     if not os.path.isfile(os.path.join(PAGE_DIR, "index.html")):
         raise UserError(f"The page's folder {PAGE_DIR} is missing: run from a clone of "
                         "vitgan_tf (pip install -e .).")
