@@ -150,7 +150,7 @@ def test_run_tflite_checks_what_a_fixed_batch_interpreter_cannot(tmp_path):
         export.run_tflite(str(path), z, class_id=[0, 0, 0])
 
 
-# -- preemption while the real statistics are computed ----------------------------------------------
+# -- preemption while the real statistics are computed ---------------------------------------------
 
 
 def _counting_extractor(seen):
@@ -237,7 +237,7 @@ def test_a_failed_best_save_leaves_a_row_that_does_not_say_best(tmp_path, monkey
     assert monitor.best_fd == float("inf")
 
 
-# -- the report file, two writers -------------------------------------------------------------------
+# -- the report file, two writers ------------------------------------------------------------------
 
 
 def _write_reports(workdir, key, count):
@@ -347,7 +347,7 @@ def test_a_self_conditioned_start_with_too_few_images_writes_nothing(tmp_path):
     assert not (tmp_path / "run" / "config.json").exists()
 
 
-# -- config.json: the version, a user's keys, the seed ----------------------------------------------
+# -- config.json: the version, a user's keys, the seed ---------------------------------------------
 
 
 def _saved_config(workdir, **changes):
@@ -521,7 +521,7 @@ def test_the_server_serves_the_newest_complete_export(tiny_run, tmp_path):
     assert "version 2 is incomplete (an export stopped before it finished" in str(error.value)
 
 
-# -- preparing a tfds dataset ------------------------------------------------------------------------
+# -- preparing a tfds dataset ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", ["cifar10", "celeb_a"])
