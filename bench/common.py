@@ -29,9 +29,22 @@ def cpu_name():
     return platform.processor() or "unknown CPU"
 
 
+def cpu_flags():
+    """The CPU flags that decide the speed of a CPU step: AVX-512, its bfloat16, AMX."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f
+                          if line.startswith("flags")), [])
+    except OSError:
+        flags = []
+    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+    return " ".join(flag for flag in wanted if flag in flags)
+
+
 def machine():
     """The machine, for the record: CPU, cores, GPUs (if TensorFlow is loaded), versions."""
-    info = {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
+    info = {"cpu": cpu_name(), "cpu_flags": cpu_flags(), "cores": os.cpu_count(),
+            "python": platform.python_version(),
             "date": datetime.date.today().isoformat()}
     tf = sys.modules.get("tensorflow")
     if tf is not None:

@@ -352,8 +352,10 @@ def test_precision_recall_are_one_for_identical_and_zero_for_disjoint_sets():
     assert precision == 1.0 and 0.45 < recall < 0.6
 
 
-def test_fashion_classifier_features_are_deterministic_and_score_real_data_as_real():
-    extractor = features.FashionClassifier()
+@pytest.mark.parametrize("arch", ["cnn", "resnet"])
+def test_fashion_classifier_features_are_deterministic_and_score_real_data_as_real(arch):
+    extractor = features.FashionClassifier(arch=arch)
+    assert extractor.name == {"cnn": "fashion_classifier", "resnet": "fashion_resnet"}[arch]
     rng = np.random.default_rng(9)
     # Stand-in garments: smooth blobs on a black background, 28x28 in [-1, 1].
     yy, xx = np.mgrid[:28, :28]
@@ -404,3 +406,25 @@ def test_evaluate_with_the_fashion_classifier_reports_pr_classes_and_the_real_fl
         assert np.isfinite(report[key]) and np.isfinite(report[f"real_floor_{key}"]), key
     assert 0 <= report["precision"] <= 1 and 0 <= report["recall"] <= 1
     assert sum(report["class_counts"]) == 20 and 1 <= report["classes"] <= 10
+
+
+def test_the_two_fashion_judges_are_different_networks_each_shipped_with_its_accuracy():
+    import json
+
+    from vitgan_tf import fashion_classifier
+
+    reports = {}
+    for arch, name in fashion_classifier.JUDGES.items():
+        with open(os.path.join(fashion_classifier.ASSETS, f"{name}.json")) as f:
+            reports[arch] = json.load(f)
+        assert reports[arch]["test_accuracy"] > 0.9, (arch, reports[arch])
+    assert reports["cnn"]["seed"] != reports["resnet"]["seed"]
+    cnn, _ = fashion_classifier.build_classifier()
+    resnet, _ = fashion_classifier.build_resnet()
+    assert {type(layer).__name__ for layer in resnet.layers} - {
+        type(layer).__name__ for layer in cnn.layers} >= {"Add"}  # residual, unlike the CNN
+    # They disagree on what they see: the features of one are not those of the other.
+    images = np.random.default_rng(3).uniform(-1, 1, (16, 28, 28, 1)).astype(np.float32)
+    a = features.FashionClassifier(arch="cnn")(images)["pool"]
+    b = features.FashionClassifier(arch="resnet")(images)["pool"]
+    assert not np.allclose(a, b)

@@ -89,6 +89,31 @@ def generate(generator, z, batch_size=500):
                            for i in range(0, len(z), batch_size)])
 
 
+def make_step(arch="fast", batch_size=64, lr=2e-4, xla=True):
+    """(G, the training step: real batch -> (d_loss, g_loss, mean D(real), mean D(fake)))
+    of a new DCGAN: both networks updated once per call, Adam (lr, beta_1 0.5), the
+    non-saturating loss; XLA-compiled with `xla`."""
+    g, d = build_generator(arch), build_discriminator(arch)
+    g_opt = keras.optimizers.Adam(lr, beta_1=0.5)
+    d_opt = keras.optimizers.Adam(lr, beta_1=0.5)
+    print(f"G {g.count_params():,} parameters, D {d.count_params():,}")
+    latent = LATENTS[arch]
+
+    @tf.function(jit_compile=xla)
+    def step(real):
+        z = tf.random.normal([batch_size, latent])
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = g(z, training=True)
+            real_logits, fake_logits = d(real, training=True), d(fake, training=True)
+            d_loss = tf.reduce_mean(tf.nn.softplus(-real_logits) + tf.nn.softplus(fake_logits))
+            g_loss = tf.reduce_mean(tf.nn.softplus(-fake_logits))
+        g_opt.apply(g_tape.gradient(g_loss, g.trainable_variables), g.trainable_variables)
+        d_opt.apply(d_tape.gradient(d_loss, d.trainable_variables), d.trainable_variables)
+        return d_loss, g_loss, tf.reduce_mean(real_logits), tf.reduce_mean(fake_logits)
+
+    return g, step
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", required=True)
@@ -110,22 +135,7 @@ def main():
     images, _ = data.idx_images("fashion_mnist", SIZES[args.arch], args.data_dir, "train")
     ds = tf.data.Dataset.from_tensor_slices(images).shuffle(len(images), seed=args.seed)
     ds = ds.repeat().batch(args.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-    g, d = build_generator(args.arch), build_discriminator(args.arch)
-    g_opt = keras.optimizers.Adam(args.lr, beta_1=0.5)
-    d_opt = keras.optimizers.Adam(args.lr, beta_1=0.5)
-    print(f"G {g.count_params():,} parameters, D {d.count_params():,}")
-
-    @tf.function(jit_compile=args.xla)
-    def step(real):
-        z = tf.random.normal([args.batch_size, latent])
-        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = g(z, training=True)
-            real_logits, fake_logits = d(real, training=True), d(fake, training=True)
-            d_loss = tf.reduce_mean(tf.nn.softplus(-real_logits) + tf.nn.softplus(fake_logits))
-            g_loss = tf.reduce_mean(tf.nn.softplus(-fake_logits))
-        g_opt.apply(g_tape.gradient(g_loss, g.trainable_variables), g.trainable_variables)
-        d_opt.apply(d_tape.gradient(d_loss, d.trainable_variables), d.trainable_variables)
-        return d_loss, g_loss, tf.reduce_mean(real_logits), tf.reduce_mean(fake_logits)
+    g, step = make_step(args.arch, args.batch_size, args.lr, args.xla)
 
     snap_dir = os.path.join(args.workdir, "snapshots")
     os.makedirs(snap_dir, exist_ok=True)
