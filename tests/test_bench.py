@@ -26,3 +26,19 @@ def test_timer_measures_the_block():
     with common.Timer() as timer:
         sum(range(1000))
     assert timer.seconds is not None and timer.seconds >= 0
+
+
+def test_the_fashion_step_bench_runs_the_preset_as_the_train_command_parses_it():
+    from bench import fashion_step
+
+    cfg = fashion_step.train_config()
+    assert (cfg.batch_size, cfg.loss, cfg.d_lr, cfg.model["d_arch"],
+            cfg.model["d_mbstd_group"]) == (32, "rpgan", 0.005, "stylegan2", 8)
+    variant = fashion_step.train_config(extra=["--batch_size=64"])
+    assert variant.batch_size == 64 and variant.model == cfg.model
+
+
+def test_cpu_flags_name_only_the_flags_that_decide_a_cpu_step():
+    flags = common.cpu_flags().split()
+    assert set(flags) <= {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}
+    assert "cpu_flags" in common.machine()
