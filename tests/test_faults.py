@@ -541,3 +541,69 @@ def test_an_unprepared_tfds_dataset_says_how_to_prepare_it_without_beam(tmp_path
     readme = open(os.path.join(ROOT, "README.md")).read()
     assert "'Train on CIFAR-10, CelebA, LSUN bedroom'" not in message
     assert "## Training" in readme and "img_align_celeba.zip" in readme
+
+
+# -- the second judge during training ------------------------------------------------------------
+
+
+def test_the_monitor_scores_with_every_judge_and_keeps_the_first_for_the_best(
+        tmp_path, monkeypatch):
+    import json
+
+    from vitgan_tf import metrics_log, scoring
+
+    def fake_score(generator, real, extractor, names, settings, stop=None):
+        fd = {"first": 3.0, "second": 5.0}[extractor.name]
+        assert real == {"of": extractor.name}  # each judge against its own statistics
+        return {"fd": fd, "kid": fd / 10, "kid_std": 0.01}
+
+    monkeypatch.setattr(scoring, "score", fake_score)
+    settings = scoring.Settings(num_samples=4)
+    first, second = types.SimpleNamespace(name="first"), types.SimpleNamespace(name="second")
+    asked = []
+
+    def real(stop=None, extractor=first):
+        asked.append(extractor.name)
+        return {"of": extractor.name}, "test", settings
+
+    best = []
+    monitor = callbacks.QualityMonitor(
+        2, first, real, settings, workdir=str(tmp_path), dataset="digits",
+        metrics_path=str(tmp_path / metrics_log.FILE), on_best=lambda s, fd: best.append(fd),
+        other_extractors=[second], writer=None)
+    model = types.SimpleNamespace(g_optimizer=types.SimpleNamespace(
+        iterations=types.SimpleNamespace(numpy=lambda: 2)), stop_training=False,
+        ema_generator=None)
+    monitor.set_model(model)
+    monitor.evaluate(2)
+    monitor.evaluate(2)
+    assert asked == ["first", "second"]  # the statistics are computed once per judge
+    (row, _) = [json.loads(line) for line in (tmp_path / metrics_log.FILE).read_text()
+                .splitlines()]
+    assert (row["fd"], row["second_fd"], row["second_kid"]) == (3.0, 5.0, 0.5)
+    assert best == [3.0]
+    reports = sorted(p.name for p in (tmp_path / "eval").iterdir())
+    assert len(reports) == 2 and "_first_" in reports[0] and "_second_" in reports[1]
+
+
+@pytest.mark.parametrize("value,ok", [("fashion_classifier,fashion_resnet", True),
+                                      ("fashion_resnet", True), ("", False),
+                                      ("fashion_classifier,fashion_classifier", False),
+                                      ("fashion_classifier,nope", False)])
+def test_eval_extractor_takes_a_list_of_known_judges(tmp_path, value, ok):
+    cfg = tiny_config(tmp_path, eval_every=2, eval_extractor=value)
+    if ok:
+        assert cfg.validate().eval_extractors() == value.split(",")
+    else:
+        with pytest.raises(config.ConfigError, match="eval_extractor="):
+            cfg.validate()
+
+
+def test_evaluate_takes_one_report_per_extractor():
+    from vitgan_tf import evaluate
+
+    assert evaluate.check_extractors(["fashion_classifier", " fashion_resnet"]) == [
+        "fashion_classifier", "fashion_resnet"]
+    for bad in (["nope"], [], ["fashion_resnet", "fashion_resnet"]):
+        with pytest.raises(errors.UserError, match="expected one or more of fid_inception"):
+            evaluate.check_extractors(bad)

@@ -115,7 +115,7 @@ def test_a_best_checkpoint_whose_files_are_gone_is_said_and_replaced(tmp_path, m
     warnings = []
     monkeypatch.setattr(train_lib.logging, "warning", lambda *a: warnings.append(a[0] % a[1:]))
     cfg = tiny_config(tmp_path, eval_every=2, eval_extractor="fashion_classifier")
-    monitor = train_lib._quality_monitor(cfg, 16, None, None, None,
+    monitor = train_lib._quality_monitor(cfg, 16, None, None, [types.SimpleNamespace(name="x")],
                                          types.SimpleNamespace(signal_received=None))
     assert monitor.best_fd == math.inf  # the next evaluation takes its place
     assert any("is gone" in w and "ckpt-4" in w for w in warnings)

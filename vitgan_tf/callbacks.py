@@ -178,12 +178,18 @@ class QualityMonitor(keras.callbacks.Callback):
         stop: optional zero-argument callable asked between batches of an evaluation; when
             it returns True (a SIGTERM: a preemption notice may be 30 s) the evaluation is
             given up, nothing is logged for it, and training stops at once.
+        other_extractors: more judges: each scores the generator too (its own report, its
+            numbers in the metrics row as <name>_<key>); `real_stats` is then also called
+            with `extractor=` each of them. The best checkpoint is `extractor`'s.
     """
 
     def __init__(self, every, extractor, real_stats, settings, metric_names=("fid", "kid"),
                  workdir=None, dataset=None, writer=None, total_steps=None, metrics_path=None,
-                 on_best=None, best_fd=math.inf, batch_size=None, stop=None):
+                 on_best=None, best_fd=math.inf, batch_size=None, stop=None,
+                 other_extractors=()):
         super().__init__()
+        self.others = list(other_extractors)
+        self._other_real = {}
         self.every, self.extractor, self._real_stats = every, extractor, real_stats
         self.settings, self.metric_names = settings, tuple(metric_names)
         self.workdir, self.dataset, self.writer = workdir, dataset, writer
@@ -203,8 +209,17 @@ class QualityMonitor(keras.callbacks.Callback):
         try:
             if self.real is None:
                 self.real, self.split, self.settings = self._real_stats(stop=self.stop)
+            for other in self.others:
+                if other.name not in self._other_real:
+                    self._other_real[other.name] = self._real_stats(stop=self.stop,
+                                                                    extractor=other)[0]
             results = scoring.score(self.model.ema_generator, self.real, self.extractor,
                                     self.metric_names, self.settings, stop=self.stop)
+            other_results = {
+                other.name: scoring.score(self.model.ema_generator,
+                                          self._other_real[other.name], other,
+                                          self.metric_names, self.settings, stop=self.stop)
+                for other in self.others}
         except scoring.Stopped:
             logging.warning("Stopped the evaluation of step %d to save at once.", step)
             self.model.stop_training = True
@@ -218,6 +233,15 @@ class QualityMonitor(keras.callbacks.Callback):
             reports.write(self.workdir, step, results, settings=self.settings,
                           extractor_name=name, dataset=self.dataset, split=self.split,
                           writer=self.writer, during_training=True)
+        for other, found in other_results.items():
+            more = reports.scalars(found)
+            logging.info("step %d  %s (%s)", step, "  ".join(
+                f"{key} {value:.5g}" for key, value in more.items()), other)
+            numbers.update({f"{other}_{key}": value for key, value in more.items()})
+            if self.workdir:
+                reports.write(self.workdir, step, found, settings=self.settings,
+                              extractor_name=other, dataset=self.dataset, split=self.split,
+                              writer=self.writer, during_training=True)
         best = math.isfinite(fd) and fd < self.best_fd
         try:
             if best and self.on_best is not None:

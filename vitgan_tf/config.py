@@ -263,13 +263,22 @@ class TrainConfig(StepSettings):
         "adds precision and recall, acc and ifd need --conditional.")
     eval_extractor: str = setting(
         "keras_inception", "fid_inception (2015 graph, --inception_path), keras_inception, "
-        "fashion_classifier or fashion_resnet (Fashion-MNIST domain metric: two judges).",
-        choices=EXTRACTORS)
+        "fashion_classifier or fashion_resnet (Fashion-MNIST domain metric: two judges); "
+        "comma-separated for more than one: the first picks the best checkpoint, the others' "
+        "numbers join metrics.jsonl as <extractor>_<key>.")
     inception_path: str = setting("", "classify_image_graph_def.pb for fid_inception.")
     inception_weights: str = setting(
         "imagenet", "keras_inception weights: imagenet, a file, or none (random; tests).")
 
+    def eval_extractors(self):
+        """The names of --eval_extractor, the first picking the best checkpoint."""
+        return [name.strip() for name in self.eval_extractor.split(",") if name.strip()]
+
     def _check_eval_metrics(self):
+        names = self.eval_extractors()
+        if not names or any(n not in EXTRACTORS for n in names) or len(set(names)) < len(names):
+            _bad("eval_extractor", self.eval_extractor,
+                 f"one or more of {', '.join(EXTRACTORS)}, comma-separated, none twice")
         names = [n.strip() for n in self.eval_metrics.split(",") if n.strip()]
         known = [n for n in METRIC_NAMES if n not in CONDITIONAL_METRIC_NAMES
                  or self.conditional]

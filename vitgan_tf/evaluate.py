@@ -46,10 +46,12 @@ def define_flags():
     # Listed by --help as this tool's own (absl names the main module by its path).
     config.define_fields(scoring.Settings, flags.FLAGS, skip=("truncation_psi",),
                          module_name=sys.argv[0] if __name__ == "__main__" else __name__)
-    flags.DEFINE_enum("extractor", "fid_inception", list(EXTRACTORS),
+    flags.DEFINE_list("extractor", ["fid_inception"],
+                      "One or more, comma-separated (one report each, of the same images): "
                       "fid_inception: the 2015 Inception graph (paper-comparable); "
                       "keras_inception: keras.applications.InceptionV3 (monitoring only); "
-                      "fashion_classifier: the Fashion-MNIST domain metric.")
+                      "fashion_classifier, fashion_resnet: the Fashion-MNIST domain metric's "
+                      "two judges (a CNN and a ResNet; a change is kept when both agree).")
     flags.DEFINE_string("inception_path", "", "classify_image_graph_def.pb for fid_inception.")
     flags.DEFINE_string("inception_weights", "imagenet",
                         "keras_inception weights: imagenet, a file, or none (random; tests only).")
@@ -94,20 +96,32 @@ def main(argv):
             field.name: FLAGS[field.name].value
             for field in dataclasses.fields(scoring.Settings)})
         settings = dataclasses.replace(settings, num_samples=num_samples).check(names)
+        kinds = check_extractors(FLAGS.extractor)
         rundir.load_config(FLAGS.workdir)  # A bad --workdir first, before loading weights.
         from vitgan_tf import features
 
-        extractor = features.make_extractor(FLAGS.extractor, FLAGS.inception_path,
-                                            FLAGS.inception_weights)
-        report, path = run(FLAGS.workdir, extractor, names, settings, FLAGS.checkpoint or None,
-                           FLAGS.cache_dir or None)
+        for kind in kinds:
+            extractor = features.make_extractor(kind, FLAGS.inception_path,
+                                                FLAGS.inception_weights)
+            report, path = run(FLAGS.workdir, extractor, names, settings,
+                               FLAGS.checkpoint or None, FLAGS.cache_dir or None)
+            print(json.dumps(report, indent=2))
+            print(f"Wrote {path}", flush=True)
     except OSError as error:
         if isinstance(error, FileNotFoundError):
             raise
         raise UserError(f"{error.filename}: {error.strerror}; --cache_dir (default WORKDIR/stats) "
                         "and WORKDIR/eval must be writable.") from None
-    print(json.dumps(report, indent=2))
-    print(f"Wrote {path}")
+
+
+def check_extractors(kinds):
+    """The extractor names of --extractor, each one of EXTRACTORS and none twice."""
+    kinds = [kind.strip() for kind in kinds if kind.strip()]
+    if not kinds or any(kind not in EXTRACTORS for kind in kinds) or len(set(kinds)) < len(
+            kinds):
+        raise UserError(f": expected one or more of {', '.join(EXTRACTORS)}, comma-separated, "
+                        "none twice.", argument="extractor", value=",".join(kinds))
+    return kinds
 
 
 def run_cli():

@@ -77,13 +77,14 @@ def monitor_settings(cfg):
                             batch_size=20, kid_subsets=50, seed=cfg.seed % scoring.SEEDS)
 
 
-def _quality_monitor(cfg, model_cfg, writer, gan, extractor, stop):
+def _quality_monitor(cfg, model_cfg, writer, gan, extractors, stop):
     from vitgan_tf import real_stats, scoring
 
     names, _ = scoring.parse_metrics(cfg.eval_metrics.split(","), cfg.eval_samples)
     settings = monitor_settings(cfg)
+    extractor, *others = extractors
 
-    def reference(stop=None):
+    def reference(stop=None, extractor=extractor):
         return real_stats.for_settings(
             cfg.dataset, cfg.data_dir, model_cfg.image_size, extractor, settings,
             os.path.join(cfg.workdir, "stats"),
@@ -100,7 +101,7 @@ def _quality_monitor(cfg, model_cfg, writer, gan, extractor, stop):
         metrics_path=os.path.join(cfg.workdir, rundir.METRICS_FILE),
         on_best=lambda step, fd: checkpoints.save_best(gan, cfg.workdir, step, fd),
         best_fd=best["fd"] if best else float("inf"), batch_size=cfg.batch_size,
-        stop=lambda: stop.signal_received is not None)
+        stop=lambda: stop.signal_received is not None, other_extractors=others)
 
 
 def _chunks(step, total, every):
@@ -212,14 +213,13 @@ def _train(cfg, dataset, strategy, is_chief, lock):
         logging.info("Already at step %d >= --total_steps=%d; nothing to do.", step,
                      cfg.total_steps)
         return gan
-    extractor = None
+    extractors = None
     if cfg.eval_every and is_chief:  # a missing extractor stops the run before it writes
         from vitgan_tf import features, reports
 
         reports.check_reports_dir(cfg.workdir)  # not at the first evaluation, losing its step
-
-        extractor = features.make_extractor(cfg.eval_extractor, cfg.inception_path,
-                                            cfg.inception_weights)
+        extractors = [features.make_extractor(name, cfg.inception_path, cfg.inception_weights)
+                      for name in cfg.eval_extractors()]
     # The run starts: from here on the run directory is written.
     write_dir = _write_dir(cfg.workdir, strategy, is_chief)
     try:
@@ -249,7 +249,7 @@ def _train(cfg, dataset, strategy, is_chief, lock):
             cluster_images, cfg.self_cond_every, cfg.seed, writer))
     if cfg.eval_every and is_chief:
         callbacks.insert(len(callbacks) - 2, _quality_monitor(
-            cfg, model_cfg, writer, gan, extractor, stop))
+            cfg, model_cfg, writer, gan, extractors, stop))
     for steps_per_epoch, epochs, initial_epoch in _chunks(step, cfg.total_steps, cfg.log_every):
         try:
             gan.fit(dataset, steps_per_epoch=steps_per_epoch, epochs=epochs,
