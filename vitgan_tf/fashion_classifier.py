@@ -54,12 +54,18 @@ def build_classifier():
         x = keras.layers.ReLU()(x)
         if i < 2:
             x = keras.layers.MaxPooling2D(name=f"pool{i}")(x)
+    return _with_head(inputs, x, "fashion_classifier", "fashion_features")
+
+
+def _with_head(inputs, x, name, features_name):
+    """(classifier, features model) of a trunk's output `x`: global average pooling, the
+    128-d ReLU features, dropout, the class logits."""
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     features = keras.layers.Dense(FEATURES, activation="relu", name="features")(x)
     logits = keras.layers.Dense(len(CLASSES), name="logits")(
         keras.layers.Dropout(0.3, name="dropout")(features))
-    model = keras.Model(inputs, logits, name="fashion_classifier")
-    return model, keras.Model(inputs, [features, logits], name="fashion_features")
+    return (keras.Model(inputs, logits, name=name),
+            keras.Model(inputs, [features, logits], name=features_name))
 
 
 def build_resnet():
@@ -82,12 +88,7 @@ def build_resnet():
         y = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"res{i}b")(y)
         y = keras.layers.BatchNormalization(name=f"res{i}b_bn")(y)
         x = keras.layers.ReLU()(keras.layers.Add(name=f"res{i}")([shortcut, y]))
-    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
-    features = keras.layers.Dense(FEATURES, activation="relu", name="features")(x)
-    logits = keras.layers.Dense(len(CLASSES), name="logits")(
-        keras.layers.Dropout(0.3, name="dropout")(features))
-    model = keras.Model(inputs, logits, name="fashion_resnet")
-    return model, keras.Model(inputs, [features, logits], name="fashion_resnet_features")
+    return _with_head(inputs, x, "fashion_resnet", "fashion_resnet_features")
 
 
 BUILDERS = {"cnn": build_classifier, "resnet": build_resnet}
