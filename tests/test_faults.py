@@ -552,7 +552,12 @@ def test_the_monitor_scores_with_every_judge_and_keeps_the_first_for_the_best(
 
     from vitgan_tf import metrics_log, scoring
 
-    def fake_score(generator, real, extractor, names, settings, stop=None):
+    drawn = []
+    monkeypatch.setattr(scoring, "generated_images",
+                        lambda *a, **k: drawn.append(1) or [np.zeros((4, 16, 16, 3))])
+
+    def fake_score(generator, real, extractor, names, settings, stop=None, images=None):
+        assert images is not None and len(drawn) in (1, 2)  # drawn once, scored by each
         fd = {"first": 3.0, "second": 5.0}[extractor.name]
         assert real == {"of": extractor.name}  # each judge against its own statistics
         return {"fd": fd, "kid": fd / 10, "kid_std": 0.01}
@@ -578,6 +583,7 @@ def test_the_monitor_scores_with_every_judge_and_keeps_the_first_for_the_best(
     monitor.evaluate(2)
     monitor.evaluate(2)
     assert asked == ["first", "second"]  # the statistics are computed once per judge
+    assert len(drawn) == 2  # one set of images per evaluation, for both judges
     (row, _) = [json.loads(line) for line in (tmp_path / metrics_log.FILE).read_text()
                 .splitlines()]
     assert (row["fd"], row["second_fd"], row["second_kid"]) == (3.0, 5.0, 0.5)

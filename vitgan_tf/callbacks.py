@@ -213,12 +213,17 @@ class QualityMonitor(keras.callbacks.Callback):
                 if other.name not in self._other_real:
                     self._other_real[other.name] = self._real_stats(stop=self.stop,
                                                                     extractor=other)[0]
+            # With more than one judge, the images are drawn once and scored by each.
+            images = (scoring.generated_images(self.model.ema_generator, self.settings,
+                                               self.stop) if self.others else None)
+            more = {"images": images} if self.others else {}
             results = scoring.score(self.model.ema_generator, self.real, self.extractor,
-                                    self.metric_names, self.settings, stop=self.stop)
+                                    self.metric_names, self.settings, stop=self.stop, **more)
             other_results = {
                 other.name: scoring.score(self.model.ema_generator,
                                           self._other_real[other.name], other,
-                                          self.metric_names, self.settings, stop=self.stop)
+                                          self.metric_names, self.settings, stop=self.stop,
+                                          **more)
                 for other in self.others}
         except scoring.Stopped:
             logging.warning("Stopped the evaluation of step %d to save at once.", step)

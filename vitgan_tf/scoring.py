@@ -81,6 +81,18 @@ def parse_metrics(names, num_samples):
     return parsed, counts.pop() if counts else num_samples
 
 
+def generated_images(generator, settings, stop=None):
+    """The batches of `generated_batches` for `settings`, as a list (for several judges to
+    score the same images); `stop` as in `score`."""
+    images = []
+    for batch in generated_batches(generator, settings.num_samples, settings.batch_size,
+                                   settings.truncation_psi, settings.seed):
+        if stop is not None and stop():
+            raise Stopped()
+        images.append(batch)
+    return images
+
+
 def generated_batches(generator, num_samples, batch_size, truncation_psi=1.0, seed=0):
     """EMA-generator images, batch by batch, of the latents of seeds seed * 10**9 + i,
     i < num_samples (`rng.latents_from_seeds`, the project's seed convention). A conditional
@@ -197,16 +209,20 @@ def metrics_of_features(fake, real_stats, metric_names, settings=Settings()):
 Stopped = errors.Stopped  # an evaluation given up between two batches for a preemption
 
 
-def score(generator, real_stats, extractor, metric_names, settings=Settings(), stop=None):
+def score(generator, real_stats, extractor, metric_names, settings=Settings(), stop=None,
+          images=None):
     """The requested metrics of `generator` against `real_stats` (see `real_stats`).
 
     stop: optional zero-argument callable, asked before each batch; when it returns True the
-    evaluation raises `Stopped` (training's monitor gives way to a preemption signal)."""
+    evaluation raises `Stopped` (training's monitor gives way to a preemption signal).
+    images: the generator's batches as `generated_batches` gives them, drawn once for several
+    judges (`generated_images`); default: drawn here."""
     from vitgan_tf import features
 
     logging.info("Extracting features of %d generated images", settings.num_samples)
-    batches = generated_batches(generator, settings.num_samples, settings.batch_size,
-                                settings.truncation_psi, settings.seed)
+    batches = images if images is not None else generated_batches(
+        generator, settings.num_samples, settings.batch_size, settings.truncation_psi,
+        settings.seed)
     fake = features.extract(extractor, batches, settings.num_samples, stop=stop)
     classes = generator.vitgan_config.user_classes
     if classes:  # sample i was drawn for class i mod classes (generated_batches)
