@@ -606,10 +606,9 @@ def test_eval_extractor_takes_a_list_of_known_judges(tmp_path, value, ok):
 
 
 def test_evaluate_takes_one_report_per_extractor():
-    from vitgan_tf import evaluate
-
-    assert evaluate.check_extractors(["fashion_classifier", " fashion_resnet"]) == [
+    # evaluate's --extractor list, checked as train's --eval_extractor is.
+    assert config.extractor_names(["fashion_classifier", " fashion_resnet"], "extractor") == [
         "fashion_classifier", "fashion_resnet"]
     for bad in (["nope"], [], ["fashion_resnet", "fashion_resnet"]):
         with pytest.raises(errors.UserError, match="expected one or more of fid_inception"):
-            evaluate.check_extractors(bad)
+            config.extractor_names(bad, "extractor")

@@ -216,14 +216,14 @@ class QualityMonitor(keras.callbacks.Callback):
             # With more than one judge, the images are drawn once and scored by each.
             images = (scoring.generated_images(self.model.ema_generator, self.settings,
                                                self.stop) if self.others else None)
-            more = {"images": images} if self.others else {}
+            drawn = {"images": images} if self.others else {}
             results = scoring.score(self.model.ema_generator, self.real, self.extractor,
-                                    self.metric_names, self.settings, stop=self.stop, **more)
+                                    self.metric_names, self.settings, stop=self.stop, **drawn)
             other_results = {
                 other.name: scoring.score(self.model.ema_generator,
                                           self._other_real[other.name], other,
                                           self.metric_names, self.settings, stop=self.stop,
-                                          **more)
+                                          **drawn)
                 for other in self.others}
         except scoring.Stopped:
             logging.warning("Stopped the evaluation of step %d to save at once.", step)
@@ -239,10 +239,10 @@ class QualityMonitor(keras.callbacks.Callback):
                           extractor_name=name, dataset=self.dataset, split=self.split,
                           writer=self.writer, during_training=True)
         for other, found in other_results.items():
-            more = reports.scalars(found)
+            scalars = reports.scalars(found)
             logging.info("step %d  %s (%s)", step, "  ".join(
-                f"{key} {value:.5g}" for key, value in more.items()), other)
-            numbers.update({f"{other}_{key}": value for key, value in more.items()})
+                f"{key} {value:.5g}" for key, value in scalars.items()), other)
+            numbers.update({f"{other}_{key}": value for key, value in scalars.items()})
             if self.workdir:
                 reports.write(self.workdir, step, found, settings=self.settings,
                               extractor_name=other, dataset=self.dataset, split=self.split,

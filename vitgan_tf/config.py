@@ -272,13 +272,10 @@ class TrainConfig(StepSettings):
 
     def eval_extractors(self):
         """The names of --eval_extractor, the first picking the best checkpoint."""
-        return [name.strip() for name in self.eval_extractor.split(",") if name.strip()]
+        return extractor_names(self.eval_extractor, "eval_extractor")
 
     def _check_eval_metrics(self):
-        names = self.eval_extractors()
-        if not names or any(n not in EXTRACTORS for n in names) or len(set(names)) < len(names):
-            _bad("eval_extractor", self.eval_extractor,
-                 f"one or more of {', '.join(EXTRACTORS)}, comma-separated, none twice")
+        self.eval_extractors()  # ConfigError for a bad --eval_extractor
         names = [n.strip() for n in self.eval_metrics.split(",") if n.strip()]
         known = [n for n in METRIC_NAMES if n not in CONDITIONAL_METRIC_NAMES
                  or self.conditional]
@@ -374,6 +371,18 @@ def check_fields(settings):
 
 class ConfigError(UserError):
     """A setting with a value it does not accept; the message names its flag."""
+
+
+def extractor_names(value, argument):
+    """The extractor names of `value` (comma-separated text, or a list of names), each one of
+    EXTRACTORS and none twice; ConfigError naming `argument` otherwise (train's
+    --eval_extractor, evaluate's --extractor)."""
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    names = [name.strip() for name in parts if name.strip()]
+    if not names or any(n not in EXTRACTORS for n in names) or len(set(names)) < len(names):
+        _bad(argument, value if isinstance(value, str) else ",".join(names),
+             f"one or more of {', '.join(EXTRACTORS)}, comma-separated, none twice")
+    return names
 
 
 def _bad(flag, value, expected):

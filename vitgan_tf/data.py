@@ -346,15 +346,13 @@ def tfds_not_prepared(name, data_dir=None):
     tfds_name = TFDS_DATASETS[name]
     where = data_dir or "~/tensorflow_datasets"
     args = f"{tfds_name!r}" + (f", data_dir={data_dir!r}" if data_dir else "")
-    if name == "celeb_a":
-        # CelebA cannot be downloaded by tfds: its files come by hand (README.md, Training).
-        prepare = (f"python -c \"import tensorflow_datasets as tfds; tfds.builder({args})."
-                   "download_and_prepare(download_config=tfds.download.DownloadConfig("
-                   "manual_dir='FOLDER'))\" with img_align_celeba.zip and its three list "
-                   "files in FOLDER (README.md, Training)")
-    else:
-        prepare = (f"python -c \"import tensorflow_datasets as tfds; tfds.builder({args})."
-                   "download_and_prepare()\"")
+    manual = ""
+    if name == "celeb_a":  # CelebA's files come by hand (README.md, Training)
+        manual = "download_config=tfds.download.DownloadConfig(manual_dir='FOLDER')"
+    prepare = (f"python -c \"import tensorflow_datasets as tfds; tfds.builder({args})."
+               f"download_and_prepare({manual})\"" + (
+                   " with img_align_celeba.zip and its three list files in FOLDER (README.md, "
+                   "Training)" if manual else ""))
     return (f": the tfds dataset {tfds_name!r} is not prepared in {where}. Prepare it once, "
             f"on a machine with internet access: {prepare}. (`tfds build {tfds_name}` does "
             "the same but needs `pip install apache-beam` first.)")

@@ -27,7 +27,6 @@ import sys
 from absl import flags
 
 from vitgan_tf import cli, config, rundir, scoring
-from vitgan_tf.config import EXTRACTORS
 from vitgan_tf.errors import UserError
 
 # TensorFlow (through `real_stats`, `reports` and the extractors) is imported only once the flags
@@ -96,7 +95,7 @@ def main(argv):
             field.name: FLAGS[field.name].value
             for field in dataclasses.fields(scoring.Settings)})
         settings = dataclasses.replace(settings, num_samples=num_samples).check(names)
-        kinds = check_extractors(FLAGS.extractor)
+        kinds = config.extractor_names(FLAGS.extractor, "extractor")
         rundir.load_config(FLAGS.workdir)  # A bad --workdir first, before loading weights.
         from vitgan_tf import features
 
@@ -112,16 +111,6 @@ def main(argv):
             raise
         raise UserError(f"{error.filename}: {error.strerror}; --cache_dir (default WORKDIR/stats) "
                         "and WORKDIR/eval must be writable.") from None
-
-
-def check_extractors(kinds):
-    """The extractor names of --extractor, each one of EXTRACTORS and none twice."""
-    kinds = [kind.strip() for kind in kinds if kind.strip()]
-    if not kinds or any(kind not in EXTRACTORS for kind in kinds) or len(set(kinds)) < len(
-            kinds):
-        raise UserError(f": expected one or more of {', '.join(EXTRACTORS)}, comma-separated, "
-                        "none twice.", argument="extractor", value=",".join(kinds))
-    return kinds
 
 
 def run_cli():
