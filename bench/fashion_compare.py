@@ -117,7 +117,8 @@ def score_vitgan(workdir, judges, samples, every=0):
             continue  # --every: multiples of it and the last checkpoint
         _, generator, _, step = rundir.load_generator(workdir, path)
         row = {"model": "vitgan", "run": workdir, "checkpoint": path, "step": step,
-               "images": step * batch, "train_seconds": round(seconds.get(step, float("nan")), 1),
+               "images": checkpoints.images_seen(path, step * batch),
+               "train_seconds": round(seconds.get(step, float("nan")), 1),
                "wall_seconds": round(wall.get(step, float("nan")), 1),
                **score_generator(generator, judges, samples)}
         print(json.dumps(row), flush=True)

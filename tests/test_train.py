@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import numpy as np
 import pytest
@@ -11,9 +12,10 @@ import tensorflow as tf
 from absl import flags as absl_flags
 from PIL import Image
 
-from tests.helpers import ROOT, TINY_CLI, run_cli, tiny_config, tiny_images
+from tests.helpers import ROOT, TINY_CLI, randn, run_cli, tiny_config, tiny_images
 from vitgan_tf import (
     build,
+    callbacks,
     checkpoints,
     config,
     data,
@@ -49,6 +51,59 @@ def test_train_writes_checkpoints_samples_logs_and_resumes(tmp_path):
         for a, b in zip(getattr(resumed, name).weights, getattr(restored, name).weights):
             assert a.path == b.path
             np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+
+def _batches(size):
+    return tf.data.Dataset.from_tensors(np.clip(randn(size, 16, 16, 3), -1, 1)).repeat()
+
+
+@pytest.mark.integration
+def test_the_image_count_survives_a_resume_with_another_batch_size(tmp_path, monkeypatch):
+    # 2 steps of batch 8, then 2 of batch 16: 16 + 32 images, not 4 steps x 16. The count is in
+    # the checkpoint, the progress line's TensorBoard kimg and metrics.jsonl continue from it.
+    train_lib.train(_cfg(tmp_path, batch_size=8, total_steps=2), dataset=_batches(8))
+    first = tf.train.latest_checkpoint(str(tmp_path / "checkpoints"))
+    assert checkpoints.images_seen(first) == 16
+    gan = train_lib.train(_cfg(tmp_path, batch_size=16, total_steps=4), dataset=_batches(16))
+    assert int(gan.images_seen.numpy()) == 48 and gan.kimg() == 0.048
+    assert checkpoints.images_seen(tf.train.latest_checkpoint(str(tmp_path / "checkpoints"))) == 48
+    kimg = {}
+    for name in os.listdir(tmp_path / "logs"):
+        for event in tf.compat.v1.train.summary_iterator(str(tmp_path / "logs" / name)):
+            for value in event.summary.value:
+                if value.tag == "train/kimg":
+                    kimg[event.step] = float(tf.make_ndarray(value.tensor))
+    assert kimg == pytest.approx({2: 0.016, 4: 0.048})
+    # metrics.jsonl's kimg is the GAN's count too (the monitor is given the first batch size).
+    monkeypatch.setattr(scoring, "score", lambda *a, **k: {"fd": 1.0})
+    settings = scoring.Settings(num_samples=4)
+    monitor = callbacks.QualityMonitor(
+        2, types.SimpleNamespace(name="x"), lambda stop=None: ({}, "test", settings), settings,
+        metrics_path=str(tmp_path / rundir.METRICS_FILE), batch_size=8)
+    monitor.set_model(gan)
+    monitor.evaluate(4)
+    rows = [json.loads(line) for line in open(tmp_path / rundir.METRICS_FILE)]
+    assert [(r["step"], r["kimg"]) for r in rows] == [(4, pytest.approx(0.048))]
+    # The EMA's half-life stays in images: the per-step decay follows the batch of the step.
+    half_life = gan.step.ema_half_life_kimg * 1000
+    assert float(gan.ema_beta(16)) == pytest.approx(0.5 ** (16 / half_life), rel=1e-6)
+
+
+def test_a_checkpoint_older_than_the_image_count_takes_step_times_its_batch(tmp_path):
+    gan = build.build_gan(_cfg(tmp_path))
+    gan.g_optimizer.iterations.assign(6)
+    path = checkpoints.make_checkpoint(gan, progress=False).save(str(tmp_path / "old"))
+    assert checkpoints.images_seen(path) is None and checkpoints.images_seen(path, 7) == 7
+    restored = build.build_gan(_cfg(tmp_path))
+    checkpoints.read_checkpoint(restored, path, batch_size=12)
+    assert int(restored.g_optimizer.iterations.numpy()) == 6
+    assert int(restored.images_seen.numpy()) == 72
+    # A new checkpoint holds the count, read back as it is whatever the batch size.
+    restored.images_seen.assign(100)
+    path = checkpoints.make_checkpoint(restored).save(str(tmp_path / "new"))
+    again = build.build_gan(_cfg(tmp_path))
+    checkpoints.read_checkpoint(again, path, batch_size=12)
+    assert int(again.images_seen.numpy()) == 100 == checkpoints.images_seen(path)
 
 
 def test_checkpoint_holds_every_weight_of_every_model(tmp_path):

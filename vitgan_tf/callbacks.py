@@ -24,6 +24,14 @@ def _step(model):
     return int(model.g_optimizer.iterations.numpy())
 
 
+def _kimg(model, step, batch_size):
+    """Thousands of images trained on: the GAN's own count (`ViTGAN.images_seen`, which a
+    resume with another batch size continues), else step times the batch size."""
+    if hasattr(model, "images_seen"):
+        return model.kimg()
+    return step * (batch_size or 0) / 1000
+
+
 def _every(step, every, last):
     return bool(every) and (step % every == 0 or last)
 
@@ -69,7 +77,7 @@ class ProgressLogger(keras.callbacks.Callback):
 
     Args:
         writer: a `tf.summary` writer, or None for the log line alone.
-        batch_size: global batch size, for kimg and images/s.
+        batch_size: global batch size, for images/s (kimg is the GAN's `images_seen`).
         last_checkpoint: optional callable returning the latest checkpoint path, for messages.
     """
 
@@ -97,7 +105,7 @@ class ProgressLogger(keras.callbacks.Callback):
             raise FloatingPointError(
                 f"Non-finite {what} at step {step}: {bad}. Stopped; the last good checkpoint "
                 f"({self.last_checkpoint()}) is left as it was.")
-        kimg = step * self.batch_size / 1000
+        kimg = _kimg(self.model, step, self.batch_size)
         logging.info("step %d  kimg %.1f  %.1f img/s  %s", step, kimg, images_per_s,
                      "  ".join(f"{k} {v:.4f}" for k, v in sorted(logs.items())))
         if self.writer is None:
@@ -174,7 +182,8 @@ class QualityMonitor(keras.callbacks.Callback):
         metrics_path: the metrics.jsonl file, or None.
         on_best: callable (step, fd), or None.
         best_fd: the best FD of the run so far (a resumed run passes it on).
-        batch_size: global batch size, for the kimg column.
+        batch_size: global batch size, for the kimg column of a model without
+            `images_seen`.
         stop: optional zero-argument callable asked between batches of an evaluation; when
             it returns True (a SIGTERM: a preemption notice may be 30 s) the evaluation is
             given up, nothing is logged for it, and training stops at once.
@@ -265,8 +274,8 @@ class QualityMonitor(keras.callbacks.Callback):
             row = {"step": step, **numbers, "extractor": self.extractor.name,
                    "num_samples": self.settings.num_samples, "best": best,
                    "seconds": round(time.time() - self._start, 1)}
-            if self.batch_size:
-                row["kimg"] = step * self.batch_size / 1000
+            if self.batch_size or hasattr(self.model, "images_seen"):
+                row["kimg"] = _kimg(self.model, step, self.batch_size)
             metrics_log.append_row(self.metrics_path, row)
 
 

@@ -47,16 +47,37 @@ def _variables_by_path(model):
     return tf.train.Checkpoint(**variables)
 
 
-def make_checkpoint(gan):
-    """Checkpoint of G, D, EMA G (all weights, ISN state included) and both optimizers.
+# Where a checkpoint keeps the count of images trained on (written since 0.5).
+IMAGES_KEY = "progress/images/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def make_checkpoint(gan, progress=True):
+    """Checkpoint of G, D, EMA G (all weights, ISN state included), both optimizers and
+    (`progress`) the count of images trained on, `gan.images_seen`.
 
     The optimizers' iteration counters are the training step and, with the run seed, the whole
     random state: every random draw in the train step is a stateless function of them.
+    progress=False: the layout of checkpoints written before the image count was kept.
     """
-    return tf.train.Checkpoint(generator=_variables_by_path(gan.generator),
-                               discriminator=_variables_by_path(gan.discriminator),
-                               ema_generator=_variables_by_path(gan.ema_generator),
-                               g_optimizer=gan.g_optimizer, d_optimizer=gan.d_optimizer)
+    parts = dict(generator=_variables_by_path(gan.generator),
+                 discriminator=_variables_by_path(gan.discriminator),
+                 ema_generator=_variables_by_path(gan.ema_generator),
+                 g_optimizer=gan.g_optimizer, d_optimizer=gan.d_optimizer)
+    if progress:
+        parts["progress"] = tf.train.Checkpoint(images=gan.images_seen)
+    return tf.train.Checkpoint(**parts)
+
+
+def images_seen(path, default=None):
+    """The count of images trained on that checkpoint `path` holds; `default` for a
+    checkpoint written before it was kept (or one that cannot be read)."""
+    try:
+        reader = tf.train.load_checkpoint(path)
+        if reader.has_tensor(IMAGES_KEY):
+            return int(reader.get_tensor(IMAGES_KEY))
+    except (tf.errors.OpError, ValueError):
+        pass
+    return default
 
 
 class NonFiniteWeights(ValueError):
@@ -82,12 +103,19 @@ def check_finite(where, **models):
                 + f" ({len(bad)} of {len(model.weights)} tensors)")
 
 
-def read_checkpoint(gan, path):
+def read_checkpoint(gan, path, batch_size=None):
     """Reads a training checkpoint into `gan`; NonFiniteWeights when a model's weights in it
-    hold NaN or infinity (a resume would train on, and keep, a broken model)."""
-    checkpoint = make_checkpoint(gan)
+    hold NaN or infinity (a resume would train on, and keep, a broken model).
+
+    A checkpoint written before the image count was kept sets `gan.images_seen` to its step
+    times `batch_size` (the batch size it was trained with; default: unknown, left at 0)."""
+    progress = images_seen(path) is not None
+    checkpoint = make_checkpoint(gan, progress=progress)
     _ = checkpoint.save_counter  # created lazily; made so that every saved value has a home
     checkpoint.read(path).assert_consumed()
+    if not progress:
+        step = int(gan.g_optimizer.iterations.numpy())
+        gan.images_seen.assign(step * (batch_size or 0))
     check_finite(path, generator=gan.generator, discriminator=gan.discriminator,
                  ema_generator=gan.ema_generator)
 

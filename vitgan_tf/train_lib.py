@@ -5,6 +5,7 @@ The settings live in `config`, the GAN and its optimizers in `build`, checkpoint
 checkpoints, signals) in `callbacks`.
 """
 
+import functools
 import os
 
 import keras
@@ -205,10 +206,15 @@ def _train(cfg, dataset, strategy, is_chief, lock):
     if cfg.mixed_precision == "auto":
         logging.info("--mixed_precision=auto: %s on this machine", gan.dtype_policy.name)
     checkpoint_dir = os.path.join(cfg.workdir, checkpoints.CHECKPOINTS)
-    restored, _ = checkpoints.restore_latest(gan, checkpoint_dir)
+    # A checkpoint older than the image count takes its step times the batch it was saved with.
+    saved = rundir.read_config(cfg.workdir)
+    saved_batch = saved["train"].get("batch_size", cfg.batch_size) if saved else cfg.batch_size
+    restored, _ = checkpoints.restore_latest(
+        gan, checkpoint_dir, functools.partial(checkpoints.read_checkpoint,
+                                               batch_size=saved_batch))
     step = int(gan.g_optimizer.iterations.numpy())
     if restored:
-        logging.info("Resumed from %s at step %d", restored, step)
+        logging.info("Resumed from %s at step %d (%.1f kimg)", restored, step, gan.kimg())
     if step >= cfg.total_steps:
         logging.info("Already at step %d >= --total_steps=%d; nothing to do.", step,
                      cfg.total_steps)

@@ -39,7 +39,8 @@ class ViTGAN(keras.Model):
 
     One `train_step` per batch of real images: `d_steps` discriminator steps (GAN loss on
     DiffAugment of real and generated images, bCR, optional R1 and R2), one generator step
-    (GAN loss through DiffAugment), then the w running mean and the EMA generator. The GAN loss
+    (GAN loss through DiffAugment), then the w running mean, the EMA generator and the count of
+    images trained on (`images_seen`, kept in checkpoints). The GAN loss
     is the non-saturating logistic loss ("ns", the paper's) or the relativistic pairing loss
     ("rpgan", R3GAN's), whose generator step also scores the real batch with the updated D.
     The last D step and the G step score the same generated batch, so G runs forward once per
@@ -90,6 +91,11 @@ class ViTGAN(keras.Model):
         self.ema_generator.set_weights(self.generator.get_weights())
         self.ema_generator.trainable = False
         self.trackers = {name: keras.metrics.Mean(name=name) for name in METRICS}
+        # Images trained on, over every batch size the run has had: kimg that survives a resume
+        # with another --batch_size (the step count times today's batch would not).
+        self.images_seen = self.add_weight(name="images_seen", shape=(), dtype="int64",
+                                           initializer="zeros", trainable=False,
+                                           aggregation="only_first_replica")
         self.built = True
 
     @property
@@ -191,6 +197,7 @@ class ViTGAN(keras.Model):
             sums, counts = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [sums, counts])
         g.update_w_avg(sums, counts)
         self._update_ema(global_batch)
+        self.images_seen.assign_add(tf.cast(global_batch, tf.int64))
         for name, value in {**d_logs, **g_logs}.items():
             # A loss-scaled step that overflowed is skipped by the optimizer: leave it out.
             weight = tf.cast(tf.math.is_finite(value), tf.float32) if "norm" in name else 1.0
@@ -275,6 +282,10 @@ class ViTGAN(keras.Model):
         for g in (self.generator, self.ema_generator):
             g.set_cluster_shares(shares)
         return shares
+
+    def kimg(self):
+        """Thousands of images trained on so far (`images_seen`), as a Python float."""
+        return float(self.images_seen.numpy()) / 1000
 
     def ema_beta(self, global_batch):
         """Per-step EMA decay for a half-life of `ema_half_life_kimg` thousand images."""
