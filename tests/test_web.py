@@ -129,6 +129,8 @@ def test_the_page_draws_the_pixels_of_sample(tiny_run, tmp_path, chromium):
     # Batch 4 per call: the 6 seeds take two calls, the second padded.
     model_dir = _export(tiny_run, tmp_path / "export", batch=4)
     want = _sample_png(tiny_run, tmp_path, "--seeds=0-5")
+    # sample's default walk is the page's: spherical in z, seed 0 to seed 1.
+    want_walk = _sample_png(tiny_run, tmp_path, "--interpolation_steps=5", "--num=1")
     for variant in ("float32", "float16"):
         with web.serving(model_dir, variant) as (url, _):
             page = chromium.open(url)
@@ -151,6 +153,9 @@ def test_the_page_draws_the_pixels_of_sample(tiny_run, tmp_path, chromium):
             assert diff.max() <= 2 and diff.mean() < 0.2, (diff.max(), diff.mean())
         np.testing.assert_array_equal(walk[1:17, 1:17], got[1:17, 1:17])
         np.testing.assert_array_equal(walk[1:17, 4 * 17 + 1:5 * 17], got[1:17, 18:34])
+        assert walk.shape == want_walk.shape
+        if variant == "float32":
+            assert_same_uint8(walk, want_walk)
         assert timing["images"] == 6 and timing["perImage"] > 0
         assert shot[:8] == b"\x89PNG\r\n\x1a\n"
 

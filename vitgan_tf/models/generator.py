@@ -159,21 +159,42 @@ class Generator(keras.Model):
         updated = ops.where(counts[:, None] > 0, beta * current + (1.0 - beta) * means, current)
         self.w_avg.assign(ops.reshape(updated, ops.shape(self.w_avg)))
 
-    def synthesize(self, w, training=False):
-        """Images from styles w (batch, latent_dim)."""
+    @property
+    def num_ws(self):
+        """How many places take a style w: each block's two SLNs and the final SLN before the
+        decoder (g_depth + 1); 1 for the additive ablation, whose w enters once."""
         cfg = self.vitgan_config
+        return cfg.g_depth + 1 if cfg.g_conditioning == "sln" else 1
+
+    def synthesize(self, w, training=False):
+        """Images from styles w: (batch, latent_dim), one style everywhere, or
+        (batch, num_ws, latent_dim), one per place ("W+": block i takes w[:, i], the final SLN
+        w[:, -1]), for style mixing and the projector."""
+        cfg = self.vitgan_config
+        if len(w.shape) == 3:
+            if w.shape[1] != self.num_ws:
+                raise ValueError(f"w of shape {tuple(w.shape)}: expected (batch, {self.num_ws}, "
+                                 f"{cfg.latent_dim}), one style per place that takes one.")
+            ws = [w[:, i] for i in range(self.num_ws)]
+        else:
+            ws = [w] * self.num_ws
         batch = ops.shape(w)[0]
         h = ops.cast(self.position(), self.compute_dtype)
         h = ops.broadcast_to(h, (batch, cfg.g_grid_size**2, cfg.g_hidden_dim))
         modulated = cfg.g_conditioning == "sln"
         if not modulated:
-            h = h + ops.expand_dims(self.style_embedding(w), 1)
-        for block in self.blocks:
-            h = block(h, w, training=training)
-        y = (self.final_norm(h, w) if modulated
+            h = h + ops.expand_dims(self.style_embedding(ws[0]), 1)
+        for i, block in enumerate(self.blocks):
+            h = block(h, ws[i] if modulated else ws[0], training=training)
+        y = (self.final_norm(h, ws[-1]) if modulated
              else ops.cast(self.final_norm(h), self.compute_dtype))
         images = ops.cast(stitch_patches(self.decoder(y), cfg.g_grid_size), "float32")
         return ops.tanh(images) if cfg.g_output == "tanh" else images
+
+    def styles(self, z, truncation_psi=1.0, labels=None):
+        """The (truncated) styles w of latents z: what `call` synthesizes from."""
+        labels = self.labels_for(z, labels)
+        return self.truncate(self.mapping(z, labels=labels), truncation_psi, labels)
 
     def call(self, z, truncation_psi=1.0, training=False, labels=None):
         labels = self.labels_for(z, labels)
