@@ -11,6 +11,7 @@ before TensorFlow starts.
 
 import dataclasses
 import math
+import os
 
 from absl import flags
 
@@ -266,6 +267,11 @@ class TrainConfig(StepSettings):
         "fashion_classifier or fashion_resnet (Fashion-MNIST domain metric: two judges); "
         "comma-separated for more than one: the first picks the best checkpoint, the others' "
         "numbers join metrics.jsonl as <extractor>_<key>.")
+    init_from: str = setting(
+        "", "Fine-tuning: start a new run from another run's generator, discriminator and EMA "
+        "weights (RUN, RUN:ckpt-N or RUN:best; fresh optimizers, step 0). The model flags must "
+        "give the same weight shapes; an unconditional source may start a --conditional run. "
+        "Ignored when the workdir already has a checkpoint (it resumes).")
     inception_path: str = setting("", "classify_image_graph_def.pb for fid_inception.")
     inception_weights: str = setting(
         "imagenet", "keras_inception weights: imagenet, a file, or none (random; tests).")
@@ -334,6 +340,14 @@ class TrainConfig(StepSettings):
         need(self.eval_every % self.log_every == 0, "eval_every",
              "0 (off) or a multiple of --log_every")
         self._check_eval_metrics()
+        if self.init_from:
+            from vitgan_tf import finetune
+
+            source, _ = finetune.parse_source(self.init_from)
+            if os.path.abspath(source) == os.path.abspath(self.workdir):
+                _bad("init_from", self.init_from, "another run than --workdir (to go on with "
+                     "this one, run the same command without --init_from)")
+            check_run_path(source, argument="init_from", error=ConfigError)
         try:
             get_config(self.preset)
         except ValueError as e:

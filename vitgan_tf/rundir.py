@@ -154,20 +154,23 @@ def check_classes(run):
         "--workdir.", argument="data_dir", value=cfg.data_dir)
 
 
-def write_config(run):
+def write_config(run, init_from=None):
     """Write config.json atomically; called once the run is known to start. run: a `build.Run`
-    (a conditional run's class names are saved: id i is classes[i])."""
+    (a conditional run's class names are saved: id i is classes[i]). init_from: a fine-tuning
+    run's source (`finetune.initialize`'s record), kept as "init_from" from then on."""
     cfg = run.train_cfg
     path = os.path.join(cfg.workdir, "config.json")
     saved = {"version": vitgan_tf.__version__, "train": dataclasses.asdict(cfg),
              "model": run.model_cfg.to_dict()}
     if run.class_names is not None:
         saved["classes"] = list(run.class_names)
+    if init_from is not None:
+        saved["init_from"] = init_from
     old = read_config(cfg.workdir) or {}
     # What a user added to the file is kept: their own top-level keys as they are; fields of
     # the train and model sections that this version does not know are said to be dropped.
     saved.update({k: v for k, v in old.items() if k not in ("version", "train", "model",
-                                                            "classes")})
+                                                            "classes") and k not in saved})
     for section in ("train", "model"):
         unknown = sorted(set(old.get(section) or {}) - set(saved[section]))
         if unknown:

@@ -215,6 +215,11 @@ def _train(cfg, dataset, strategy, is_chief, lock):
     step = int(gan.g_optimizer.iterations.numpy())
     if restored:
         logging.info("Resumed from %s at step %d (%.1f kimg)", restored, step, gan.kimg())
+    source = None
+    if cfg.init_from and not restored:  # read before anything is written
+        from vitgan_tf import finetune
+
+        source = finetune.initialize(gan, cfg.init_from)
     if step >= cfg.total_steps:
         logging.info("Already at step %d >= --total_steps=%d; nothing to do.", step,
                      cfg.total_steps)
@@ -232,7 +237,7 @@ def _train(cfg, dataset, strategy, is_chief, lock):
         os.makedirs(write_dir, exist_ok=True)
         lock.acquire()  # a new directory exists only now
         if is_chief:
-            rundir.write_config(run)
+            rundir.write_config(run, init_from=source)
             checkpoints.set_aside_newer(checkpoint_dir, step)
             checkpoints.rewrite_state(checkpoint_dir)
     except OSError as error:
