@@ -224,5 +224,5 @@ def test_config_json_records_the_version_that_wrote_it(tmp_path):
     os.makedirs(cfg.workdir)
     rundir.write_config(build.resolve_run(cfg))
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert saved["version"] == vitgan_tf.__version__ == "0.4.0"
+    assert saved["version"] == vitgan_tf.__version__ == "0.5.0"
     assert rundir.load_config(str(tmp_path / "run"))[0].preset == "tiny"

@@ -8,4 +8,4 @@ if _util.find_spec("tensorflow") is None:
         "pip install 'vitgan_tf[cpu]' (tensorflow-cpu) or 'vitgan_tf[gpu]' "
         "(tensorflow[and-cuda]); from a checkout: pip install -e '.[cpu]'.")
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
