@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOOLS = ("train", "sample", "evaluate", "export", "web")
+TOOLS = ("train", "sample", "project", "evaluate", "export", "web")
 
 
 def start(tool):

@@ -12,6 +12,7 @@ before TensorFlow starts.
 import dataclasses
 import math
 import os
+import re
 
 from absl import flags
 
@@ -341,9 +342,7 @@ class TrainConfig(StepSettings):
              "0 (off) or a multiple of --log_every")
         self._check_eval_metrics()
         if self.init_from:
-            from vitgan_tf import finetune
-
-            source, _ = finetune.parse_source(self.init_from)
+            source, _ = parse_init_from(self.init_from)
             if os.path.abspath(source) == os.path.abspath(self.workdir):
                 _bad("init_from", self.init_from, "another run than --workdir (to go on with "
                      "this one, run the same command without --init_from)")
@@ -364,6 +363,21 @@ class TrainConfig(StepSettings):
              "at least 2 with --ms_weight (the mode-seeking term compares pairs)")
         self.check()  # StepSettings': the augmentation policy's names
         return self
+
+
+def parse_init_from(text):
+    """--init_from: "RUN", "RUN:ckpt-N" or "RUN:best" -> (RUN, checkpoint or None), the
+    checkpoint as `rundir.load_run` takes it (a path, or "best"); UserError naming init_from
+    otherwise."""
+    match = re.search(r":(ckpt-\d+|best)$", text)
+    workdir, which = (text[:match.start()], match.group(1)) if match else (text, None)
+    if not workdir or (":" in workdir and not os.path.isdir(workdir)):
+        raise ConfigError(": expected a run directory, optionally with :ckpt-N or :best "
+                          "(e.g. runs/fashion_mnist:ckpt-4000).", argument="init_from",
+                          value=text)
+    if which is None or which == "best":
+        return workdir, which
+    return workdir, os.path.join(workdir, "checkpoints", which)
 
 
 def check_fields(settings):

@@ -150,6 +150,12 @@ class FashionClassifier:
         self._call = tf.function(lambda x: self._model(x, training=False),
                                  reduce_retracing=True)
 
+    def pool(self, images):
+        """The penultimate features of images in [-1, 1], differentiable (not quantized): what
+        the projector's perceptual distance compares."""
+        pool, _ = self._model(self._geometry(images), training=False)
+        return pool
+
     def __call__(self, images):
         # Quantized as a saved PNG would be, like the Inception extractors.
         x = tf.cast(to_uint8(tf.convert_to_tensor(images, tf.float32)), tf.float32) / 127.5 - 1.0

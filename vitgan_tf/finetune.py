@@ -10,10 +10,10 @@ mean of w starts, for every class, at the source's mean.
 """
 
 import os
-import re
 
 from absl import logging
 
+from vitgan_tf.config import parse_init_from as parse_source
 from vitgan_tf.errors import RunError, UserError
 
 # Fields that give no weight its shape: a fine-tuning run may change them.
@@ -21,20 +21,6 @@ FREE_FIELDS = ("omega_0", "decoder_omega_0", "w_avg_beta", "mapping_lr_multiplie
                "d_qk_init_std", "g_output")
 CLASS_FIELDS = ("num_classes", "self_conditioned")
 MAPPING_INPUT = "mapping/dense_0/kernel"  # its input grows by the class embedding
-_SUFFIX = re.compile(r":(ckpt-\d+|best)$")
-
-
-def parse_source(text):
-    """"RUN", "RUN:ckpt-N" or "RUN:best" -> (RUN, checkpoint or None), the checkpoint as
-    `rundir.load_run` takes it (a path, or "best"); UserError naming init_from otherwise."""
-    match = _SUFFIX.search(text)
-    workdir, which = (text[:match.start()], match.group(1)) if match else (text, None)
-    if not workdir or (":" in workdir and not os.path.isdir(workdir)):
-        raise UserError(": expected a run directory, optionally with :ckpt-N or :best "
-                        "(e.g. runs/fashion_mnist:ckpt-4000).", argument="init_from", value=text)
-    if which is None or which == "best":
-        return workdir, which
-    return workdir, os.path.join(workdir, "checkpoints", which)
 
 
 def check_compatible(source, target, text):

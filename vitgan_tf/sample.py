@@ -69,6 +69,8 @@ def define_flags():
     flags.DEFINE_string("style_mix", "", "A_SEEDS:B_SEEDS, e.g. 0-5:10-15: a style-mixing grid "
                         "whose rows take seeds A and whose columns give the --mix_blocks places "
                         "their style from seeds B.")
+    flags.DEFINE_string("w", "", "A .npy of styles to draw (e.g. the projector's w.npy): "
+                        "(N, latent_dim), or (N, places, latent_dim) for one style per place.")
     flags.DEFINE_string("mix_blocks", "", "Style mixing: the places that take seed B's style, "
                         "e.g. 0-1 (0 .. depth-1: the generator's blocks; depth: the decoder's "
                         "final SLN). Default: the first half.")
@@ -374,6 +376,8 @@ def main(argv):
                         argument="interpolation_steps", value=FLAGS.interpolation_steps)
     if FLAGS.fps < 1:
         raise UserError(": expected a positive integer.", argument="fps", value=FLAGS.fps)
+    if FLAGS.w:
+        return _draw_styles(FLAGS)
     if FLAGS.style_mix:
         return _style_mix(FLAGS)
     if FLAGS.mix_blocks:
@@ -412,6 +416,44 @@ def main(argv):
         grid = sample_grid(generator, num, FLAGS.truncation_psi, FLAGS.seed, seeds, classes)
     images_lib.save_png(grid, FLAGS.out)
     print(f"Wrote {FLAGS.out} ({grid.shape[1]}x{grid.shape[0]}) from {checkpoint} (step {step}).")
+
+
+def read_styles(path, latent_dim, num_ws, limit):
+    """The styles of a .npy file as float32 (N, latent_dim) or (N, num_ws, latent_dim);
+    UserError naming --w when the file is not that."""
+    try:
+        w = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise UserError(f": not a readable .npy file ({error.__class__.__name__}).",
+                        argument="w", value=path) from None
+    shapes = f"(N, {latent_dim}) or (N, {num_ws}, {latent_dim})"
+    if w.dtype.kind != "f" or w.ndim not in (2, 3) or w.shape[-1] != latent_dim or (
+            w.ndim == 3 and w.shape[1] != num_ws) or not 0 < len(w) <= limit:
+        raise UserError(f": styles of shape {w.shape} ({w.dtype}); expected floats of shape "
+                        f"{shapes}, N from 1 to {limit}.", argument="w", value=path)
+    if not np.all(np.isfinite(w)):
+        raise UserError(": holds NaN or infinity.", argument="w", value=path)
+    return w.astype(np.float32)
+
+
+def _draw_styles(FLAGS):  # noqa: N803 - absl's FLAGS
+    """sample --w: the images of saved styles, as they are (no truncation)."""
+    for flag in ("style_mix", "seeds", "interpolation_steps"):
+        if FLAGS[flag].value:
+            raise UserError(f"--{flag}: not with --w, which gives the styles; drop one.")
+    check_output(FLAGS.out)
+    _, model = rundir.load_config(FLAGS.workdir)
+    num_ws = model.g_depth + 1 if model.g_conditioning == "sln" else 1
+    w = read_styles(FLAGS.w, model.latent_dim, num_ws, max_images(model.image_size))
+    _, generator, checkpoint, step = rundir.load_generator(FLAGS.workdir,
+                                                           FLAGS.checkpoint or None)
+    from vitgan_tf import images as images_lib
+
+    images = np.concatenate([np.asarray(generator.synthesize(w[i:i + 256]))
+                             for i in range(0, len(w), 256)])
+    grid = images_lib.image_grid(images)
+    images_lib.save_png(grid, FLAGS.out)
+    print(f"Wrote {FLAGS.out} ({len(w)} images of {FLAGS.w}) from {checkpoint} (step {step}).")
 
 
 def _style_mix(FLAGS):  # noqa: N803 - absl's FLAGS
