@@ -284,3 +284,19 @@ def test_the_page_opened_as_a_file_says_to_use_the_server(chromium):
         time.sleep(0.1)
     text = page.evaluate("document.getElementById('error').textContent")
     assert text.startswith("This page was opened as a file") and "vitgan_tf.web" in text
+
+
+@browser_test
+def test_the_page_draws_the_shipped_generator_like_sample(tmp_path, chromium):
+    # The trained model in the repository: a newcomer's first page, no training needed.
+    shipped = os.path.join(ROOT, "pretrained", "fashion_mnist")
+    want = _sample_png(shipped, tmp_path, "--seeds=0-3")
+    with web.serving(shipped, "float16") as (url, _):
+        page = chromium.open(url)
+        _ready(page)
+        assert page.evaluate("window.vitgan.drawGrid('0-3')") is True
+        got = _canvas(page)
+    assert got.shape == want.shape == (2 * 29 + 1, 2 * 29 + 1, 3)
+    # float16 TFLite against the float16 weights run by TensorFlow in float32.
+    diff = np.abs(got.astype(int) - want.astype(int))
+    assert diff.max() <= 12 and diff.mean() < 0.5, (diff.max(), diff.mean())

@@ -240,6 +240,9 @@ def run_tflite(model, z, class_id=None):
     return runner(**feed)
 
 
+FORMATS = ("saved_model", "tflite", "generator")
+
+
 def export(workdir, output, checkpoint=None, version=0, truncation_psi=1.0,
            formats=("saved_model", "tflite"), tflite_variants=TFLITE_VARIANTS,
            allow_select_tf_ops=False, tflite_batch=0):
@@ -249,8 +252,9 @@ def export(workdir, output, checkpoint=None, version=0, truncation_psi=1.0,
     if not output:
         raise UserError("--output is required: a model directory such as export/models/NAME.")
     for name in formats:
-        if name not in ("saved_model", "tflite"):
-            raise UserError(f"--formats: unknown format {name!r}; expected saved_model, tflite.")
+        if name not in FORMATS:
+            raise UserError(f"--formats: unknown format {name!r}; expected "
+                            f"{', '.join(FORMATS)}.")
     if "tflite" in formats:
         for variant in tflite_variants:
             check_variant(variant)
@@ -282,9 +286,12 @@ def export(workdir, output, checkpoint=None, version=0, truncation_psi=1.0,
                 _remove(stale)
             version = version or next_version(output)
             _check_free(output, version)
-            return _write(cfg, generator, checkpoint, step, classes, output, version,
-                          truncation_psi, formats, tflite_variants, allow_select_tf_ops,
-                          tflite_batch)
+            written = _write(cfg, generator, checkpoint, step, classes, output, version,
+                             truncation_psi, formats, tflite_variants, allow_select_tf_ops,
+                             tflite_batch)
+            if "generator" in formats:  # what sample and the projector read, without the run
+                written["generator"] = rundir.write_generator_only(workdir, output, checkpoint)
+            return written
     except (OSError, tf.errors.OpError) as error:
         if isinstance(error, (FileExistsError, FileNotFoundError)):
             raise
@@ -399,7 +406,9 @@ def define_flags():
     flags.DEFINE_string("output", None, "Model directory, e.g. export/models/NAME; versions "
                         "are its numbered subdirectories.")
     flags.DEFINE_integer("version", 0, "Version number; 0: the next free one.")
-    flags.DEFINE_list("formats", ["saved_model", "tflite"], "saved_model, tflite.")
+    flags.DEFINE_list("formats", ["saved_model", "tflite"], "saved_model, tflite, generator "
+                      "(config.json and the EMA generator in float16, ema_generator.npz: "
+                      "sample, project, evaluate and export take the folder as a --workdir).")
     flags.DEFINE_list("tflite_variants", list(TFLITE_VARIANTS),
                       "float32, float16, dynamic_range.")
     flags.DEFINE_integer("tflite_batch", 0, "Rows per TFLite call: 0 any number (interpreters "

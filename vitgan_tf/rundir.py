@@ -93,6 +93,10 @@ def check_resume(run):
     saved = read_config(cfg.workdir)
     if saved is None:
         return
+    if is_generator_only(cfg.workdir):
+        raise RunError(f" holds a trained generator alone ({GENERATOR_FILE}: no discriminator, "
+                       "no checkpoints), which sample, project, evaluate, export and the page "
+                       "read; train in a new --workdir.", argument="workdir", value=cfg.workdir)
     check_version(cfg.workdir, saved)
     # Both sides normalised: a run saved before a field existed compares with its default.
     old, new = _saved_model(cfg.workdir, saved).to_dict(), run.model_cfg.to_dict()
@@ -270,11 +274,72 @@ def load_run(workdir, checkpoint=None):
 
 def load_generator(workdir, checkpoint=None):
     """The EMA generator alone (float32) of the run in `workdir`: no discriminator, no
-    optimizers. Returns (TrainConfig, Generator, checkpoint path, step)."""
+    optimizers. Returns (TrainConfig, Generator, checkpoint path, step). A generator-only
+    folder (`write_generator_only`: config.json and GENERATOR_FILE) loads from that file."""
     from vitgan_tf import checkpoints
     from vitgan_tf.models.generator import Generator
 
     cfg, model = load_config(workdir)
     generator = Generator(model, dtype="float32", name="ema_generator")
+    if is_generator_only(workdir):
+        if checkpoint:
+            raise RunError(f" holds one generator ({GENERATOR_FILE}) and no checkpoints; drop "
+                           "--checkpoint.", argument="workdir", value=workdir)
+        path = os.path.join(workdir, GENERATOR_FILE)
+        return cfg, generator, path, read_generator_only(generator, path)
     path = _resolve_checkpoint(workdir, checkpoint, generator, checkpoints.read_generator)
     return cfg, generator, path, checkpoints.checkpoint_step(path)
+
+
+# A generator-only folder: the EMA generator's weights in float16, by Keras path, and the step.
+GENERATOR_FILE = "ema_generator.npz"
+
+
+def is_generator_only(workdir):
+    """Whether `workdir` is a generator-only folder (a trained model shipped without its
+    checkpoints, e.g. pretrained/fashion_mnist)."""
+    return os.path.isfile(os.path.join(workdir, GENERATOR_FILE)) and not os.path.isdir(
+        os.path.join(workdir, "checkpoints"))
+
+
+def write_generator_only(workdir, out, checkpoint=None):
+    """Writes the EMA generator of the run in `workdir` (its newest checkpoint, or
+    `checkpoint`) to `out` as a generator-only folder: config.json (the run's, with the
+    source recorded) and GENERATOR_FILE (float16 weights: half the bytes; the images differ
+    from the float32 generator's by about a grey level). Returns the weights file's path."""
+    import numpy as np
+
+    _, generator, path, step = load_generator(workdir, checkpoint)
+    weights = {w.path: np.asarray(w.numpy(), np.float16) for w in generator.weights}
+    os.makedirs(out, exist_ok=True)
+    target = os.path.join(out, GENERATOR_FILE)
+    with open(target + ".tmp", "wb") as f:
+        np.savez_compressed(f, __step__=np.int64(step), **weights)
+    os.replace(target + ".tmp", target)
+    saved = read_config(workdir)
+    saved["train"]["workdir"] = out
+    saved["generator_only"] = {"source": os.path.abspath(path), "step": step,
+                               "dtype": "float16"}
+    with open(os.path.join(out, "config.json.tmp"), "w") as f:
+        json.dump(saved, f, indent=2)
+    os.replace(os.path.join(out, "config.json.tmp"), os.path.join(out, "config.json"))
+    return target
+
+
+def read_generator_only(generator, path):
+    """Sets `generator`'s weights from a GENERATOR_FILE; returns its step. RunError naming the
+    file when it does not hold every weight of this generator."""
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            values = {key: saved[key] for key in saved.files}
+    except (OSError, ValueError) as error:
+        raise RunError(f"{path}: cannot be read ({short_error(error)}).") from None
+    for weight in generator.weights:
+        value = values.get(weight.path)
+        if value is None or value.shape != tuple(weight.shape):
+            raise RunError(f"{path}: no weight {weight.path} of shape {tuple(weight.shape)} "
+                           "(a file of another model?).")
+        weight.assign(value.astype(np.float32))
+    return int(values.get("__step__", 0))
