@@ -44,8 +44,9 @@ class Browser:
     """One headless Chromium process; `open` gives pages. Messages are JSON terminated by NUL
     on fds 3 (to the browser) and 4 (from it)."""
 
-    def __init__(self, executable=None, timeout=120):
+    def __init__(self, executable=None, timeout=120, flags=("--disable-gpu",)):
         self.executable = executable or find_chromium()
+        self.flags = list(flags)
         if self.executable is None:
             raise FileNotFoundError("no Chromium found (apt-get install -y chromium)")
         self.timeout, self._id, self._buffer = timeout, 0, b""
@@ -62,7 +63,7 @@ class Browser:
 
         self._process = subprocess.Popen(
             [self.executable, "--headless=new", "--remote-debugging-pipe", "--no-sandbox",
-             "--disable-gpu", "--no-first-run", "--no-default-browser-check",
+             *self.flags, "--no-first-run", "--no-default-browser-check",
              "--disable-dev-shm-usage", f"--user-data-dir={self._profile}", "about:blank"],
             preexec_fn=pipes, close_fds=False, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL)

@@ -300,3 +300,77 @@ def test_the_page_draws_the_shipped_generator_like_sample(tmp_path, chromium):
     # float16 TFLite against the float16 weights run by TensorFlow in float32.
     diff = np.abs(got.astype(int) - want.astype(int))
     assert diff.max() <= 12 and diff.mean() < 0.5, (diff.max(), diff.mean())
+
+
+@browser_test
+def test_a_link_draws_the_same_images_and_the_grid_downloads_as_png(tiny_run, tmp_path,
+                                                                     chromium):
+    import base64
+    import io
+    import urllib.parse
+
+    from PIL import Image
+
+    model_dir = _export(tiny_run, tmp_path / "export", batch=4)
+    grid = _sample_png(tiny_run, tmp_path, "--seeds=3,5")
+    walk = _sample_png(tiny_run, tmp_path, "--interpolation_steps=5", "--num=1", "--seed=2")
+    with web.serving(model_dir, "float32") as (url, _):
+        page = chromium.open(url + "?seeds=3,5")
+        _ready(page)
+        assert_same_uint8(_canvas(page), grid)  # the address's seeds, not the form's default
+        assert page.evaluate("document.getElementById('seeds').value") == "3,5"
+        # Drawing writes what is drawn into the address and the link.
+        assert page.evaluate("window.vitgan.interpolate('2', '3', 5)") is True
+        query = urllib.parse.parse_qs(page.evaluate("location.search")[1:])
+        assert query == {"from": ["2"], "to": ["3"], "steps": ["5"]}
+        assert "from=2&to=3&steps=5" in page.evaluate("document.getElementById('link').href")
+        # The PNG download is the canvas.
+        data = page.evaluate("window.vitgan.pngDataUrl()")
+        assert data.startswith("data:image/png;base64,")
+        png = np.asarray(Image.open(io.BytesIO(base64.b64decode(data.split(",", 1)[1])))
+                         .convert("RGB"))
+        np.testing.assert_array_equal(png, _canvas(page))
+        assert page.evaluate("window.vitgan.downloadPng()") == "vitgan_walk_2_3.png"
+        # A fresh page at that address draws that walk.
+        shared = chromium.open(url + page.evaluate("location.search"))
+        _ready(shared)
+        assert_same_uint8(_canvas(shared), walk)
+        # The accelerator: WebGPU where the browser offers it, else WebAssembly, named with the
+        # time per image.
+        used = shared.evaluate("window.vitgan.accelerator()")
+        timing = shared.evaluate("document.getElementById('timing').textContent")
+        if used["used"] == "wasm":  # no WebGPU here, or one that could not run it: said so
+            assert not used["webgpu"] or "WebGPU could not run the model" in used["note"]
+        assert used["used"] in ("webgpu", "wasm") and "ms per image" in timing
+        assert {"webgpu": "WebGPU", "wasm": "WebAssembly"}[used["used"]] in timing
+        forced = chromium.open(url + "?accelerator=wasm&seeds=3,5")
+        _ready(forced)
+        assert forced.evaluate("window.vitgan.accelerator()")["used"] == "wasm"
+        assert_same_uint8(_canvas(forced), grid)
+        bad = chromium.open(url + "?accelerator=npu")
+        assert bad.evaluate("window.vitgan.ready") is False
+        assert "accelerator=npu: expected one of auto, webgpu, wasm" in bad.evaluate(
+            "window.vitgan.error()")
+
+
+# Chromium's WebGPU on the CPU (SwiftShader): the page's WebGPU path runs on any machine.
+SWIFTSHADER = ("--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader",
+               "--enable-features=Vulkan")
+
+
+@browser_test
+def test_the_page_runs_the_model_on_webgpu_where_the_browser_has_it(tiny_run, tmp_path):
+    model_dir = _export(tiny_run, tmp_path / "export", batch=4)
+    want = _sample_png(tiny_run, tmp_path, "--seeds=0-5")
+    with browser_lib.Browser(flags=SWIFTSHADER) as browser, \
+            web.serving(model_dir, "float32") as (url, _):
+        page = browser.open(url + "?seeds=0-5")
+        _ready(page)
+        used = page.evaluate("window.vitgan.accelerator()")
+        timing = page.evaluate("document.getElementById('timing').textContent")
+        got = _canvas(page)
+    assert used == {"used": "webgpu", "note": "", "webgpu": True}, used
+    assert "ms per image (LiteRT.js, WebGPU" in timing
+    # GPU arithmetic (float32 shaders) against TensorFlow's CPU kernels, in grey levels.
+    diff = np.abs(got.astype(int) - want.astype(int))
+    assert diff.max() <= 3 and diff.mean() < 0.3, (diff.max(), diff.mean())

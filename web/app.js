@@ -4,10 +4,15 @@
 // TFLite, up to float rounding.
 //
 // Query parameters (all optional): model= the .tflite URL (default model.tflite), meta= its
-// description (default vitgan_tf.json, written by vitgan_tf.export beside the TFLite files).
+// description (default vitgan_tf.json, written by vitgan_tf.export beside the TFLite files),
+// accelerator= auto (WebGPU where the browser has it, else WebAssembly), webgpu or wasm; and
+// what the page draws, which it writes back after every drawing so that a link to the page
+// draws the same images: seeds= and classes= (a grid), or from=, to=, steps= and class= (a walk).
 // window.vitgan exposes the page's actions and its canvas pixels for scripts and tests.
 
-import { loadAndCompile, loadLiteRt, Tensor } from "@litertjs/core";
+import {
+  isWebGPUSupported, loadAndCompile, loadLiteRt, setWebGpuDevice, Tensor,
+} from "@litertjs/core";
 
 import { latentsFromSeeds } from "./rng.js";
 
@@ -132,31 +137,74 @@ console.error = (...args) => {
   return consoleError(...args);
 };
 
+const ACCELERATORS = ["auto", "webgpu", "wasm"];
+const ACCELERATOR_NAMES = { webgpu: "WebGPU", wasm: "WebAssembly on the CPU" };
+
+function supportsWebGpu() {
+  try {
+    return Boolean(navigator.gpu) && isWebGPUSupported();
+  } catch {
+    return false;
+  }
+}
+
+// LiteRT.js's WebGPU device: the browser's GPU adapter, if it has one.
+async function useWebGpu() {
+  const adapter = await navigator.gpu.requestAdapter();
+  if (!adapter) throw new Error("the browser found no GPU adapter");
+  setWebGpuDevice(await adapter.requestDevice());
+}
+
+// The model compiled for `accelerator`, checked against its description, and run once untimed:
+// the first run of a model prepares its kernels (13-14 ms an image against 3 afterwards on
+// WebAssembly, measured), which is not the time per image a user will see.
+async function compileAndWarm(bytes, accelerator, meta, modelUrl) {
+  let model;
+  try {
+    model = await loadAndCompile(bytes, { accelerator });
+  } catch (error) {
+    throw new PageError(`LiteRT.js cannot run ${modelUrl}: ${error.message || error}`);
+  }
+  checkSignature(model, meta, modelUrl);
+  Object.assign(state, { model, meta, name: modelUrl, accelerator,
+    batch: model.getInputDetails().find((d) => d.name === "z").shape[0] });
+  await generate(new Float32Array(state.batch * meta.model.latent_dim),
+    meta.classes ? Array(state.batch).fill(0) : null, { timed: false });
+  return model;
+}
+
 async function load() {
   const params = new URLSearchParams(window.location.search);
   const modelUrl = params.get("model") || "model.tflite";
   state.metaUrl = params.get("meta") || "vitgan_tf.json";
   const meta = await loadDescription(state.metaUrl);
-  await loadLiteRt(new URL("node_modules/@litertjs/core/wasm/", window.location.href).href);
+  const asked = params.get("accelerator") || "auto";
+  if (!ACCELERATORS.includes(asked)) {
+    throw new PageError(`accelerator=${asked}: expected one of ${ACCELERATORS.join(", ")}.`);
+  }
+  const webgpu = asked !== "wasm" && supportsWebGpu();
+  // LiteRT.js runs WebGPU models from its JSPI build (JavaScript promise integration), which
+  // browsers with WebAssembly.Suspending have; the plain build for WebAssembly alone.
+  await loadLiteRt(new URL("node_modules/@litertjs/core/wasm/", window.location.href).href,
+    { jspi: webgpu && "Suspending" in WebAssembly });
   const bytes = new Uint8Array(await (await fetchOk(modelUrl, "the model")).arrayBuffer());
   // A TFLite flat buffer carries the identifier "TFL3" at bytes 4-7.
   if (bytes.length < 8 || String.fromCharCode(...bytes.slice(4, 8)) !== "TFL3") {
     throw new PageError(`${modelUrl} is not a TFLite model (no TFL3 identifier); expected ` +
       "tflite/vN_float32.tflite or vN_float16.tflite of a vitgan_tf export.");
   }
-  let model;
-  try {
-    model = await loadAndCompile(bytes, { accelerator: "wasm" });
-  } catch (error) {
-    throw new PageError(`LiteRT.js cannot run ${modelUrl}: ${error.message || error}`);
+  state.acceleratorNote = asked === "webgpu" && !webgpu ?
+    "WebGPU was asked for, but this browser does not offer it: WebAssembly instead." : "";
+  let model = null;
+  if (webgpu) {
+    model = await useWebGpu().then(() => compileAndWarm(bytes, "webgpu", meta, modelUrl))
+      .catch((error) => {
+      state.acceleratorNote = `WebGPU could not run the model (${error.message || error}): ` +
+        "WebAssembly instead.";
+      return null;
+    });
   }
-  checkSignature(model, meta, modelUrl);
-  state.batch = model.getInputDetails().find((d) => d.name === "z").shape[0];
-  Object.assign(state, { model, meta, name: modelUrl });
-  // One untimed call first: the first run of a model prepares its kernels (13-14 ms an image
-  // against 3 afterwards, measured), which is not the time per image a user will see.
-  await generate(new Float32Array(state.batch * meta.model.latent_dim),
-    meta.classes ? Array(state.batch).fill(0) : null, { timed: false });
+  model = model || await compileAndWarm(bytes, "wasm", meta, modelUrl);
   let served = "";
   try {  // vitgan_tf.web says which file it serves; a plain file server does not.
     const info = await fetch("served.json");
@@ -206,8 +254,8 @@ async function generate(z, classIds, { timed = true } = {}) {
     } finally {
       Object.values(inputs).forEach((t) => t.delete());
     }
-    const chunk = outputs.images.toTypedArray();
-    const flags = outputs.valid.toTypedArray();
+    const chunk = await hostArray(outputs.images);
+    const flags = await hostArray(outputs.valid);
     try {
       if (chunk.length !== batch * pixels) {
         throw new PageError(`The model returned ${chunk.length} values for ${batch} images ` +
@@ -221,11 +269,25 @@ async function generate(z, classIds, { timed = true } = {}) {
   }
   const ms = performance.now() - start;
   if (timed) {
-    state.timing = { images: n, ms, perImage: ms / n };
+    state.timing = { images: n, ms, perImage: ms / n, accelerator: state.accelerator };
     $("timing").textContent = `${n} images in ${ms.toFixed(1)} ms: ${(ms / n).toFixed(2)} ms ` +
-      "per image (LiteRT.js, WebAssembly on the CPU; after one untimed warm-up call).";
+      `per image (LiteRT.js, ${ACCELERATOR_NAMES[state.accelerator]}; after one untimed ` +
+      "warm-up call)." + (state.acceleratorNote ? ` ${state.acceleratorNote}` : "");
   }
   return { images, valid };
+}
+
+// A tensor's values in this page's memory (a WebGPU output is copied back first).
+async function hostArray(tensor) {
+  if (tensor.accelerator && tensor.accelerator !== "wasm") {
+    const copy = await tensor.copyTo("wasm");
+    try {
+      return copy.toTypedArray().slice();
+    } finally {
+      copy.delete();
+    }
+  }
+  return tensor.toTypedArray();
 }
 
 // The grid of vitgan_tf.images.image_grid: 1-pixel white borders, `columns` wide.
@@ -303,6 +365,8 @@ export async function drawGrid(seedText, classes) {
     const invalid = reportInvalid(valid, (i) => `seed ${seeds[i % seeds.length]}`);
     drawImages(images, n, columns, invalid);
     status(`Seeds ${seedText}` + (conditional ? `, classes ${rows.join(", ")}` : "") + ".");
+    share({ seeds: String(seedText).trim(), classes: conditional ? rows.join(",") : null },
+      `seeds_${String(seedText).trim()}`);
   });
 }
 
@@ -352,7 +416,58 @@ export async function interpolate(a, b, steps, classId) {
     const { images, valid } = await generate(z, classIds);
     drawImages(images, steps, steps, reportInvalid(valid, (i) => `step ${i}`));
     status(`From seed ${seedA} to seed ${seedB} in ${steps} steps.`);
+    share({ from: String(seedA), to: String(seedB), steps: String(steps),
+      class: classIds ? String(classIds[0]) : null }, `walk_${seedA}_${seedB}`);
   });
+}
+
+// What is drawn, in the page's address (kept: model, meta, accelerator) and its link, and the
+// name the PNG download takes.
+const DRAWN_KEYS = ["seeds", "classes", "from", "to", "steps", "class"];
+
+function share(drawn, name) {
+  const params = new URLSearchParams(window.location.search);
+  DRAWN_KEYS.forEach((key) => params.delete(key));
+  Object.entries(drawn).forEach(([key, value]) => { if (value != null) params.set(key, value); });
+  const url = `${window.location.pathname}?${params}`;
+  window.history.replaceState(null, "", url);
+  $("link").href = url;
+  $("link").classList.remove("hidden");
+  state.pngName = `vitgan_${name.replace(/[^\w-]+/g, "_")}.png`;
+  $("download").disabled = false;
+}
+
+// The canvas as a PNG data URL (what the Download button saves), for scripts and tests.
+function pngDataUrl() {
+  return $("canvas").toDataURL("image/png");
+}
+
+function downloadPng() {
+  const link = document.createElement("a");
+  link.href = pngDataUrl();
+  link.download = state.pngName || "vitgan.png";
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  return link.download;
+}
+
+// The first drawing: what the address asks for (a walk with from= and to=, else a grid of
+// seeds=, default the form's), the form's fields set to it.
+function drawFromAddress() {
+  const params = new URLSearchParams(window.location.search);
+  if (params.has("from") || params.has("to")) {
+    $("seed-a").value = params.get("from") ?? $("seed-a").value;
+    $("seed-b").value = params.get("to") ?? $("seed-b").value;
+    $("steps").value = params.get("steps") ?? $("steps").value;
+    const c = params.get("class");
+    return interpolate($("seed-a").value, $("seed-b").value, $("steps").value,
+      c == null ? undefined : Number(c));
+  }
+  if (params.has("seeds")) $("seeds").value = params.get("seeds");
+  const classes = params.get("classes");
+  return drawGrid($("seeds").value,
+    classes == null ? undefined : classes.split(",").map((c) => Number(c.trim())));
 }
 
 async function guarded(action) {
@@ -378,11 +493,12 @@ function pixels() {
 }
 
 $("draw").addEventListener("click", () => drawGrid($("seeds").value));
+$("download").addEventListener("click", downloadPng);
 $("interpolate").addEventListener("click",
   () => interpolate($("seed-a").value, $("seed-b").value, $("steps").value));
 
 const ready = load().then(
-  () => { status("Ready."); return drawGrid($("seeds").value); },
+  () => { status("Ready."); return drawFromAddress(); },
   (error) => {
     showError(error instanceof PageError ? error.message : `Could not start: ${error}`);
     $("model-info").textContent = "No model loaded.";
@@ -390,7 +506,9 @@ const ready = load().then(
   });
 
 window.vitgan = {
-  ready, drawGrid, drawLatents, interpolate, pixels, parseSeeds,
+  ready, drawGrid, drawLatents, interpolate, pixels, parseSeeds, pngDataUrl, downloadPng,
+  accelerator: () => ({ used: state.accelerator, note: state.acceleratorNote,
+    webgpu: supportsWebGpu() }),
   error: () => $("error").textContent,
   consoleErrors: () => consoleErrors.slice(),
   timing: () => state.timing,
