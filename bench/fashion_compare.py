@@ -104,7 +104,7 @@ def score_generator(generator, judges, samples):
     return judges.score(scoring.generated_batches(generator, samples, 500), samples)
 
 
-def score_vitgan(workdir, judges, samples, every=0):
+def score_vitgan(workdir, judges, samples, every=0, steps=()):
     import tensorflow as tf
 
     seconds, batch = vitgan_training_seconds(workdir)
@@ -115,6 +115,8 @@ def score_vitgan(workdir, judges, samples, every=0):
     for i, path in enumerate(paths):
         if every and checkpoints.checkpoint_step(path) % every and i != len(paths) - 1:
             continue  # --every: multiples of it and the last checkpoint
+        if steps and checkpoints.checkpoint_step(path) not in steps:
+            continue  # --steps: those alone
         _, generator, _, step = rundir.load_generator(workdir, path)
         row = {"model": "vitgan", "run": workdir, "checkpoint": path, "step": step,
                "images": checkpoints.images_seen(path, step * batch),
@@ -126,10 +128,19 @@ def score_vitgan(workdir, judges, samples, every=0):
     return rows
 
 
-def score_dcgan(workdir, judges, samples):
+def nearest_snapshots(entries, kimg):
+    """The snapshot entries nearest to each of `kimg` (thousands of images), in order."""
+    if not kimg:
+        return entries
+    picked = {min(range(len(entries)), key=lambda i: abs(entries[i]["images"] - 1000 * k))
+              for k in kimg}
+    return [entries[i] for i in sorted(picked)]
+
+
+def score_dcgan(workdir, judges, samples, kimg=()):
     rows = []
     with open(os.path.join(workdir, "snapshots", "log.jsonl")) as f:
-        entries = [json.loads(line) for line in f if line.strip()]
+        entries = nearest_snapshots([json.loads(line) for line in f if line.strip()], kimg)
     arch = entries[0].get("arch", "tutorial") if entries else "tutorial"
     g = dcgan.build_generator(arch)
     z = np.random.default_rng(0).standard_normal((samples, dcgan.LATENTS[arch])).astype(
@@ -156,6 +167,10 @@ def main():
                         help="JSON rows")
     parser.add_argument("--every", type=int, default=0,
                         help="ViTGAN: score only steps that are multiples of this, and the last")
+    parser.add_argument("--steps", default="", help="ViTGAN: score only these steps, e.g. "
+                        "4000,16000")
+    parser.add_argument("--kimg", default="", help="DCGAN: score only the snapshots nearest "
+                        "to these kimg, e.g. 197,796")
     args = parser.parse_args()
     judges = Judges(args.data_dir, args.cache_dir)
     train_images, _ = data.idx_images("fashion_mnist", 28, args.data_dir, "train")
@@ -163,10 +178,12 @@ def main():
     rows = [{"model": "real (train split)", "images": 0, "train_seconds": 0,
              **judges.score([train_images[pick]], args.samples)}]
     print(json.dumps(rows[0]), flush=True)
+    steps = [int(x) for x in args.steps.split(",") if x.strip()]
+    kimg = [float(x) for x in args.kimg.split(",") if x.strip()]
     for workdir in args.vitgan:
-        rows += score_vitgan(workdir, judges, args.samples, args.every)
+        rows += score_vitgan(workdir, judges, args.samples, args.every, steps)
     for workdir in args.dcgan:
-        rows += score_dcgan(workdir, judges, args.samples)
+        rows += score_dcgan(workdir, judges, args.samples, kimg)
     for r in rows:
         r["kimg"] = r["images"] / 1000
         r["wall_or_train_seconds"] = r.get("wall_seconds", r["train_seconds"])

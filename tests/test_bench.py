@@ -42,3 +42,12 @@ def test_cpu_flags_name_only_the_flags_that_decide_a_cpu_step():
     flags = common.cpu_flags().split()
     assert set(flags) <= {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}
     assert "cpu_flags" in common.machine()
+
+
+def test_fashion_compare_scores_the_snapshots_nearest_to_the_asked_kimg():
+    from bench import fashion_compare
+
+    entries = [{"images": 16_000 * i} for i in range(1, 11)]
+    picked = fashion_compare.nearest_snapshots(entries, [40, 150, 1000])
+    assert [e["images"] for e in picked] == [32_000, 144_000, 160_000]
+    assert fashion_compare.nearest_snapshots(entries, []) == entries
