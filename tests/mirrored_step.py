@@ -24,4 +24,5 @@ history = gan.fit(tf.data.Dataset.from_tensors(images).repeat(), steps_per_epoch
                   verbose=0).history
 models = (gan.generator, gan.discriminator, gan.ema_generator)
 np.savez(out, weights=np.concatenate([v.numpy().ravel() for m in models for v in m.weights]),
-         d_loss=history["d_loss"][-1], g_loss=history["g_loss"][-1])
+         d_loss=history["d_loss"][-1], g_loss=history["g_loss"][-1],
+         images_seen=int(gan.images_seen.numpy()))

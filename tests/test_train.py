@@ -227,6 +227,8 @@ def test_mirrored_strategy_step_matches_single_device(tmp_path):
     np.testing.assert_allclose(outs["mirrored"]["weights"], outs["single"]["weights"],
                                rtol=1e-4, atol=5e-5)
     np.testing.assert_allclose(outs["mirrored"]["d_loss"], outs["single"]["d_loss"], rtol=1e-4)
+    # The image count adds the global batch once per step, not once per replica.
+    assert outs["mirrored"]["images_seen"] == outs["single"]["images_seen"] == 2 * 8
 
 
 def test_image_folder_skips_corrupt_files_and_handles_grayscale_and_odd_sizes(tmp_path):
