@@ -4,12 +4,13 @@ style, and the time per image.
     python -m bench.projector [--workdir=pretrained/fashion_mnist] [--images=100] [--steps=300]
 
 Projects the first `--images` test images (all at once: each target has its own w, and they do
-not interact) with `vitgan_tf.project.project` as the command does (W, then W+), and reports per
-image the pixel distance (mean squared difference in [-1, 1]) and the perceptual distance
-(squared distance of unit features in the first judge, `fashion_classifier`) of: the mean style
-(the start), the projection, and the image of a random style (seed i's). The second judge
-(`fashion_resnet`) scores the same images as a check that the projection is not fitted to the
-first judge's features alone. Rows: bench/results/projector.json.
+not interact) with `vitgan_tf.project.project`: from the mean style, and as the command does
+from the nearest of `--candidates` seeds' styles (W, then W+). Reports per image the pixel
+distance (mean squared difference in [-1, 1]) and the perceptual distance (squared distance of
+unit features in the first judge, `fashion_classifier`) of: the mean style, the image of a
+random style (seed i's), the nearest candidate, and the projections. The second judge
+(`fashion_resnet`) scores the same images, as a check that the projection is not fitted to
+the first judge's features alone. Rows: bench/results/projector.json.
 """
 
 import argparse
@@ -32,6 +33,7 @@ def main():
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--perceptual_weight", type=float, default=0.5)
+    parser.add_argument("--candidates", type=int, default=256)
     parser.add_argument("--data_dir", default=None)
     parser.add_argument("--out", default=common.results_path("projector"))
     args = parser.parse_args()
@@ -55,12 +57,19 @@ def main():
 
     measure("mean style (the start)", start_images)
     measure("a random style (seed i)", random_images)
-    for w_plus in (False, True):
+    start = time.perf_counter()
+    nearest = project.nearest_styles(generator, targets, args.candidates, cnn.pool,
+                                     args.perceptual_weight)
+    measure(f"the nearest of {args.candidates} seeds' styles",
+            np.asarray(generator.synthesize(nearest)),
+            (time.perf_counter() - start) / len(targets))
+    for candidates, w_plus in ((0, False), (args.candidates, False), (args.candidates, True)):
         start = time.perf_counter()
         _, images, _ = project.project(generator, targets, args.steps, 0.05, w_plus, cnn.pool,
-                                       args.perceptual_weight)
+                                       args.perceptual_weight, candidates=candidates)
         seconds = (time.perf_counter() - start) / len(targets)
-        measure(f"projected, {'W+' if w_plus else 'W'}, {args.steps} steps", images, seconds)
+        measure(f"projected from {'the nearest' if candidates else 'the mean style'}, "
+                f"{'W+' if w_plus else 'W'}, {args.steps} steps", images, seconds)
     table = [{"what": r["what"], "pixel": r["pixel"]["mean"],
               "perceptual": r["perceptual"]["mean"],
               "resnet": r["resnet_perceptual"]["mean"],

@@ -77,6 +77,24 @@ def test_it_finds_a_style_whose_image_is_the_target(generator):
         assert len(snapshots) == 4  # steps 0, 50, 100 and the end
 
 
+def test_the_start_is_the_nearest_of_the_candidate_styles(generator):
+    from vitgan_tf import rng
+
+    g = generator
+    z = rng.latents_from_seeds(np.array([3, 7]), 32)
+    w = np.asarray(g.mapping(z))
+    targets = np.asarray(g.synthesize(w))  # seeds 7 and 3's own images, in that order
+    start = project.nearest_styles(g, targets[::-1], 10)
+    np.testing.assert_allclose(start, w[::-1], atol=1e-6)
+    # No candidates: the mean style; and seeds that are not among them are not found.
+    np.testing.assert_allclose(project.nearest_styles(g, targets, 0),
+                               np.tile(g.w_avg.numpy(), (2, 1)), atol=1e-6)
+    assert np.abs(project.nearest_styles(g, targets, 3) - w).max() > 1e-3
+    # From there the projection only improves on it.
+    _, images, _ = project.project(g, targets, steps=20, candidates=10)
+    assert np.mean((images - targets) ** 2) < 1e-3
+
+
 def test_targets_are_projected_independently(generator):
     g = generator
     targets = np.random.default_rng(3).uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32)

@@ -4,7 +4,8 @@ ViTGAN run).
     python -m vitgan_tf.project --workdir=runs/fashion_mnist --target=shoe.png --out=proj/
     python -m vitgan_tf.sample --workdir=runs/fashion_mnist --w=proj/w.npy --out=again.png
 
-It starts from the mean style (`w_avg`; a conditional run's mean for `--class`) and minimises,
+It starts from the style nearest to the target, in the loss below, among the mean style
+(`w_avg`; a conditional run's mean for `--class`) and `--candidates` seeds' styles, and minimises,
 with Adam, the pixel distance mean((G(w) - x)^2) plus `--perceptual_weight` times a perceptual
 distance: the squared distance between the unit-length penultimate features of G(w) and of x
 in a Fashion-MNIST classifier shipped with the package (`--perceptual`; it works offline). For a
@@ -42,6 +43,8 @@ def define_flags():
     flags.DEFINE_string("out", None, "Output folder (created).")
     flags.DEFINE_integer("steps", 300, "Optimisation steps.")
     flags.DEFINE_float("lr", 0.05, "Adam's peak learning rate.")
+    flags.DEFINE_integer("candidates", 256, "Start from the nearest (in the loss) of the mean "
+                         "style and this many seeds' styles; 0: the mean style.")
     flags.DEFINE_bool("w_plus", False, "Optimise one style per place (W+), not one for all.")
     flags.DEFINE_enum("perceptual", "auto", PERCEPTUAL, "The features of the perceptual "
                       "distance: auto (fashion_classifier for 28x28 grayscale runs, none "
@@ -102,18 +105,48 @@ def start_styles(generator, count, w_plus=False, labels=None):
     return np.repeat(w[:, None], generator.num_ws, axis=1) if w_plus else w
 
 
+def nearest_styles(generator, targets, candidates, features=None, perceptual_weight=0.0,
+                   labels=None):
+    """For each target, the style among the mean style and those of seeds 0 .. candidates-1
+    (of each target's class, for a conditional generator) whose image is nearest in the
+    projection's loss: a start in the right region (from the mean style alone, a boot's
+    projection could end as a pullover). Returns (N, latent_dim) float32."""
+    from vitgan_tf import rng
+
+    targets = np.asarray(targets, np.float32)
+    z = rng.latents_from_seeds(np.arange(candidates), generator.vitgan_config.latent_dim)
+    target_features = None if features is None else features(targets)
+    best = start_styles(generator, len(targets), labels=labels)
+    best_loss = np.full(len(targets), np.inf)
+    for k in range(-1, candidates):  # -1: the mean style
+        w = best if k < 0 else np.asarray(generator.styles(
+            np.repeat(z[k:k + 1], len(targets), 0), labels=labels))
+        pixel, perceptual = distances(generator.synthesize(w), targets, features,
+                                      target_features)
+        loss = np.asarray(pixel + perceptual_weight * perceptual)
+        better = loss < best_loss
+        best = np.where(better[:, None], w, best)
+        best_loss = np.where(better, loss, best_loss)
+    return best.astype(np.float32)
+
+
 def project(generator, targets, steps=300, lr=0.05, w_plus=False, features=None,
-            perceptual_weight=0.0, labels=None, snapshot_every=0, progress=None):
-    """Projects each of `targets` ((N, H, W, C) in [-1, 1]) independently. Returns (w, images,
-    snapshots): the styles found, their images, and with `snapshot_every` the images every
-    that many steps (a list). progress: optional callable(step, loss)."""
+            perceptual_weight=0.0, labels=None, snapshot_every=0, progress=None,
+            candidates=0):
+    """Projects each of `targets` ((N, H, W, C) in [-1, 1]) independently, from the mean style
+    or (`candidates` > 0) from the nearest of that many seeds' styles (`nearest_styles`).
+    Returns (w, images, snapshots): the styles found, their images, and with `snapshot_every`
+    the images every that many steps (a list). progress: optional callable(step, loss)."""
+    import keras
     import tensorflow as tf
 
+    start = (nearest_styles(generator, targets, candidates, features, perceptual_weight, labels)
+             if candidates else start_styles(generator, len(targets), labels=labels))
+    if w_plus:
+        start = np.repeat(start[:, None], generator.num_ws, axis=1)
     targets = tf.constant(np.asarray(targets, np.float32))
     target_features = None if features is None else tf.stop_gradient(features(targets))
-    import keras
-
-    w = keras.Variable(start_styles(generator, len(targets), w_plus, labels), name="w")
+    w = keras.Variable(start, name="w")
     optimizer = keras.optimizers.Adam(lr, beta_1=0.9, beta_2=0.999)
     optimizer.build([w])
 
@@ -183,6 +216,8 @@ def perceptual_extractor(name, model):
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
+    if FLAGS.candidates < 0:
+        raise UserError(": expected 0 or more.", argument="candidates", value=FLAGS.candidates)
     if FLAGS.steps < 1:
         raise UserError(": expected a positive integer.", argument="steps", value=FLAGS.steps)
     if not (FLAGS.lr > 0 and math.isfinite(FLAGS.lr)):
@@ -226,12 +261,14 @@ def main(argv):
     before = [float(d[0]) for d in distances(generator.synthesize(tf.constant(start_w)),
                                              target, features)]
     w, images, snapshots = project(generator, target, FLAGS.steps, FLAGS.lr, FLAGS.w_plus,
-                                   features, weight, labels, every, progress)
+                                   features, weight, labels, every, progress,
+                                   FLAGS.candidates)
     seconds = time.perf_counter() - start
     after = [float(d[0]) for d in distances(images, target, features)]
     write_outputs(FLAGS.out, target, images, w, snapshots)
     report = {"target": os.path.abspath(FLAGS.target), "checkpoint": checkpoint, "step": step,
-              "steps": FLAGS.steps, "w_plus": FLAGS.w_plus, "perceptual": perceptual,
+              "steps": FLAGS.steps, "candidates": FLAGS.candidates, "w_plus": FLAGS.w_plus,
+              "perceptual": perceptual,
               "perceptual_weight": weight, "class": class_id,
               "before": {"pixel": before[0], "perceptual": before[1]},
               "after": {"pixel": after[0], "perceptual": after[1]},
