@@ -129,11 +129,12 @@ def score_vitgan(workdir, judges, samples, every=0, steps=()):
 
 
 def nearest_snapshots(entries, kimg):
-    """The snapshot entries nearest to each of `kimg` (thousands of images), in order."""
+    """For each of `kimg` (thousands of images), the first snapshot entry at or past it (the
+    DCGAN gets at least its time; the last one if none is), in order."""
     if not kimg:
         return entries
-    picked = {min(range(len(entries)), key=lambda i: abs(entries[i]["images"] - 1000 * k))
-              for k in kimg}
+    picked = {next((i for i, e in enumerate(entries) if e["images"] >= 1000 * k),
+                   len(entries) - 1) for k in kimg}
     return [entries[i] for i in sorted(picked)]
 
 
@@ -169,8 +170,8 @@ def main():
                         help="ViTGAN: score only steps that are multiples of this, and the last")
     parser.add_argument("--steps", default="", help="ViTGAN: score only these steps, e.g. "
                         "4000,16000")
-    parser.add_argument("--kimg", default="", help="DCGAN: score only the snapshots nearest "
-                        "to these kimg, e.g. 197,796")
+    parser.add_argument("--kimg", default="", help="DCGAN: score only the first snapshots at "
+                        "or past these kimg, e.g. 197,796")
     args = parser.parse_args()
     judges = Judges(args.data_dir, args.cache_dir)
     train_images, _ = data.idx_images("fashion_mnist", 28, args.data_dir, "train")

@@ -127,17 +127,22 @@ def check_count(num, interpolation_steps, limit):
                         "holds; " + _MANY)
 
 
-def parse_classes(text, names, flag="--classes"):
-    """"0-2,7" -> [0, 1, 2, 7], each checked against the run's class names."""
+def _id_list(text, count):
+    """"0-2,7" -> [0, 1, 2, 7] when every id is in [0, count); None otherwise."""
     ids = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         low, sep, high = part.partition("-")
         try:
             ids.extend(range(int(low), int(high) + 1) if sep else [int(low)])
         except ValueError:
-            ids = None
-            break
-    if not ids or min(ids) < 0 or max(ids) >= len(names):
+            return None
+    return ids if ids and min(ids) >= 0 and max(ids) < count else None
+
+
+def parse_classes(text, names, flag="--classes"):
+    """"0-2,7" -> [0, 1, 2, 7], each checked against the run's class names."""
+    ids = _id_list(text, len(names))
+    if ids is None:
         shown = ", ".join(f"{i}: {name}" for i, name in enumerate(names[:10]))
         more = ", ..." if len(names) > 10 else ""
         raise UserError(f"{flag}={text!r}: expected class ids in [0, {len(names)}) such as "
@@ -267,15 +272,8 @@ def _imageio_ffmpeg(path):
 
 def parse_blocks(text, num_ws):
     """"0-1,3" -> [0, 1, 3]: places that take a style (0 .. num_ws - 1); UserError otherwise."""
-    ids = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        low, sep, high = part.partition("-")
-        try:
-            ids.extend(range(int(low), int(high) + 1) if sep else [int(low)])
-        except ValueError:
-            ids = None
-            break
-    if not ids or min(ids) < 0 or max(ids) >= num_ws:
+    ids = _id_list(text, num_ws)
+    if ids is None:
         raise UserError(f": expected places in [0, {num_ws}) such as 0-{num_ws // 2 - 1} "
                         f"(0-{num_ws - 2}: the generator's blocks; {num_ws - 1}: the "
                         "decoder's final SLN).", argument="mix_blocks", value=text)
