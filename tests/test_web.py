@@ -286,6 +286,7 @@ def test_the_page_opened_as_a_file_says_to_use_the_server(chromium):
     assert text.startswith("This page was opened as a file") and "vitgan_tf.web" in text
 
 
+@pytest.mark.slow
 @browser_test
 def test_the_page_draws_the_shipped_generator_like_sample(tmp_path, chromium):
     # The trained model in the repository: a newcomer's first page, no training needed.
@@ -358,6 +359,7 @@ SWIFTSHADER = ("--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader",
                "--enable-features=Vulkan")
 
 
+@pytest.mark.slow  # about a minute: WebGPU emulated on the CPU
 @browser_test
 def test_the_page_runs_the_model_on_webgpu_where_the_browser_has_it(tiny_run, tmp_path):
     model_dir = _export(tiny_run, tmp_path / "export", batch=4)
