@@ -290,7 +290,8 @@ def export(workdir, output, checkpoint=None, version=0, truncation_psi=1.0,
                              truncation_psi, formats, tflite_variants, allow_select_tf_ops,
                              tflite_batch)
             if "generator" in formats:  # what sample and the projector read, without the run
-                written["generator"] = rundir.write_generator_only(workdir, output, checkpoint)
+                written["generator"] = rundir.write_generator_only(workdir, output, generator,
+                                                                   checkpoint, step)
             return written
     except (OSError, tf.errors.OpError) as error:
         if isinstance(error, (FileExistsError, FileNotFoundError)):

@@ -97,12 +97,11 @@ def learning_rate(step, steps, peak):
     return peak * ramp * min(1.0, t / 0.05)
 
 
-def start_styles(generator, count, w_plus=False, labels=None):
-    """The optimisation's start: the mean style (of each row's class), (count, dim) or
-    (count, num_ws, dim)."""
+def start_styles(generator, count, labels=None):
+    """The mean style (of each row's class), (count, latent_dim)."""
     w_avg = np.asarray(generator.w_avg.numpy(), np.float32)
-    w = w_avg[np.asarray(labels)] if generator.num_classes else np.tile(w_avg[None], (count, 1))
-    return np.repeat(w[:, None], generator.num_ws, axis=1) if w_plus else w
+    return w_avg[np.asarray(labels)] if generator.num_classes else np.tile(w_avg[None],
+                                                                            (count, 1))
 
 
 def nearest_styles(generator, targets, candidates, features=None, perceptual_weight=0.0,
@@ -257,7 +256,7 @@ def main(argv):
 
     import tensorflow as tf
 
-    start_w = start_styles(generator, 1, FLAGS.w_plus, labels)
+    start_w = start_styles(generator, 1, labels)
     before = [float(d[0]) for d in distances(generator.synthesize(tf.constant(start_w)),
                                              target, features)]
     w, images, snapshots = project(generator, target, FLAGS.steps, FLAGS.lr, FLAGS.w_plus,

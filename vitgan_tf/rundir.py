@@ -302,14 +302,14 @@ def is_generator_only(workdir):
         os.path.join(workdir, "checkpoints"))
 
 
-def write_generator_only(workdir, out, checkpoint=None):
-    """Writes the EMA generator of the run in `workdir` (its newest checkpoint, or
-    `checkpoint`) to `out` as a generator-only folder: config.json (the run's, with the
-    source recorded) and GENERATOR_FILE (float16 weights: half the bytes; the images differ
-    from the float32 generator's by about a grey level). Returns the weights file's path."""
+def write_generator_only(workdir, out, generator, path, step):
+    """Writes `generator`, the EMA generator of the run in `workdir` read from checkpoint
+    `path` at `step` (`load_generator`), to `out` as a generator-only folder: config.json (the
+    run's, with the source recorded) and GENERATOR_FILE (float16 weights: half the bytes; the
+    images differ from the float32 generator's by about a grey level). Returns the weights
+    file's path."""
     import numpy as np
 
-    _, generator, path, step = load_generator(workdir, checkpoint)
     weights = {w.path: np.asarray(w.numpy(), np.float16) for w in generator.weights}
     os.makedirs(out, exist_ok=True)
     target = os.path.join(out, GENERATOR_FILE)

@@ -305,14 +305,19 @@ def style_mixing_grid(generator, seeds_a, seeds_b, blocks, truncation_psi=1.0, c
     w = np.asarray(generator.styles(z, truncation_psi, labels))
     w_a, w_b = w[:len(seeds_a)], w[len(seeds_a):]
     sources = np.asarray(generator.synthesize(w))
-    mixed = mix_styles(w_a, w_b, blocks, num_ws).reshape(-1, num_ws, dim)
-    cells = np.concatenate([np.asarray(generator.synthesize(mixed[i:i + 256]))
-                            for i in range(0, len(mixed), 256)])
+    cells = synthesize_batches(generator, mix_styles(w_a, w_b, blocks, num_ws).reshape(
+        -1, num_ws, dim))
     cells = cells.reshape((len(seeds_a), len(seeds_b)) + cells.shape[1:])
     blank = np.ones((1,) + sources.shape[1:], np.float32)
     rows = [np.concatenate([blank, sources[len(seeds_a):]])]
     rows += [np.concatenate([sources[a:a + 1], cells[a]]) for a in range(len(seeds_a))]
     return images_lib.image_grid(np.concatenate(rows), columns=len(seeds_b) + 1)
+
+
+def synthesize_batches(generator, w, batch_size=256):
+    """The images (numpy) of styles w, `batch_size` at a time."""
+    return np.concatenate([np.asarray(generator.synthesize(w[i:i + batch_size]))
+                           for i in range(0, len(w), batch_size)])
 
 
 def parse_style_mix(text, limit):
@@ -441,15 +446,12 @@ def _draw_styles(FLAGS):  # noqa: N803 - absl's FLAGS
             raise UserError(f"--{flag}: not with --w, which gives the styles; drop one.")
     check_output(FLAGS.out)
     _, model = rundir.load_config(FLAGS.workdir)
-    num_ws = model.g_depth + 1 if model.g_conditioning == "sln" else 1
-    w = read_styles(FLAGS.w, model.latent_dim, num_ws, max_images(model.image_size))
+    w = read_styles(FLAGS.w, model.latent_dim, model.num_ws, max_images(model.image_size))
     _, generator, checkpoint, step = rundir.load_generator(FLAGS.workdir,
                                                            FLAGS.checkpoint or None)
     from vitgan_tf import images as images_lib
 
-    images = np.concatenate([np.asarray(generator.synthesize(w[i:i + 256]))
-                             for i in range(0, len(w), 256)])
-    grid = images_lib.image_grid(images)
+    grid = images_lib.image_grid(synthesize_batches(generator, w))
     images_lib.save_png(grid, FLAGS.out)
     print(f"Wrote {FLAGS.out} ({len(w)} images of {FLAGS.w}) from {checkpoint} (step {step}).")
 
@@ -472,7 +474,7 @@ def _style_mix(FLAGS):  # noqa: N803 - absl's FLAGS
     elif FLAGS["class"].value is not None:
         grid_classes(FLAGS, names)  # refused: not conditional
     _, model = rundir.load_config(FLAGS.workdir)
-    num_ws = model.g_depth + 1 if model.g_conditioning == "sln" else 1
+    num_ws = model.num_ws
     if num_ws < 2:
         raise UserError("--style_mix: this model takes its style in one place "
                         f"(g_conditioning={model.g_conditioning}); nothing to mix.")

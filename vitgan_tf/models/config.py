@@ -132,6 +132,12 @@ class ViTGANConfig:
         return 4 if (arch or self.d_arch) == "stylegan2" else 0
 
     @property
+    def num_ws(self):
+        """How many places of the generator take a style w: each block's two SLNs and the final
+        SLN before the decoder (g_depth + 1); 1 for the additive ablation, whose w enters once."""
+        return self.g_depth + 1 if self.g_conditioning == "sln" else 1
+
+    @property
     def g_grid_size(self):
         return self.image_size // self.g_patch_size
 

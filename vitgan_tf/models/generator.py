@@ -161,10 +161,8 @@ class Generator(keras.Model):
 
     @property
     def num_ws(self):
-        """How many places take a style w: each block's two SLNs and the final SLN before the
-        decoder (g_depth + 1); 1 for the additive ablation, whose w enters once."""
-        cfg = self.vitgan_config
-        return cfg.g_depth + 1 if cfg.g_conditioning == "sln" else 1
+        """How many places take a style w (`ViTGANConfig.num_ws`)."""
+        return self.vitgan_config.num_ws
 
     def synthesize(self, w, training=False):
         """Images from styles w: (batch, latent_dim), one style everywhere, or
